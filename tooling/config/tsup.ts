@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { defineConfig, type Options } from 'tsup';
+
+/** The one build preset: ESM + .d.ts, no bundling of dependencies, no minify (auditable output). */
+export function packageBuild(entry: Record<string, string>): Options | Options[] {
+  return defineConfig({
+    entry,
+    format: ['esm'],
+    target: 'node24',
+    platform: 'node',
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    splitting: false,
+    treeshake: false,
+    minify: false,
+  }) as Options;
+}

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: ['packages/*', 'tooling/test-utils', 'tooling/dist-check'],
+    // Two cores here and in CI: keep heavy KDF suites from starving each other.
+    maxWorkers: 2,
+  },
+});
