@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+// The README's first command ends here: a real run of the vault format on a throw-away vault.
+// It imports the built packages (dist/) the way an integrator would, and prints names,
+// metadata and refusals only — never a value.
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  KDF_FLOOR,
+  createVault,
+  isCryptoFormatError,
+  parseHeader,
+  readVault,
+  updateVault,
+} from '@cora/crypto-format';
+import { SecretBuf, wipeSecretsBlock, type SecretEntry } from '@cora/memstore';
+
+function step(text: string): void {
+  console.log(`\n▸ ${text}`);
+}
+
+async function expectRefusal(what: string, action: () => Promise<unknown>): Promise<void> {
+  try {
+    await action();
+    throw new Error(`${what}: was accepted, but must be refused`);
+  } catch (error) {
+    if (!isCryptoFormatError(error)) throw error;
+    console.log(`  ${what}: refused with ${error.code}`);
+  }
+}
+
+const home = mkdtempSync(join(tmpdir(), 'cora-demo-'));
+const vaultPath = join(home, 'vault.cora');
+// A demo passphrase from random bytes: the demo never types or prints one.
+const passphrase = SecretBuf.random(24);
+const wrong = SecretBuf.random(24);
+try {
+  step(`creating a throw-away vault in ${home}`);
+  const now = Date.now();
+  const entries: SecretEntry[] = ['OPENAI_API_KEY', 'GITHUB_TOKEN', 'STRIPE_SECRET_KEY'].map((name) => ({
+    name,
+    value: SecretBuf.random(40),
+    created: now,
+    updated: now,
+  }));
+  const json = new TextEncoder().encode(JSON.stringify({ policy: {}, meta: { createdBy: 'demo' } }));
+  const block = { entries, auditKey: SecretBuf.random(32), json };
+  let start = performance.now();
+  await createVault(vaultPath, block, passphrase);
+  wipeSecretsBlock(block);
+  const mode = (statSync(vaultPath).mode & 0o777).toString(8);
+  console.log(
+    `  sealed ${entries.length} secrets in ${(performance.now() - start).toFixed(0)} ms, file mode ${mode}`,
+  );
+
+  const header = parseHeader(readFileSync(vaultPath));
+  console.log(
+    `  header: version ${header.version}, Argon2id t=${header.params.t} m=${header.params.m} KiB p=${header.params.p}` +
+      ` (floor t=${KDF_FLOOR.t} m=${KDF_FLOOR.m} p=${KDF_FLOOR.p}), ${statSync(vaultPath).size} bytes`,
+  );
+
+  step('opening it again (Argon2id → XChaCha20-Poly1305 → secure memory)');
+  start = performance.now();
+  const opened = await readVault(vaultPath, passphrase);
+  console.log(
+    `  opened in ${(performance.now() - start).toFixed(0)} ms; names and sizes (values stay in secure memory):`,
+  );
+  for (const entry of opened.entries)
+    console.log(`    ${entry.name.padEnd(20)} ${entry.value.length} bytes  ${String(entry.value)}`);
+  wipeSecretsBlock(opened);
+
+  step('adding a secret under the write lock (previous version kept as vault.cora.prev)');
+  await updateVault(vaultPath, passphrase, (current) => ({
+    ...current,
+    entries: [
+      ...current.entries,
+      { name: 'ANTHROPIC_API_KEY', value: SecretBuf.random(40), created: Date.now(), updated: Date.now() },
+    ],
+  }));
+  const again = await readVault(vaultPath, passphrase);
+  console.log(`  now ${again.entries.length} secrets: ${again.entries.map((e) => e.name).join(', ')}`);
+  wipeSecretsBlock(again);
+  console.log(`  vault.cora.prev: ${statSync(`${vaultPath}.prev`).size} bytes`);
+
+  step('refusals');
+  await expectRefusal('wrong passphrase', () => readVault(vaultPath, wrong));
+  const sealed = readFileSync(vaultPath);
+  const flipped = Buffer.from(sealed);
+  flipped[flipped.length - 20]! ^= 0x01;
+  writeFileSync(vaultPath, flipped);
+  await expectRefusal('one flipped ciphertext bit', () => readVault(vaultPath, passphrase));
+  const downgraded = Buffer.from(sealed);
+  downgraded.writeUInt32LE(1, 6); // t = 1, under the floor
+  writeFileSync(vaultPath, downgraded);
+  await expectRefusal('KDF downgrade to t=1', () => readVault(vaultPath, passphrase));
+  writeFileSync(vaultPath, sealed);
+  console.log('\nDone. The demo vault is deleted; nothing was printed but names, sizes and error codes.');
+} finally {
+  passphrase.wipe();
+  wrong.wipe();
+  rmSync(home, { recursive: true, force: true });
+}
