@@ -2,9 +2,12 @@
 // The README's first command ends here: a real run of the vault format on a throw-away vault.
 // It imports the built packages (dist/) the way an integrator would, and prints names,
 // metadata and refusals only — never a value.
+import { spawnSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   KDF_FLOOR,
   createVault,
@@ -26,6 +29,53 @@ async function expectRefusal(what: string, action: () => Promise<unknown>): Prom
   } catch (error) {
     if (!isCryptoFormatError(error)) throw error;
     console.log(`  ${what}: refused with ${error.code}`);
+  }
+}
+
+/** Printable random bytes, made byte by byte so they never pass through a string. */
+function printableRandom(length: number): Buffer {
+  const alphabet = Buffer.from('abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789');
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i += 1) out[i] = alphabet[randomInt(alphabet.length)]!;
+  return out;
+}
+
+/** The real `cr` CLI and service, in this demo's own CORA_HOME (so its own socket too). */
+function serviceDemo(home: string): void {
+  // The app's own launcher: it finds the pinned Node 24 like a user's `cr` would.
+  const cr = join(dirname(fileURLToPath(import.meta.resolve('@cora/daemon/package.json'))), 'bin', 'cr');
+  const coraHome = join(home, 'cr-home');
+  const env: NodeJS.ProcessEnv = { ...process.env, CORA_HOME: coraHome, CORA_NODE: process.execPath };
+  delete env['NODE_OPTIONS'];
+  // A throw-away passphrase in a 0600 file of the temp dir: scripts use --passphrase-file/-fd,
+  // never argv or the environment.
+  const passFile = join(home, 'demo-passphrase');
+  const pass = printableRandom(24);
+  writeFileSync(passFile, pass, { mode: 0o600 });
+  pass.fill(0);
+  const run = (args: string[], input?: Buffer): void => {
+    console.log(`  $ cr ${args.join(' ')}`);
+    const result = spawnSync(cr, args, { env, input: input ?? Buffer.alloc(0), encoding: 'buffer' });
+    input?.fill(0);
+    const text = `${result.stdout.toString()}${result.stderr.toString()}`.trimEnd();
+    if (text !== '') console.log(text.replace(/^/gm, '    '));
+    if (result.status !== 0) throw new Error(`cr ${args[0] ?? ''} exited with ${String(result.status)}`);
+  };
+  step(`the cr CLI and the service, in a throw-away CORA_HOME (${coraHome})`);
+  const withPass = ['--passphrase-file', passFile];
+  try {
+    run(['init', ...withPass]);
+    run(['unlock', ...withPass]);
+    run(['secrets', 'set', 'DEMO_TOKEN', ...withPass], printableRandom(32));
+    run(['secrets', 'list']);
+    run(['status']);
+    run(['lock']);
+    run(['status']);
+  } finally {
+    // Stop the demo's service (SIGTERM wipes and exits).
+    const status = spawnSync(cr, ['status', '--json'], { env, encoding: 'utf8' });
+    const pid = (JSON.parse(status.stdout || '{}') as { pid?: number | null }).pid;
+    if (typeof pid === 'number') process.kill(pid, 'SIGTERM');
   }
 }
 
@@ -94,6 +144,8 @@ try {
   writeFileSync(vaultPath, downgraded);
   await expectRefusal('KDF downgrade to t=1', () => readVault(vaultPath, passphrase));
   writeFileSync(vaultPath, sealed);
+
+  serviceDemo(home);
   console.log('\nDone. The demo vault is deleted; nothing was printed but names, sizes and error codes.');
 } finally {
   passphrase.wipe();

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+
+/**
+ * Stable error codes of the `cr` CLI and the service. Each maps to one documented exit code
+ * (README "Exit codes"). Messages name files, secrets and limits, never secret bytes.
+ */
+export const CrErrorCode = {
+  /** Bad command line: unknown option, missing argument, two passphrase sources. */
+  USAGE: 'USAGE',
+  /** The user cancelled a prompt (Ctrl-C, Ctrl-D). */
+  CANCELLED: 'CANCELLED',
+  /** Wrong passphrase (or a vault that was changed: the AEAD cannot tell the two apart). */
+  AUTH_FAILED: 'AUTH_FAILED',
+  /** The two passphrases typed at `init` / `passwd` differ. */
+  MISMATCH: 'MISMATCH',
+  /** No vault at the path (run `cr init`). */
+  NO_VAULT: 'NO_VAULT',
+  /** `cr init` found a vault already. */
+  VAULT_EXISTS: 'VAULT_EXISTS',
+  /** The service is not running, or is running but locked. */
+  LOCKED: 'LOCKED',
+  /** No such secret. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** Invalid input: a .env file, an empty passphrase, a duplicate name. */
+  INVALID_INPUT: 'INVALID_INPUT',
+  /** A secret name breaks the DESIGN §4 rule. */
+  INVALID_NAME: 'INVALID_NAME',
+  /** A value over 64 KiB, or more secrets than the vault holds. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** A file or directory is unsafe (wrong owner, group/other permissions, a symlink). */
+  UNSAFE_PATH: 'UNSAFE_PATH',
+  /** The peer was refused: the service refused us, or the socket's owner is not us. */
+  REFUSED: 'REFUSED',
+  /** The service could not be reached or did not start. */
+  UNAVAILABLE: 'UNAVAILABLE',
+  /** Anything else (a bug, an I/O error). */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+/** One of the values of {@link (CrErrorCode:variable)}. */
+export type CrErrorCode = (typeof CrErrorCode)[keyof typeof CrErrorCode];
+
+/** Process exit code for each {@link (CrErrorCode:type)} (README "Exit codes"). */
+const EXIT_CODES: Readonly<Record<CrErrorCode, number>> = Object.freeze({
+  INTERNAL: 1,
+  USAGE: 2,
+  LOCKED: 3,
+  AUTH_FAILED: 4,
+  MISMATCH: 4,
+  NO_VAULT: 5,
+  NOT_FOUND: 5,
+  VAULT_EXISTS: 6,
+  INVALID_INPUT: 7,
+  INVALID_NAME: 7,
+  TOO_LARGE: 7,
+  UNSAFE_PATH: 8,
+  REFUSED: 9,
+  UNAVAILABLE: 10,
+  CANCELLED: 130,
+});
+
+/** The one error class of the daemon app; branch on `code`. */
+export class CrError extends Error {
+  override readonly name = 'CrError';
+  readonly code: CrErrorCode;
+
+  constructor(code: CrErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  /** The process exit code for this error. */
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+}
+
+/**
+ * Type guard for {@link CrError}, optionally for one code.
+ * @param value - anything caught
+ * @param code - when given, the error must carry this code
+ * @returns whether `value` is a CrError (with `code`)
+ */
+export function isCrError(value: unknown, code?: CrErrorCode): value is CrError {
+  return value instanceof CrError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { spawn } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { scrubEnvironment, serviceNodeFlags } from './harden.ts';
+
+/** Settings the service is started with (its command line; none of it is secret). */
+export interface ServiceSettings {
+  readonly home: string;
+  readonly idleTimeoutMs: number;
+  readonly lifetimeMs: number;
+}
+
+/** Where the service entry point sits: beside this module (dist/ when built, src/ in tests). */
+function serviceMainPath(): string {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return fileURLToPath(new URL(`./service-main${ext}`, import.meta.url));
+}
+
+/** The service's command line after the Node binary. */
+function serviceArgs(settings: ServiceSettings): string[] {
+  return [
+    ...serviceNodeFlags(process.execArgv),
+    serviceMainPath(),
+    '--home',
+    settings.home,
+    '--idle-timeout-ms',
+    String(settings.idleTimeoutMs),
+    '--lifetime-ms',
+    String(settings.lifetimeMs),
+  ];
+}
+
+/**
+ * Start the service detached: `detached: true` makes Node call `setsid()` in the child, so it
+ * has no controlling terminal and survives the CLI and the terminal (DESIGN §9). Its
+ * environment and Node flags are scrubbed ({@link scrubEnvironment}, `--disable-sigusr1`).
+ * Its stderr goes to `<home>/service.log` (0600, append; messages there never hold secrets).
+ *
+ * @param settings - home, idle timeout and lifetime
+ * @returns the pid of the new service process
+ */
+export function startDetachedService(settings: ServiceSettings): number {
+  const log = openSync(
+    join(settings.home, 'service.log'),
+    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    const child = spawn(process.execPath, serviceArgs(settings), {
+      detached: true,
+      stdio: ['ignore', 'ignore', log],
+      env: scrubEnvironment(process.env),
+      cwd: '/',
+    });
+    child.unref();
+    return child.pid ?? 0;
+  } finally {
+    closeSync(log);
+  }
+}
+
+/**
+ * Start the service as a child that shares this terminal (`cr unlock --foreground`): not
+ * detached, stdio inherited, same scrubbing. The caller waits for it to exit.
+ *
+ * @param settings - home, idle timeout and lifetime
+ * @returns the child process
+ */
+export function startForegroundService(settings: ServiceSettings): ReturnType<typeof spawn> {
+  return spawn(process.execPath, serviceArgs(settings), {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: scrubEnvironment(process.env),
+  });
+}

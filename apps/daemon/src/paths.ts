@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { lstatSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { CrError } from './errors.ts';
+
+/** File name of the vault inside the Cora home (DESIGN §4). */
+const VAULT_FILE = 'vault.cora';
+
+/**
+ * The Cora home: `$CORA_HOME`, else `~/.cora` (DESIGN §11). Not created here.
+ * @param env - the environment to read (default `process.env`)
+ * @returns an absolute path
+ */
+export function coraHome(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env['CORA_HOME'];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return isAbsolute(fromEnv) ? fromEnv : resolve(fromEnv);
+  }
+  return join(env['HOME'] ?? homedir(), '.cora');
+}
+
+/**
+ * The vault file inside `home`.
+ * @param home - the Cora home
+ * @returns `<home>/vault.cora`
+ */
+export function vaultPath(home: string): string {
+  return join(home, VAULT_FILE);
+}
+
+/**
+ * Create the Cora home (0700) if missing and check it is private: a directory (not a symlink)
+ * owned by this uid with no group or other permissions. crypto-format checks only the vault's
+ * last path component; the directory is ours to check (crypto-format README, Not guaranteed).
+ *
+ * @param home - the Cora home
+ * @param create - create it when missing (default true)
+ * @throws CrError `UNSAFE_PATH` when it is not a private directory of ours, `NO_VAULT` when
+ *   `create` is false and it does not exist.
+ */
+export function ensurePrivateDir(home: string, create = true): void {
+  if (create) mkdirSync(home, { recursive: true, mode: 0o700 });
+  let st;
+  try {
+    st = lstatSync(home);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CrError('NO_VAULT', `${home} does not exist; run 'cr init' first`);
+    }
+    throw error;
+  }
+  if (!st.isDirectory()) {
+    throw new CrError(
+      'UNSAFE_PATH',
+      `${home} is not a directory (a symlink is refused); remove it or set CORA_HOME`,
+    );
+  }
+  const uid = process.getuid?.() ?? -1;
+  if (st.uid !== uid) {
+    throw new CrError(
+      'UNSAFE_PATH',
+      `${home} belongs to uid ${String(st.uid)}, not to you (uid ${String(uid)})`,
+    );
+  }
+  if ((st.mode & 0o077) !== 0) {
+    throw new CrError(
+      'UNSAFE_PATH',
+      `${home} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); run 'chmod 700 ${home}'`,
+    );
+  }
+}

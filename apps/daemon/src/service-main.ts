@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The Cora service process (DESIGN §9), started by `cr unlock` through `launcher.ts`.
+ * Order matters: harden (no core dumps, no ptrace) and refuse a tampered runtime before
+ * anything else; only then listen and, on `unlock`, read secrets.
+ */
+import inspector from 'node:inspector';
+import { fileURLToPath } from 'node:url';
+import { createIpcServer, isIpcError, socketPath, type IpcServer } from '@cora/ipc';
+import { peerIdentity } from '@cora/identity';
+import { hardenProcess, isDangerousNodeFlag } from './harden.ts';
+import { vaultPath } from './paths.ts';
+import { ownFingerprint, refusalReason } from './service/authorize.ts';
+import { createHandlers, type Peer } from './service/handlers.ts';
+import { ServiceState } from './service/state.ts';
+import { VERSION } from './version.ts';
+
+/** Exit code when the service dies of an unexpected error (EX_SOFTWARE). */
+const EXIT_CRASH = 70;
+/** Exit code when the runtime looks tampered with or the service cannot start (EX_CONFIG). */
+const EXIT_REFUSED = 78;
+
+function log(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} cora-service[${String(process.pid)}]: ${message}\n`);
+}
+
+function fail(message: string, code: number): never {
+  log(message);
+  process.exit(code);
+}
+
+// 1. Hardening first (DESIGN §9): before any secret can be read.
+try {
+  hardenProcess();
+} catch (error) {
+  fail(`refusing to start: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
+}
+
+// 2. A runtime someone could have injected code or a debugger into is refused.
+if ((process.env['NODE_OPTIONS'] ?? '') !== '') fail('refusing to start: NODE_OPTIONS is set', EXIT_REFUSED);
+const badFlag = process.execArgv.find((flag) => isDangerousNodeFlag(flag));
+if (badFlag !== undefined) fail(`refusing to start: Node flag ${badFlag} is not allowed`, EXIT_REFUSED);
+if (!process.execArgv.includes('--disable-sigusr1')) {
+  fail('refusing to start: the service must run with --disable-sigusr1', EXIT_REFUSED);
+}
+if (inspector.url() !== undefined) fail('refusing to start: an inspector is open', EXIT_REFUSED);
+
+// 3. Settings from the command line written by launcher.ts.
+function arg(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? undefined : process.argv[at + 1];
+}
+function msArg(name: string): number {
+  const value = Number(arg(name) ?? '0');
+  if (!Number.isSafeInteger(value) || value < 0) fail(`bad ${name}`, EXIT_REFUSED);
+  return value;
+}
+const home = arg('--home');
+if (home === undefined) fail('missing --home', EXIT_REFUSED);
+
+const state = new ServiceState({
+  vaultPath: vaultPath(home),
+  idleTimeoutMs: msArg('--idle-timeout-ms'),
+  lifetimeMs: msArg('--lifetime-ms'),
+  onLock: (reason) => {
+    log(`locked (${reason})`);
+  },
+});
+
+let server: IpcServer | undefined;
+let stopping = false;
+
+/** Wipe first, then close: the secrets go even if closing hangs. */
+function shutdown(code: number, why: string): void {
+  try {
+    state.dispose();
+  } catch {
+    // Wiping must never keep us from exiting.
+  }
+  if (stopping) return;
+  stopping = true;
+  log(`stopping (${why})`);
+  const done: () => never = () => process.exit(code);
+  if (server === undefined) done();
+  // Bounded: a slow close must not keep a wiped process around (the secrets are already gone;
+  // a socket file left behind is detected as stale by the next service).
+  setTimeout(done, 250).unref();
+  server.close().then(done, done);
+}
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    shutdown(0, signal);
+  });
+}
+// With --disable-sigusr1 Node does not open an inspector; a listener keeps SIGUSR1's default
+// action (terminate) from killing the service, and SIGUSR2 likewise.
+for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) {
+  process.on(signal, () => {
+    log(`ignored ${signal}`);
+  });
+}
+process.on('uncaughtException', (error) => {
+  state.lock('error');
+  log(`uncaught error: ${error.name}`);
+  process.exit(EXIT_CRASH);
+});
+process.on('unhandledRejection', () => {
+  state.lock('error');
+  log('unhandled rejection');
+  process.exit(EXIT_CRASH);
+});
+process.on('exit', () => {
+  state.dispose();
+});
+
+// 4. Listen. Only this installation's `cr` CLI may call until policy exists (issue 3).
+const cliScript = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './cli.ts' : './cli.js', import.meta.url),
+);
+const fingerprint = ownFingerprint(cliScript);
+const path = socketPath();
+try {
+  server = await createIpcServer<Peer>({
+    socketPath: path,
+    serverName: `cora/${VERSION}`,
+    authenticate: async (socket) => {
+      const verified = await peerIdentity(socket);
+      const reason = refusalReason(verified.identity, fingerprint);
+      if (reason !== null) {
+        verified.close();
+        log(`refused pid ${String(verified.identity.pid)} (${verified.identity.exe}): ${reason}`);
+        throw new Error(`caller refused: ${reason}`);
+      }
+      return { verified };
+    },
+    handlers: createHandlers(state, { socket: path, version: VERSION }),
+    onDisconnect: (peer) => {
+      peer.verified.close();
+    },
+    onInternalError: (error, type) => {
+      log(`internal error in ${type}: ${error instanceof Error ? error.name : 'non-error'}`);
+    },
+  });
+} catch (error) {
+  if (isIpcError(error, 'ALREADY_RUNNING')) fail('another service already runs for this user', 0);
+  fail(`cannot listen on ${path}: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
+}
+log(
+  `listening on ${path} (pid ${String(process.pid)}, idle timeout ${String(msArg('--idle-timeout-ms'))} ms)`,
+);

@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { performance } from 'node:perf_hooks';
+import { isCryptoFormatError, readVault, updateVault } from '@cora/crypto-format';
+import {
+  DEFAULT_LIMITS,
+  MAX_VALUE_BYTES,
+  MemStore,
+  SecretBuf,
+  isValidSecretName,
+  wipeSecretsBlock,
+  type SecretEntry,
+  type SecretInfo,
+  type SecretsBlock,
+} from '@cora/memstore';
+import { CrError } from '../errors.ts';
+
+/** Why the service locked; audited by a later issue, reported in `status` now. */
+export type LockReason = 'request' | 'idle' | 'lifetime' | 'suspend' | 'signal' | 'error' | 'shutdown';
+
+/** Clocks, injectable only because a real suspend cannot be produced in a test. */
+export interface Clocks {
+  /** Wall clock, ms since the epoch (jumps over a suspend). Default `Date.now`. */
+  readonly wall: () => number;
+  /** Monotonic clock, ms (stops during a suspend on Linux). Default `performance.now`. */
+  readonly mono: () => number;
+}
+
+/** Options of a {@link ServiceState}. */
+export interface StateOptions {
+  readonly vaultPath: string;
+  /** Lock after this long without a request (DESIGN §9: default 15 min). 0 disables. */
+  readonly idleTimeoutMs?: number;
+  /** Lock this long after unlock, whatever happens (`--lifetime`). 0 or absent: no limit. */
+  readonly lifetimeMs?: number;
+  /** How often the suspend / lifetime check runs. Default 5 s. */
+  readonly tickMs?: number;
+  /** A wall-clock advance this much larger than the monotonic one means a suspend. Default 30 s. */
+  readonly suspendThresholdMs?: number;
+  /** Base of the escalating delay after a wrong passphrase (DESIGN §7). Default 250 ms. */
+  readonly authDelayBaseMs?: number;
+  /** Called after every lock, with the reason. */
+  readonly onLock?: (reason: LockReason) => void;
+  readonly clocks?: Clocks;
+}
+
+/** What `status` reports. Never a value, never a secret. */
+export interface StateSnapshot {
+  readonly state: 'locked' | 'unlocked';
+  /** Number of secrets while unlocked; null while locked (the count is inside the ciphertext). */
+  readonly secrets: number | null;
+  readonly idleDeadline: string | null;
+  readonly lifetimeDeadline: string | null;
+  readonly unlockedAt: string | null;
+  readonly lastLockReason: LockReason | null;
+}
+
+/** Result of an import: which names were new and which replaced a stored value. */
+export interface ImportResult {
+  readonly added: string[];
+  readonly replaced: string[];
+}
+
+/** A secret to import: the value stays owned by the caller. */
+export interface ImportItem {
+  readonly name: string;
+  readonly value: SecretBuf;
+}
+
+/** The 15 minutes of DESIGN §9. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 15 * 60 * 1000;
+/** Longest escalated delay after wrong passphrases (DESIGN §7: up to 10 s). */
+const MAX_AUTH_DELAY_MS = 10_000;
+
+interface Unlocked {
+  readonly store: MemStore;
+  readonly auditKey: SecretBuf;
+  readonly json: Uint8Array;
+  readonly unlockedAtWall: number;
+  readonly lifetimeDeadlineWall: number | null;
+}
+
+/**
+ * The service's unlocked state (DESIGN §9): the secrets in a {@link MemStore}, the audit key
+ * and the policy JSON, and everything that ends them — `lock()`, the idle timer (from the last
+ * request), the absolute lifetime, and a wall-clock jump that reveals a suspend. Vault changes
+ * (set, delete, import, passwd) always go through `updateVault` with the passphrase (G6) and
+ * then replace the in-memory copy at once, whether the state is locked or unlocked.
+ * Unlock and every mutation are serialised, so parallel passphrase guesses queue up.
+ */
+export class ServiceState {
+  readonly #options: StateOptions;
+  readonly #clocks: Clocks;
+  readonly #idleMs: number;
+  readonly #lifetimeMs: number;
+  #unlocked: Unlocked | null = null;
+  #lastActivityMono = 0;
+  #lastActivityWall = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #lifetimeTimer: NodeJS.Timeout | undefined;
+  #ticker: NodeJS.Timeout | undefined;
+  #tickWall = 0;
+  #tickMono = 0;
+  #failures = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  #lastLockReason: LockReason | null = null;
+
+  /**
+   * @param options - see {@link StateOptions}
+   * @throws RangeError for negative or non-integer durations.
+   */
+  constructor(options: StateOptions) {
+    for (const key of [
+      'idleTimeoutMs',
+      'lifetimeMs',
+      'tickMs',
+      'suspendThresholdMs',
+      'authDelayBaseMs',
+    ] as const) {
+      const v = options[key];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+        throw new RangeError(`options.${key} must be a non-negative integer, got ${String(v)}`);
+      }
+    }
+    this.#options = options;
+    this.#clocks = options.clocks ?? { wall: () => Date.now(), mono: () => performance.now() };
+    this.#idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#lifetimeMs = options.lifetimeMs ?? 0;
+  }
+
+  /** Whether secrets are in memory. */
+  get unlocked(): boolean {
+    return this.#unlocked !== null;
+  }
+
+  /** Record a request: the idle timeout counts from the last one (DESIGN §9). */
+  touch(): void {
+    this.#lastActivityMono = this.#clocks.mono();
+    this.#lastActivityWall = this.#clocks.wall();
+  }
+
+  /** Status without secrets. */
+  snapshot(): StateSnapshot {
+    const u = this.#unlocked;
+    const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      state: u === null ? 'locked' : 'unlocked',
+      secrets: u === null ? null : u.store.size,
+      idleDeadline: u === null || this.#idleMs === 0 ? null : iso(this.#lastActivityWall + this.#idleMs),
+      lifetimeDeadline: u === null ? null : iso(u.lifetimeDeadlineWall),
+      unlockedAt: u === null ? null : iso(u.unlockedAtWall),
+      lastLockReason: this.#lastLockReason,
+    };
+  }
+
+  /**
+   * Names and metadata of the stored secrets (never values).
+   * @returns sorted metadata
+   * @throws CrError `LOCKED` while locked.
+   */
+  list(): SecretInfo[] {
+    if (this.#unlocked === null) throw new CrError('LOCKED', 'the vault is locked; run cr unlock');
+    return this.#unlocked.store.list();
+  }
+
+  /**
+   * Read the vault with `passphrase` and hold its secrets. When already unlocked, nothing is
+   * read and false is returned. The passphrase is not wiped (the caller owns it).
+   *
+   * @param passphrase - the vault passphrase
+   * @returns true when this call unlocked, false when already unlocked
+   * @throws CrError `AUTH_FAILED` (after the escalating delay), `NO_VAULT`; other
+   *   CryptoFormatErrors for damaged files.
+   */
+  unlock(passphrase: SecretBuf): Promise<boolean> {
+    return this.#exclusive(async () => {
+      if (this.#unlocked !== null) return false;
+      const block = await this.#authenticated(() => readVault(this.#options.vaultPath, passphrase));
+      let loaded: Unlocked;
+      try {
+        loaded = this.#load(block, true);
+      } catch (error) {
+        wipeSecretsBlock(block);
+        throw error;
+      }
+      this.#unlocked = loaded;
+      this.#startTimers();
+      return true;
+    });
+  }
+
+  /**
+   * Wipe every secret and stop the timers. Idempotent.
+   * @param reason - why (reported in status)
+   */
+  lock(reason: LockReason): void {
+    this.#stopTimers();
+    const u = this.#unlocked;
+    if (u === null) return;
+    this.#unlocked = null;
+    this.#lastLockReason = reason;
+    u.store.wipeAll();
+    u.auditKey.wipe();
+    u.json.fill(0);
+    this.#options.onLock?.(reason);
+  }
+
+  /**
+   * Store `value` under `name` in the vault (created or replaced), then in memory if unlocked.
+   * `value` stays owned by the caller.
+   *
+   * @param name - a valid secret name
+   * @param value - at most 64 KiB
+   * @param passphrase - the vault passphrase (G6)
+   * @returns whether a value was replaced
+   * @throws CrError `INVALID_NAME`, `TOO_LARGE`, `AUTH_FAILED`, `NO_VAULT`.
+   */
+  async setSecret(name: string, value: SecretBuf, passphrase: SecretBuf): Promise<boolean> {
+    const result = await this.importSecrets([{ name, value }], passphrase);
+    return result.replaced.length > 0;
+  }
+
+  /**
+   * Store several secrets in one vault write: all or nothing. Values stay owned by the caller.
+   * @param items - names (unique, valid) and values (each at most 64 KiB)
+   * @param passphrase - the vault passphrase (G6)
+   * @returns which names were added and which replaced
+   * @throws CrError `INVALID_NAME`, `TOO_LARGE`, `INVALID_INPUT` (a name twice), `AUTH_FAILED`, `NO_VAULT`.
+   */
+  async importSecrets(items: readonly ImportItem[], passphrase: SecretBuf): Promise<ImportResult> {
+    const seen = new Set<string>();
+    for (const item of items) {
+      checkName(item.name);
+      if (seen.has(item.name)) throw new CrError('INVALID_INPUT', `${item.name} is given twice`);
+      seen.add(item.name);
+      if (item.value.length > MAX_VALUE_BYTES) {
+        throw new CrError(
+          'TOO_LARGE',
+          `the value of ${item.name} is ${String(item.value.length)} bytes, over the limit of ${String(MAX_VALUE_BYTES)}`,
+        );
+      }
+    }
+    return await this.#exclusive(async () => {
+      const result: ImportResult = { added: [], replaced: [] };
+      await this.#mutate(passphrase, (block) => {
+        const now = this.#clocks.wall();
+        const entries: SecretEntry[] = [...block.entries];
+        for (const item of items) {
+          const at = entries.findIndex((e) => e.name === item.name);
+          const created = at >= 0 ? (entries[at]?.created ?? now) : now;
+          // A copy: updateVault wipes what the block holds; the caller keeps its value.
+          const entry = { name: item.name, value: copy(item.value), created, updated: now };
+          if (at >= 0) {
+            result.replaced.push(item.name);
+            entries[at] = entry;
+          } else {
+            result.added.push(item.name);
+            entries.push(entry);
+          }
+        }
+        if (entries.length > DEFAULT_LIMITS.maxEntries) {
+          throw new CrError(
+            'TOO_LARGE',
+            `the vault holds at most ${String(DEFAULT_LIMITS.maxEntries)} secrets`,
+          );
+        }
+        return { ...block, entries };
+      });
+      return result;
+    });
+  }
+
+  /**
+   * Delete `name` from the vault, then from memory if unlocked.
+   * @param name - the secret
+   * @param passphrase - the vault passphrase (G6)
+   * @throws CrError `NOT_FOUND`, `AUTH_FAILED`, `NO_VAULT`, `INVALID_NAME`.
+   */
+  async deleteSecret(name: string, passphrase: SecretBuf): Promise<void> {
+    checkName(name);
+    await this.#exclusive(async () => {
+      await this.#mutate(passphrase, (block) => {
+        if (!block.entries.some((e) => e.name === name)) {
+          throw new CrError('NOT_FOUND', `there is no secret called ${name}`);
+        }
+        return { ...block, entries: block.entries.filter((e) => e.name !== name) };
+      });
+    });
+  }
+
+  /**
+   * Re-encrypt the vault under `newPassphrase` with a fresh salt and nonce (`passwd`).
+   * Memory needs no change: nothing held depends on the passphrase.
+   * @param passphrase - the current passphrase
+   * @param newPassphrase - the new one (not wiped)
+   * @throws CrError `AUTH_FAILED`, `NO_VAULT`.
+   */
+  changePassphrase(passphrase: SecretBuf, newPassphrase: SecretBuf): Promise<void> {
+    return this.#exclusive(async () => {
+      await this.#authenticated(() =>
+        updateVault(this.#options.vaultPath, passphrase, (block) => block, { newPassphrase }),
+      );
+    });
+  }
+
+  /** Lock and stop every timer (service shutdown). */
+  dispose(): void {
+    this.lock('shutdown');
+    this.#stopTimers();
+  }
+
+  /** Run `fn` after every earlier unlock / mutation settled. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Map AUTH_FAILED / VAULT_NOT_FOUND to CrErrors; wrong passphrases cost an escalating delay. */
+  async #authenticated<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = await fn();
+      this.#failures = 0;
+      return result;
+    } catch (error) {
+      if (isCryptoFormatError(error, 'AUTH_FAILED')) {
+        this.#failures += 1;
+        const base = this.#options.authDelayBaseMs ?? 250;
+        const delay = Math.min(MAX_AUTH_DELAY_MS, base * 2 ** Math.min(this.#failures - 1, 16));
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        throw new CrError('AUTH_FAILED', 'wrong passphrase (or the vault file was changed)', {
+          cause: error,
+        });
+      }
+      if (isCryptoFormatError(error, 'VAULT_NOT_FOUND')) {
+        throw new CrError('NO_VAULT', `there is no vault at ${this.#options.vaultPath}; run cr init`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * updateVault, and when unlocked rebuild memory from exactly what was written, so memory and
+   * disk agree even if the file changed since unlock. The new store is built from copies inside
+   * `mutate` (updateVault wipes the block) and swapped in only after the write succeeded.
+   */
+  async #mutate(passphrase: SecretBuf, change: (block: SecretsBlock) => SecretsBlock): Promise<void> {
+    // A holder, not a `let`: the callback assigns it and TypeScript's narrowing cannot see that.
+    const built: { value: Unlocked | null } = { value: null };
+    try {
+      await this.#authenticated(() =>
+        updateVault(this.#options.vaultPath, passphrase, (block) => {
+          const next = change(block);
+          if (this.#unlocked !== null) {
+            const copied: SecretsBlock = {
+              entries: next.entries.map((e) => ({ ...e, value: copy(e.value) })),
+              auditKey: copy(next.auditKey),
+              json: Uint8Array.from(next.json),
+            };
+            try {
+              built.value = this.#load(copied, false);
+            } catch (error) {
+              wipeSecretsBlock(copied);
+              throw error;
+            }
+          }
+          return next;
+        }),
+      );
+    } catch (error) {
+      discard(built.value);
+      throw error;
+    }
+    const old = this.#unlocked;
+    const next = built.value;
+    if (old === null) {
+      discard(next); // locked meanwhile (signal, lifetime): keep it locked
+      return;
+    }
+    if (next === null) return;
+    this.#unlocked = {
+      ...next,
+      unlockedAtWall: old.unlockedAtWall,
+      lifetimeDeadlineWall: old.lifetimeDeadlineWall,
+    };
+    old.store.wipeAll();
+    old.auditKey.wipe();
+    old.json.fill(0);
+  }
+
+  /** Move a decoded block into a new MemStore (the block's SecretBufs become the store's). */
+  #load(block: SecretsBlock, fresh: boolean): Unlocked {
+    const store = new MemStore();
+    try {
+      for (const entry of block.entries) {
+        store.set(entry.name, entry.value, { created: entry.created, updated: entry.updated });
+      }
+    } catch (error) {
+      store.wipeAll();
+      throw error;
+    }
+    const now = this.#clocks.wall();
+    return {
+      store,
+      auditKey: block.auditKey,
+      json: block.json,
+      unlockedAtWall: now,
+      lifetimeDeadlineWall: fresh && this.#lifetimeMs > 0 ? now + this.#lifetimeMs : null,
+    };
+  }
+
+  #startTimers(): void {
+    this.touch();
+    this.#tickWall = this.#clocks.wall();
+    this.#tickMono = this.#clocks.mono();
+    if (this.#idleMs > 0) this.#armIdle(this.#idleMs);
+    if (this.#lifetimeMs > 0) {
+      this.#lifetimeTimer = setTimeout(() => {
+        this.lock('lifetime');
+      }, this.#lifetimeMs);
+    }
+    this.#ticker = setInterval(() => {
+      this.#tick();
+    }, this.#options.tickMs ?? 5000);
+  }
+
+  #armIdle(ms: number): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      const idle = this.#clocks.mono() - this.#lastActivityMono;
+      if (idle >= this.#idleMs) this.lock('idle');
+      else this.#armIdle(Math.max(1, Math.ceil(this.#idleMs - idle)));
+    }, ms);
+  }
+
+  /**
+   * Timers run on the monotonic clock, which stops while the machine sleeps: without this
+   * check a laptop suspended for a day would wake up still unlocked. A wall-clock advance much
+   * larger than the monotonic one means the machine slept (DESIGN §9). The lifetime is also
+   * checked against the wall clock here for the same reason.
+   */
+  #tick(): void {
+    const wall = this.#clocks.wall();
+    const mono = this.#clocks.mono();
+    const jump = wall - this.#tickWall - (mono - this.#tickMono);
+    this.#tickWall = wall;
+    this.#tickMono = mono;
+    if (jump > (this.#options.suspendThresholdMs ?? 30_000)) {
+      this.lock('suspend');
+      return;
+    }
+    const deadline = this.#unlocked?.lifetimeDeadlineWall ?? null;
+    if (deadline !== null && wall >= deadline) this.lock('lifetime');
+  }
+
+  #stopTimers(): void {
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#lifetimeTimer);
+    clearInterval(this.#ticker);
+    this.#idleTimer = undefined;
+    this.#lifetimeTimer = undefined;
+    this.#ticker = undefined;
+  }
+}
+
+function copy(buf: SecretBuf): SecretBuf {
+  return buf.use((bytes) => SecretBuf.from(bytes));
+}
+
+function discard(u: Unlocked | null): void {
+  if (u === null) return;
+  u.store.wipeAll();
+  u.auditKey.wipe();
+}
+
+function checkName(name: string): void {
+  if (!isValidSecretName(name)) {
+    throw new CrError('INVALID_NAME', 'a secret name must match [A-Za-z_][A-Za-z0-9_]* (at most 128 bytes)');
+  }
+}

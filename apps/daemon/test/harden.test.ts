@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { spawn, spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { waitForLine } from '@cora/test-utils';
+import { isDangerousNodeFlag, scrubEnvironment, serviceNodeFlags } from '../src/harden.ts';
+import { APP_DIR, SOURCE_FLAGS, runNode } from './helpers.ts';
+
+describe('hardenProcess', () => {
+  it('should make a real process undumpable with a zero core limit', async () => {
+    const result = await runNode([...SOURCE_FLAGS, 'test/fixtures/harden-child.ts', '0']);
+    expect(result.stderr).toBe('');
+    const report = JSON.parse(result.stdout) as {
+      before: { dumpable: number };
+      after: { dumpable: number; coreSoft: string; coreHard: string };
+      limits: string;
+    };
+    expect(report.before.dumpable).toBe(1);
+    expect(report.after).toEqual({ dumpable: 0, coreSoft: '0', coreHard: '0' });
+    expect(report.limits).toMatch(/^Max core file size\s+0\s+0\s+bytes/);
+  });
+
+  // Root owns everything anyway; as root the child runs as nobody (setpriv) so the change shows.
+  const asRoot = process.getuid?.() === 0;
+  const launch = (args: string[]): ReturnType<typeof spawn> =>
+    asRoot
+      ? spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], {
+          cwd: APP_DIR,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
+      : spawn(process.execPath, args, { cwd: APP_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+
+  it('should make /proc/<pid>/mem and environ owned by root (kernel effect of dumpable 0)', async () => {
+    const hardened = launch([...SOURCE_FLAGS, 'test/fixtures/harden-child.ts', '10000']);
+    const plain = launch([...SOURCE_FLAGS, '-e', 'console.log("{}"); setTimeout(() => {}, 10000)']);
+    try {
+      await waitForLine(hardened.stdout!, (l) => l.startsWith('{'));
+      await waitForLine(plain.stdout!, (l) => l.startsWith('{'));
+      const owner = asRoot ? 65534 : process.getuid?.();
+      expect(statSync(`/proc/${String(plain.pid)}/mem`).uid).toBe(owner);
+      expect(statSync(`/proc/${String(hardened.pid)}/mem`).uid).toBe(0);
+      expect(statSync(`/proc/${String(hardened.pid)}/environ`).uid).toBe(0);
+    } finally {
+      hardened.kill('SIGKILL');
+      plain.kill('SIGKILL');
+    }
+  });
+
+  it.runIf(asRoot)('should refuse ptrace attach by the same unprivileged uid', async () => {
+    const hardened = launch([...SOURCE_FLAGS, 'test/fixtures/harden-child.ts', '10000']);
+    try {
+      await waitForLine(hardened.stdout!, (l) => l.startsWith('{'));
+      const attach = (pid: number): string[] =>
+        spawnSync(
+          'setpriv',
+          [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            process.execPath,
+            ...SOURCE_FLAGS,
+            'test/fixtures/ptrace-attach.ts',
+            String(pid),
+          ],
+          { cwd: APP_DIR },
+        )
+          .stdout.toString()
+          .trim()
+          .split(' ');
+      // Control: the same uid may attach to an ordinary process of its own (Yama scope 0 or 1
+      // with root's blessing does not matter here: a refusal would make this test meaningless).
+      const plain = launch(['-e', 'console.log("{}"); setTimeout(() => {}, 10000)']);
+      try {
+        await waitForLine(plain.stdout!, (l) => l.startsWith('{'));
+        const control = attach(plain.pid!);
+        if (control[0] !== '0') return; // ptrace is restricted here anyway (Yama): nothing to compare
+      } finally {
+        plain.kill('SIGKILL');
+      }
+      const [ret, errno] = attach(hardened.pid!);
+      expect(ret).toBe('-1');
+      expect(errno).toBe('1'); // EPERM
+    } finally {
+      hardened.kill('SIGKILL');
+    }
+  });
+});
+
+describe('scrubEnvironment', () => {
+  it('should drop Node and loader hooks and keep the rest', () => {
+    const env = scrubEnvironment({
+      HOME: '/h',
+      PATH: '/bin',
+      CORA_HOME: '/c',
+      NODE_OPTIONS: '--require /tmp/evil.js',
+      NODE_PATH: '/x',
+      NODE_DEBUG: 'net',
+      NODE_DEBUG_NATIVE: 'x',
+      NODE_INSPECT_RESUME_ON_START: '1',
+      LD_PRELOAD: '/tmp/evil.so',
+      LD_LIBRARY_PATH: '/tmp',
+      MALLOC_CHECK_: '3',
+      UNDEFINED: undefined,
+    });
+    expect(env).toEqual({ HOME: '/h', PATH: '/bin', CORA_HOME: '/c' });
+  });
+});
+
+describe('serviceNodeFlags', () => {
+  it('should always add --disable-sigusr1 and drop code-loading and debugger flags with their arguments', () => {
+    expect(
+      serviceNodeFlags([
+        '--inspect',
+        '--inspect-brk=9229',
+        '--require',
+        './evil.cjs',
+        '-r',
+        'x',
+        '--import=./evil.mjs',
+        '--loader',
+        './l.mjs',
+        '--conditions=cora-source',
+        '--no-warnings',
+        '--disable-sigusr1',
+        '--enable-source-maps',
+      ]),
+    ).toEqual(['--disable-sigusr1', '--conditions=cora-source', '--no-warnings']);
+  });
+
+  it('should classify flags', () => {
+    for (const f of [
+      '--inspect',
+      '--inspect-port=1',
+      '--debug-port',
+      '--require',
+      '-r',
+      '--import',
+      '--loader',
+      '-e',
+    ]) {
+      expect(isDangerousNodeFlag(f)).toBe(true);
+    }
+    for (const f of ['--conditions=x', '--no-warnings', '--disable-sigusr1']) {
+      expect(isDangerousNodeFlag(f)).toBe(false);
+    }
+  });
+});

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createVault } from '@cora/crypto-format';
+import { SecretBuf } from '@cora/memstore';
+
+/** The package root (apps/daemon). */
+export const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+/** Node flags for a child that imports this package's TypeScript sources. */
+export const SOURCE_FLAGS = ['--conditions=cora-source', '--no-warnings'];
+
+/** A SecretBuf holding `text` (tests only: test inputs are not secrets). */
+export function secret(text: string | Uint8Array): SecretBuf {
+  return SecretBuf.fromAndWipe(typeof text === 'string' ? Buffer.from(text) : Uint8Array.from(text));
+}
+
+/** The bytes of a SecretBuf as a Buffer copy (tests only). */
+export function reveal(buf: SecretBuf): Buffer {
+  return buf.use((bytes) => Buffer.from(bytes));
+}
+
+/** Create an empty vault at `path` under `passphrase` at the KDF floor. */
+export async function makeVault(path: string, passphrase: string): Promise<void> {
+  const pass = secret(passphrase);
+  const auditKey = SecretBuf.random(32);
+  try {
+    await createVault(path, { entries: [], auditKey, json: Buffer.from('{"policy":{},"meta":{}}') }, pass);
+  } finally {
+    pass.wipe();
+    auditKey.wipe();
+  }
+}
+
+/** Result of {@link runNode}. */
+export interface RunResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Run `node <flags> -e|script` to completion with optional stdin bytes.
+ */
+export function runNode(
+  args: readonly string[],
+  options: { input?: Uint8Array | string; env?: NodeJS.ProcessEnv; detached?: boolean; cwd?: string } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, [...args], {
+      env: options.env ?? process.env,
+      cwd: options.cwd ?? APP_DIR,
+      detached: options.detached ?? false,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin?.end(options.input ?? '');
+  });
+}

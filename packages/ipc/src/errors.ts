@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+
+/**
+ * The closed list of error codes that may cross the socket (DESIGN §5: "an error
+ * `{code, message}` from a closed list of codes"). A reply whose code is not in this table is
+ * refused by the client as a protocol error.
+ */
+export const WireErrorCode = {
+  /** A frame's length fields are impossible (too short, header longer than the frame). */
+  BAD_FRAME: 'BAD_FRAME',
+  /** A frame declares more than the maximum frame size (refused before it is buffered). */
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  /** The header is not UTF-8 JSON, nests too deep, repeats a key or uses a forbidden key. */
+  BAD_JSON: 'BAD_JSON',
+  /** The header is JSON but not a valid message (missing or unknown fields, wrong types). */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** The attachment does not match what the message type carries. */
+  BAD_ATTACHMENT: 'BAD_ATTACHMENT',
+  /** The message `type` is not one this service knows. */
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  /** `hello.protocol` (or a request's `v`) names a protocol version this service does not speak. */
+  UNSUPPORTED_VERSION: 'UNSUPPORTED_VERSION',
+  /** The first frame was not `hello`. */
+  HANDSHAKE_REQUIRED: 'HANDSHAKE_REQUIRED',
+  /** `hello` did not arrive within the handshake deadline. */
+  HANDSHAKE_TIMEOUT: 'HANDSHAKE_TIMEOUT',
+  /** The connection sent no complete frame for the idle timeout and had nothing in flight. */
+  IDLE_TIMEOUT: 'IDLE_TIMEOUT',
+  /** Too many connections, or too many requests in flight on this connection. */
+  BUSY: 'BUSY',
+  /** The caller's token bucket is empty; retry later. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** The caller is not allowed (identity or policy). */
+  NOT_ALLOWED: 'NOT_ALLOWED',
+  /** The operation needs an unlocked service. */
+  LOCKED: 'LOCKED',
+  /** The operation needs a locked service. */
+  UNLOCKED: 'UNLOCKED',
+  /** Wrong passphrase. */
+  AUTH_FAILED: 'AUTH_FAILED',
+  NOT_FOUND: 'NOT_FOUND',
+  ALREADY_EXISTS: 'ALREADY_EXISTS',
+  /** A secret name breaks the DESIGN §4 rule. */
+  INVALID_NAME: 'INVALID_NAME',
+  /** A value or a collection is over its limit. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** No vault file exists yet (`cr init` first). */
+  NO_VAULT: 'NO_VAULT',
+  VAULT_EXISTS: 'VAULT_EXISTS',
+  /** Anything unexpected; the message is always generic. */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type WireErrorCode = (typeof WireErrorCode)[keyof typeof WireErrorCode];
+
+/** Codes raised locally (never sent over the socket). */
+export const LocalErrorCode = {
+  /** `createIpcServer`: a live service already answers on the socket path (one service per user). */
+  ALREADY_RUNNING: 'ALREADY_RUNNING',
+  /** The socket directory is a symlink, not ours, or not mode 0700. */
+  UNSAFE_SOCKET_DIR: 'UNSAFE_SOCKET_DIR',
+  /** Something other than our socket sits at the socket path (a symlink, a file, another owner). */
+  UNSAFE_SOCKET: 'UNSAFE_SOCKET',
+  /** The server's peer credentials name another uid than expected. */
+  UNTRUSTED_SERVER: 'UNTRUSTED_SERVER',
+  /** No service listens on the socket path (no socket, or a stale one). */
+  NOT_RUNNING: 'NOT_RUNNING',
+  /** The connection closed before the reply arrived. */
+  CONNECTION_CLOSED: 'CONNECTION_CLOSED',
+  /** Connecting or a request took longer than its timeout. */
+  TIMEOUT: 'TIMEOUT',
+  /** The other side sent something that breaks the protocol (seen by the client). */
+  PROTOCOL_ERROR: 'PROTOCOL_ERROR',
+} as const;
+
+export type LocalErrorCode = (typeof LocalErrorCode)[keyof typeof LocalErrorCode];
+
+/** Every code an {@link IpcError} can carry: the wire codes and the local ones. */
+export const IpcErrorCode = { ...WireErrorCode, ...LocalErrorCode } as const;
+
+export type IpcErrorCode = WireErrorCode | LocalErrorCode;
+
+/** Marks instances across duplicated copies of this package (see {@link isIpcError}). */
+const BRAND = Symbol.for('@cora/ipc.IpcError');
+
+/**
+ * The one error class of `@cora/ipc`; branch on `code`, not on `message`. Messages never
+ * contain secret bytes. A handler that throws one with a wire code sends that code and
+ * message to the client (see the README, "Errors").
+ */
+export class IpcError extends Error {
+  override readonly name = 'IpcError';
+  readonly code: IpcErrorCode;
+
+  constructor(code: IpcErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/**
+ * Type guard for {@link IpcError}, optionally for one code. Also accepts an instance made by
+ * a second copy of this package (recognised by a `Symbol.for` brand).
+ */
+export function isIpcError(value: unknown, code?: IpcErrorCode): value is IpcError {
+  const branded =
+    value instanceof IpcError ||
+    (value instanceof Error && (value as unknown as Record<symbol, unknown>)[BRAND] === true);
+  return branded && (code === undefined || (value as IpcError).code === code);
+}
+
+const WIRE_CODES: ReadonlySet<string> = new Set(Object.values(WireErrorCode));
+
+/** True when `code` is one of the wire error codes (`WireErrorCode`). */
+export function isWireErrorCode(code: unknown): code is WireErrorCode {
+  return typeof code === 'string' && WIRE_CODES.has(code);
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * `@cora/ipc`: Cora's local socket protocol (DESIGN §5): frames with a JSON header and a
+ * binary attachment for secrets, strict message schemas, a closed list of error codes, a
+ * hardened Unix-socket server and a client that checks the server before it speaks.
+ * @packageDocumentation
+ */
+export { createIpcServer } from './server.ts';
+export type {
+  IpcServer,
+  IpcServerOptions,
+  IpcServerLimits,
+  IpcHandler,
+  IpcHandlers,
+  RequestContext,
+} from './server.ts';
+export { connectIpc, IpcClient } from './client.ts';
+export type { ConnectOptions, RequestOptions } from './client.ts';
+export { socketPath } from './paths.ts';
+export { encodeFrame, FrameDecoder, packParts, unpackParts, DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
+export type { DecodedFrame, FrameDecoderOptions } from './frame.ts';
+export {
+  PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOLS,
+  MAX_REQUEST_ID,
+  MAX_HEADER_DEPTH,
+  ATTACHMENT_PARTS,
+  attachmentParts,
+} from './messages.ts';
+export type {
+  EmptyParams,
+  RequestParams,
+  MessageType,
+  RequestType,
+  RequestHeader,
+  HelloResult,
+  StatusResult,
+  LockResult,
+  UnlockResult,
+  SecretMeta,
+  SecretsSetResult,
+  SecretsDeleteResult,
+  SecretsImportResult,
+  PasswdResult,
+  Results,
+  ErrorBody,
+  OkReply,
+  ErrorReply,
+  ReplyHeader,
+  EventHeader,
+} from './messages.ts';
+export type { RateLimit } from './internal/rate.ts';
+export {
+  IpcError,
+  IpcErrorCode,
+  WireErrorCode,
+  LocalErrorCode,
+  isIpcError,
+  isWireErrorCode,
+} from './errors.ts';

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import * as v from 'valibot';
+import { IpcError, WireErrorCode } from '../errors.ts';
+import {
+  MAX_HEADER_DEPTH,
+  MAX_REQUEST_ID,
+  SUPPORTED_PROTOCOLS,
+  type ErrorReply,
+  type EventHeader,
+  type MessageType,
+  type RequestHeader,
+  type Results,
+} from '../messages.ts';
+import { parseHeaderJson } from './json.ts';
+
+// Every object schema is strict: an unknown field is refused, not ignored (DESIGN §5).
+
+const RequestId = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_REQUEST_ID));
+const ReplyId = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_REQUEST_ID));
+const Uint = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
+const Version = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff));
+/** Names are checked against the DESIGN §4 rule by the handler (INVALID_NAME), not here. */
+const Name = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
+const Iso = v.pipe(v.string(), v.isoTimestamp());
+/** DESIGN §4 / memstore DEFAULT_LIMITS: at most 10 000 secrets. */
+const MAX_NAMES = 10_000;
+
+function request<const T extends MessageType, const E extends v.ObjectEntries>(type: T, entries: E) {
+  return v.strictObject({ v: v.exactOptional(Version), id: RequestId, type: v.literal(type), ...entries });
+}
+
+const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, RequestHeader<T>> } = {
+  hello: request('hello', { protocol: Version, client: v.pipe(v.string(), v.maxLength(256)) }),
+  status: request('status', {}),
+  lock: request('lock', {}),
+  unlock: request('unlock', {}),
+  'secrets.list': request('secrets.list', {}),
+  'secrets.set': request('secrets.set', { name: Name }),
+  'secrets.delete': request('secrets.delete', { name: Name }),
+  'secrets.import': request('secrets.import', {
+    names: v.pipe(v.array(Name), v.minLength(1), v.maxLength(MAX_NAMES)),
+  }),
+  passwd: request('passwd', {}),
+};
+
+const SecretMetaSchema = v.strictObject({
+  name: Name,
+  created: Iso,
+  updated: Iso,
+  length: v.exactOptional(Uint),
+});
+
+const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Results[T]> } = {
+  hello: v.strictObject({ protocol: Version, server: v.pipe(v.string(), v.maxLength(256)) }),
+  status: v.strictObject({
+    state: v.picklist(['locked', 'unlocked']),
+    secrets: Uint,
+    pid: Uint,
+    socket: v.pipe(v.string(), v.maxLength(4096)),
+    idleDeadline: v.nullable(Iso),
+    version: v.pipe(v.string(), v.maxLength(256)),
+  }),
+  lock: v.strictObject({ state: v.literal('locked') }),
+  unlock: v.strictObject({ state: v.literal('unlocked'), secrets: Uint }),
+  'secrets.list': v.pipe(v.array(SecretMetaSchema), v.maxLength(1_000_000)),
+  'secrets.set': v.strictObject({ name: Name, replaced: v.boolean() }),
+  'secrets.delete': v.strictObject({ name: Name }),
+  'secrets.import': v.strictObject({ created: v.array(Name), replaced: v.array(Name) }),
+  passwd: v.strictObject({ changed: v.literal(true) }),
+};
+
+const ErrorReplySchema: v.GenericSchema<unknown, ErrorReply> = v.strictObject({
+  id: ReplyId,
+  ok: v.literal(false),
+  error: v.strictObject({
+    code: v.picklist(Object.values(WireErrorCode)),
+    message: v.pipe(v.string(), v.maxLength(4096)),
+    supported: v.exactOptional(v.array(Version)),
+  }),
+});
+
+const OkReplySchema = v.strictObject({ id: RequestId, ok: v.literal(true), result: v.unknown() });
+
+const EventSchema: v.GenericSchema<unknown, EventHeader> = v.strictObject({
+  id: RequestId,
+  event: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  data: v.exactOptional(v.unknown()),
+});
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.keys(REQUEST_SCHEMAS));
+
+/** Where validation failed, without echoing the offending value. */
+function describe(issues: readonly v.BaseIssue<unknown>[]): string {
+  const issue = issues[0];
+  const path = issue?.path?.map((item) => String(item.key)).join('.') ?? '';
+  return path === '' ? 'the header does not match its message type' : `invalid or unexpected field "${path}"`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A request that could not be accepted, with the id to answer when one was readable (else 0). */
+export interface RequestRefusal {
+  readonly error: IpcError;
+  readonly id: number;
+}
+
+/**
+ * Parse and validate a request header (client → server).
+ * Order: JSON (BAD_JSON) → object with a string `type` (BAD_REQUEST) → known type
+ * (UNKNOWN_TYPE) → supported `v` (UNSUPPORTED_VERSION) → the type's strict schema (BAD_REQUEST).
+ */
+export function decodeRequest(bytes: Uint8Array): RequestHeader | RequestRefusal {
+  let json: unknown;
+  try {
+    json = parseHeaderJson(bytes, MAX_HEADER_DEPTH);
+  } catch (error) {
+    return { error: error as IpcError, id: 0 };
+  }
+  if (!isRecord(json)) return refuse('BAD_REQUEST', 'the header must be a JSON object', 0);
+  const id = v.is(RequestId, json['id']) ? json['id'] : 0;
+  const type = json['type'];
+  if (typeof type !== 'string') return refuse('BAD_REQUEST', 'the header has no string "type"', id);
+  if (!KNOWN_TYPES.has(type)) return refuse('UNKNOWN_TYPE', 'unknown message type', id);
+  const version = json['v'];
+  if (typeof version === 'number' && !SUPPORTED_PROTOCOLS.includes(version)) {
+    return refuse('UNSUPPORTED_VERSION', `protocol version ${version} is not supported`, id);
+  }
+  const schema = REQUEST_SCHEMAS[type as MessageType];
+  const parsed = v.safeParse(schema, json);
+  if (!parsed.success) return refuse('BAD_REQUEST', describe(parsed.issues), id);
+  return parsed.output;
+}
+
+function refuse(code: WireErrorCode, message: string, id: number): RequestRefusal {
+  return { error: new IpcError(code, message), id };
+}
+
+/** True when `decoded` is a refusal. */
+export function isRefusal(decoded: RequestHeader | RequestRefusal): decoded is RequestRefusal {
+  return 'error' in decoded && decoded.error instanceof IpcError;
+}
+
+/** Validate an outgoing request header (client side) against its schema. */
+export function checkRequest(header: unknown): string | null {
+  if (!isRecord(header) || typeof header['type'] !== 'string' || !KNOWN_TYPES.has(header['type'])) {
+    return 'unknown message type';
+  }
+  const parsed = v.safeParse(REQUEST_SCHEMAS[header['type'] as MessageType], header);
+  return parsed.success ? null : describe(parsed.issues);
+}
+
+/** Validate a result (server side before sending, client side after receiving). */
+export function checkResult<T extends MessageType>(type: T, result: unknown): Results[T] | null {
+  const parsed = v.safeParse(RESULT_SCHEMAS[type], result);
+  return parsed.success ? parsed.output : null;
+}
+
+/** A frame from the server, as the client sees it. */
+export type ServerFrame =
+  | {
+      readonly kind: 'ok';
+      readonly reply: { readonly id: number; readonly ok: true; readonly result: unknown };
+    }
+  | { readonly kind: 'error'; readonly reply: ErrorReply }
+  | { readonly kind: 'event'; readonly event: EventHeader };
+
+/**
+ * Parse and validate a frame sent by the server (server → client).
+ * @throws IpcError `PROTOCOL_ERROR` when it is not a valid reply or event.
+ */
+export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
+  let json: unknown;
+  try {
+    json = parseHeaderJson(bytes, MAX_HEADER_DEPTH);
+  } catch (error) {
+    throw new IpcError('PROTOCOL_ERROR', 'the server sent an invalid header', { cause: error });
+  }
+  if (isRecord(json)) {
+    if ('event' in json) {
+      const event = v.safeParse(EventSchema, json);
+      if (event.success) return { kind: 'event', event: event.output };
+    } else if (json['ok'] === true) {
+      const ok = v.safeParse(OkReplySchema, json);
+      if (ok.success) return { kind: 'ok', reply: ok.output };
+    } else {
+      const error = v.safeParse(ErrorReplySchema, json);
+      if (error.success) return { kind: 'error', reply: error.output };
+    }
+  }
+  throw new IpcError('PROTOCOL_ERROR', 'the server sent a frame that is not a valid reply or event');
+}

@@ -1,0 +1,775 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { randomBytes } from 'node:crypto';
+import { chmod, link, lstat, unlink } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { wipeBytes, type SecretBuf } from '@cora/memstore';
+import { adoptWithOwnBuffer } from './internal/own-read.ts';
+import { IpcError, isIpcError, type WireErrorCode } from './errors.ts';
+import { checkMaxFrameBytes, encodeFrame, FrameDecoder, unpackParts, type DecodedFrame } from './frame.ts';
+import { decodeRequest, checkResult, isRefusal } from './internal/schemas.ts';
+import { RateLimiter, type RateLimit } from './internal/rate.ts';
+import {
+  attachmentParts,
+  PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOLS,
+  type ErrorBody,
+  type RequestHeader,
+  type RequestType,
+  type Results,
+} from './messages.ts';
+import { ensureSocketDir, ownUid, socketPath as defaultSocketPath } from './paths.ts';
+
+/** Limits of {@link createIpcServer} (DESIGN §5, G9). Every field is optional. */
+export interface IpcServerLimits {
+  /** Largest frame accepted or sent, bytes after the length field. Default 1 MiB. */
+  readonly maxFrameBytes?: number;
+  /** From accept to a completed `hello` (authentication included). Default 2 000 ms. */
+  readonly handshakeTimeoutMs?: number;
+  /** A connection with no complete frame and nothing in flight for this long is closed. Default 60 000 ms. */
+  readonly idleTimeoutMs?: number;
+  /** Open connections; one more gets a `BUSY` error frame and is closed. Default 64. */
+  readonly maxConnections?: number;
+  /** Requests in progress per connection; one more is answered `BUSY` (the connection stays). Default 8. */
+  readonly maxInFlight?: number;
+  /** Per-caller token bucket; an empty bucket answers `RATE_LIMITED`. Default 200 burst, 100/s. */
+  readonly rate?: RateLimit;
+}
+
+/** What a handler gets beside the request. */
+export interface RequestContext<P> {
+  /** What `authenticate` returned for this connection. */
+  readonly peer: P;
+  /**
+   * The attachment split into the parts of this message type (see `ATTACHMENT_PARTS`), in
+   * secure memory. The server owns them and wipes them when the handler settles: copy a part
+   * that must outlive the request (`part.use((b) => SecretBuf.from(b))`).
+   */
+  readonly parts: readonly SecretBuf[];
+  /** Aborted when the client goes away or the server closes. */
+  readonly signal: AbortSignal;
+  /**
+   * Send an event frame for this request before its final reply (streaming). Returns `false`
+   * when the connection is gone or its write buffer is full (slow reader: back off).
+   * The attachment is copied into the frame; the caller keeps ownership of it.
+   */
+  send(event: string, data?: unknown, attachment?: Uint8Array | SecretBuf): boolean;
+}
+
+/** Handles one message type; resolves with its result or throws an {@link IpcError}. */
+export type IpcHandler<T extends RequestType, P> = (
+  request: RequestHeader<T>,
+  context: RequestContext<P>,
+) => Promise<Results[T]>;
+
+/** One handler per message type (`hello` is answered by the server). */
+export type IpcHandlers<P> = { readonly [T in RequestType]: IpcHandler<T, P> };
+
+/** Options of {@link createIpcServer}. */
+export interface IpcServerOptions<P> {
+  /** Where to listen. Default {@link socketPath}() (DESIGN §5). */
+  readonly socketPath?: string;
+  /**
+   * Runs on every new connection before any of its frames is read (G5). Resolve with what the
+   * handlers get as `context.peer`; reject to refuse the caller (`NOT_ALLOWED`, then close).
+   */
+  readonly authenticate: (socket: Socket) => Promise<P>;
+  readonly handlers: IpcHandlers<P>;
+  readonly limits?: IpcServerLimits;
+  /** Key of the caller's token bucket. Default: `uid:exe` of the peer (or of `peer.identity`), else one shared bucket. */
+  readonly rateKey?: (peer: P) => string;
+  /** `hello` answers with this as `server`. Default `cora`. */
+  readonly serverName?: string;
+  /**
+   * A connection was cut for breaking the protocol or the limits (BAD_FRAME, HANDSHAKE_TIMEOUT,
+   * BUSY at accept, NOT_ALLOWED from `authenticate`…), for the audit log. `peer` is `null`
+   * before authentication. Not called for IDLE_TIMEOUT. Must not throw.
+   */
+  readonly onProtocolError?: (peer: P | null, code: WireErrorCode) => void;
+  /** A handler threw something other than an application {@link IpcError}; the client got INTERNAL. */
+  readonly onInternalError?: (error: unknown, type: RequestType | null) => void;
+  /** A connection whose peer was authenticated closed (e.g. release a pidfd). */
+  readonly onDisconnect?: (peer: P) => void;
+}
+
+/** A listening server. */
+export interface IpcServer {
+  /** The socket path. */
+  readonly path: string;
+  /** Connections currently open (authenticated or not). */
+  readonly connections: number;
+  /** Stop listening, drop every connection (in-flight handlers see their signal abort), remove the socket. */
+  close(): Promise<void>;
+}
+
+/** Codes a handler may send as its own; anything else a handler throws becomes INTERNAL. */
+const HANDLER_CODES: ReadonlySet<string> = new Set<WireErrorCode>([
+  'NOT_ALLOWED',
+  'LOCKED',
+  'UNLOCKED',
+  'AUTH_FAILED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'INVALID_NAME',
+  'TOO_LARGE',
+  'NO_VAULT',
+  'VAULT_EXISTS',
+  'RATE_LIMITED',
+  'BUSY',
+  'BAD_REQUEST',
+]);
+
+/** Generic text for INTERNAL: a thrown message might hold anything, so it never crosses. */
+const INTERNAL_MESSAGE = 'internal error in the service';
+/** How long a connection we are closing may linger before it is destroyed. */
+const LINGER_MS = 1000;
+
+interface Settings {
+  readonly maxFrameBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxInFlight: number;
+}
+
+/**
+ * Listen on the service socket (DESIGN §5) and serve requests.
+ *
+ * Start-up: the directory is created 0700 and checked (a real directory, ours, exactly 0700);
+ * the socket is bound under a random temporary name with umask 0o177 (so it is never wider
+ * than 0600), checked, then hard-linked to the final path, which fails if anything is there.
+ * A symlink, a non-socket or a socket of another owner at the path is refused and left alone;
+ * a socket that answers means a service is running (`ALREADY_RUNNING`); one that refuses
+ * connections is stale, removed, and the link retried.
+ *
+ * @param options - see {@link IpcServerOptions}
+ * @returns the listening server
+ * @throws TypeError / RangeError for bad options.
+ * @throws IpcError `UNSAFE_SOCKET_DIR`, `UNSAFE_SOCKET`, `ALREADY_RUNNING`.
+ * @example
+ * ```ts
+ * const server = await createIpcServer({
+ *   authenticate: async (socket) => peerIdentity(socket),
+ *   handlers: { status: async () => status(), ... },
+ * });
+ * ```
+ */
+export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<IpcServer> {
+  if (typeof (options as unknown) !== 'object' || (options as unknown) === null) {
+    throw new TypeError('options must be an object');
+  }
+  // Checked at run time too: JavaScript callers and casts get past the types.
+  if (typeof (options.authenticate as unknown) !== 'function') {
+    throw new TypeError('options.authenticate must be a function');
+  }
+  if (typeof (options.handlers as unknown) !== 'object' || (options.handlers as unknown) === null) {
+    throw new TypeError('options.handlers must be an object');
+  }
+  const limits = options.limits ?? {};
+  const settings: Settings = {
+    maxFrameBytes: checkMaxFrameBytes(limits.maxFrameBytes, 'options.limits.maxFrameBytes'),
+    handshakeTimeoutMs: checkInt(
+      limits.handshakeTimeoutMs,
+      2000,
+      1,
+      600_000,
+      'options.limits.handshakeTimeoutMs',
+    ),
+    idleTimeoutMs: checkInt(limits.idleTimeoutMs, 60_000, 1, 86_400_000, 'options.limits.idleTimeoutMs'),
+    maxConnections: checkInt(limits.maxConnections, 64, 1, 100_000, 'options.limits.maxConnections'),
+    maxInFlight: checkInt(limits.maxInFlight, 8, 1, 10_000, 'options.limits.maxInFlight'),
+  };
+  const rate = limits.rate ?? { capacity: 200, refillPerSecond: 100 };
+  if (!(rate.capacity >= 1) || !(rate.refillPerSecond > 0)) {
+    throw new RangeError('options.limits.rate needs capacity ≥ 1 and refillPerSecond > 0');
+  }
+  const path = options.socketPath ?? defaultSocketPath();
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw new TypeError('options.socketPath must be a non-empty path');
+  }
+
+  const uid = ownUid();
+  const dir = await ensureSocketDir(path, uid);
+  const state: ServerState<P> = {
+    options,
+    settings,
+    limiter: new RateLimiter(rate),
+    rateKey: options.rateKey ?? defaultRateKey,
+    connections: new Set(),
+    lingering: new Set(),
+    closing: false,
+  };
+  const server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (accepted) => {
+    const socket = adoptWithOwnBuffer(accepted);
+    if (socket === null) {
+      accepted.destroy();
+      return;
+    }
+    accept(state, socket);
+  });
+  // After listen, errors (EMFILE on accept…) must not crash the process; accept goes on.
+  server.on('error', ignore);
+  const ino = await bindAndClaim(server, path, dir, uid);
+
+  return {
+    path,
+    get connections(): number {
+      return state.connections.size;
+    },
+    async close(): Promise<void> {
+      if (state.closing) return;
+      state.closing = true;
+      const closed = new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+      for (const conn of state.connections) conn.destroy();
+      for (const socket of state.lingering) socket.destroy();
+      await closed;
+      // Remove the path only if it is still our socket (never someone else's file).
+      try {
+        const st = await lstat(path);
+        if (st.isSocket() && st.ino === ino) await unlink(path);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+interface ServerState<P> {
+  readonly options: IpcServerOptions<P>;
+  readonly settings: Settings;
+  readonly limiter: RateLimiter;
+  readonly rateKey: (peer: P) => string;
+  readonly connections: Set<Connection<P>>;
+  /** Sockets refused with BUSY, waiting for their error frame to flush. */
+  readonly lingering: Set<Socket>;
+  closing: boolean;
+}
+
+function accept<P>(state: ServerState<P>, socket: Socket): void {
+  socket.on('error', ignore);
+  if (state.closing) {
+    socket.destroy();
+    return;
+  }
+  if (state.connections.size >= state.settings.maxConnections) {
+    // A clean refusal the client can show, then close (DESIGN §5: max connections).
+    state.lingering.add(socket);
+    socket.on('close', () => state.lingering.delete(socket));
+    socket.on('data', wipeBytes);
+    socket.resume();
+    endWith(socket, errorFrame(0, { code: 'BUSY', message: 'too many connections; retry later' }));
+    report(state, null, 'BUSY');
+    return;
+  }
+  state.connections.add(new Connection(state, socket));
+}
+
+class Connection<P> {
+  readonly #state: ServerState<P>;
+  readonly #socket: Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #inFlight = new Map<number, AbortController>();
+  #peer: P | null = null;
+  #phase: 'auth' | 'hello' | 'ready' | 'closing' = 'auth';
+  #handshakeTimer: NodeJS.Timeout;
+  #idleTimer: NodeJS.Timeout | null = null;
+  #pausedForWrites = false;
+
+  constructor(state: ServerState<P>, socket: Socket) {
+    this.#state = state;
+    this.#socket = socket;
+    this.#decoder = new FrameDecoder({ maxFrameBytes: state.settings.maxFrameBytes });
+    this.#handshakeTimer = setTimeout(() => {
+      this.#fatal('HANDSHAKE_TIMEOUT', 'no hello within the handshake deadline');
+    }, state.settings.handshakeTimeoutMs);
+    socket.on('close', () => {
+      this.#cleanup();
+    });
+    socket.on('drain', () => {
+      if (this.#pausedForWrites && this.#phase !== 'closing') {
+        this.#pausedForWrites = false;
+        socket.resume();
+      }
+    });
+    socket.on('data', (chunk: Buffer) => {
+      this.#onData(chunk);
+    });
+    // Nothing is read (pauseOnConnect) until the peer is authenticated (G5).
+    void this.#authenticate();
+  }
+
+  /** Drop the connection at once (server shutdown). */
+  destroy(): void {
+    this.#phase = 'closing';
+    this.#socket.destroy();
+  }
+
+  async #authenticate(): Promise<void> {
+    let peer: P;
+    try {
+      peer = await this.#state.options.authenticate(this.#socket);
+    } catch {
+      this.#fatal('NOT_ALLOWED', 'this caller is not allowed to use the service');
+      return;
+    }
+    if (this.#phase !== 'auth') {
+      // Closed (or timed out) while authenticating: let the owner release what it built.
+      this.#safe(() => this.#state.options.onDisconnect?.(peer));
+      return;
+    }
+    this.#peer = peer;
+    this.#phase = 'hello';
+    this.#socket.resume();
+  }
+
+  #onData(chunk: Buffer): void {
+    try {
+      if (this.#phase === 'closing') return;
+      let frames: DecodedFrame[];
+      try {
+        frames = this.#decoder.push(chunk);
+      } catch (error) {
+        const e = isIpcError(error) ? error : new IpcError('BAD_FRAME', 'malformed frame');
+        this.#fatal(e.code as WireErrorCode, e.message);
+        return;
+      }
+      for (const frame of frames) {
+        // #onFrame may have closed the connection: the rest of the batch is dropped.
+        if (this.#isClosing()) frame.attachment?.wipe();
+        else this.#onFrame(frame);
+      }
+    } catch (error) {
+      // Nothing may escape into the server's event loop: this peer alone is cut off.
+      this.#safe(() => this.#state.options.onInternalError?.(error, null));
+      this.#fatal('INTERNAL', INTERNAL_MESSAGE);
+    } finally {
+      // The socket's chunk may hold attachment bytes: zero our copy (Node's own read buffers
+      // are outside our control; see the README).
+      wipeBytes(chunk);
+    }
+  }
+
+  #onFrame(frame: DecodedFrame): void {
+    let attachment = frame.attachment;
+    try {
+      this.#touch();
+      const decoded = decodeRequest(frame.header);
+      if (isRefusal(decoded)) {
+        const extra =
+          decoded.error.code === 'UNSUPPORTED_VERSION' ? { supported: [...SUPPORTED_PROTOCOLS] } : {};
+        this.#fatal(decoded.error.code as WireErrorCode, decoded.error.message, decoded.id, extra);
+        return;
+      }
+      const request = decoded;
+      if (this.#phase === 'hello') {
+        this.#hello(request, attachment);
+        return;
+      }
+      if (request.type === 'hello') {
+        this.#fatal('BAD_REQUEST', 'hello was already sent', request.id);
+        return;
+      }
+      if (this.#inFlight.has(request.id)) {
+        this.#fatal('BAD_REQUEST', 'this request id is already in flight', request.id);
+        return;
+      }
+      const count = attachmentParts(request);
+      if (count > 0 && (attachment === null || attachment.length === 0)) {
+        this.#fatal('BAD_ATTACHMENT', `${request.type} needs an attachment`, request.id);
+        return;
+      }
+      let parts: SecretBuf[];
+      try {
+        parts = unpackParts(attachment, count);
+      } catch (error) {
+        this.#fatal('BAD_ATTACHMENT', isIpcError(error) ? error.message : 'bad attachment', request.id);
+        return;
+      } finally {
+        attachment?.wipe();
+        attachment = null;
+      }
+      const peer = this.#peer as P;
+      if (!this.#state.limiter.take(this.#rateKeyOf(peer))) {
+        wipeAll(parts);
+        this.#reply(request.id, null, { code: 'RATE_LIMITED', message: 'too many requests; retry later' });
+        return;
+      }
+      if (this.#inFlight.size >= this.#state.settings.maxInFlight) {
+        wipeAll(parts);
+        this.#reply(request.id, null, {
+          code: 'BUSY',
+          message: 'too many requests in flight on this connection',
+        });
+        return;
+      }
+      this.#run(request, parts, peer);
+    } finally {
+      attachment?.wipe();
+    }
+  }
+
+  #hello(request: RequestHeader, attachment: SecretBuf | null): void {
+    if (request.type !== 'hello') {
+      this.#fatal('HANDSHAKE_REQUIRED', 'the first frame must be hello', request.id);
+      return;
+    }
+    if (attachment !== null) {
+      this.#fatal('BAD_ATTACHMENT', 'hello carries no attachment', request.id);
+      return;
+    }
+    if (!SUPPORTED_PROTOCOLS.includes(request.protocol)) {
+      this.#fatal(
+        'UNSUPPORTED_VERSION',
+        `protocol ${request.protocol} is not supported; this service speaks ${SUPPORTED_PROTOCOLS.join(', ')}`,
+        request.id,
+        { supported: [...SUPPORTED_PROTOCOLS] },
+      );
+      return;
+    }
+    clearTimeout(this.#handshakeTimer);
+    this.#phase = 'ready';
+    this.#touch();
+    this.#reply(request.id, { protocol: PROTOCOL_VERSION, server: this.#state.options.serverName ?? 'cora' });
+  }
+
+  #run(request: RequestHeader<RequestType>, parts: SecretBuf[], peer: P): void {
+    const controller = new AbortController();
+    this.#inFlight.set(request.id, controller);
+    const type = request.type;
+    const context: RequestContext<P> = {
+      peer,
+      parts,
+      signal: controller.signal,
+      send: (event, data, attachment) =>
+        this.#sendEvent(request.id, controller.signal, event, data, attachment),
+    };
+    const handler = this.#state.options.handlers[type] as IpcHandler<RequestType, P> | undefined;
+    Promise.resolve()
+      .then(() => {
+        if (typeof handler !== 'function') throw new IpcError('INTERNAL', 'no handler');
+        return handler(request, context);
+      })
+      .then(
+        (result) => {
+          const checked = checkResult(type, result);
+          if (checked === null) {
+            // A result outside its schema (an extra field could be a value: G2) never leaves.
+            this.#safe(() =>
+              this.#state.options.onInternalError?.(
+                new TypeError(`the ${type} handler returned an invalid result`),
+                type,
+              ),
+            );
+            this.#reply(request.id, null, { code: 'INTERNAL', message: INTERNAL_MESSAGE });
+          } else {
+            this.#reply(request.id, checked);
+          }
+        },
+        (error: unknown) => {
+          if (isIpcError(error) && HANDLER_CODES.has(error.code)) {
+            this.#reply(request.id, null, {
+              code: error.code as WireErrorCode,
+              message: error.message.slice(0, 1024),
+            });
+          } else {
+            this.#safe(() => this.#state.options.onInternalError?.(error, type));
+            this.#reply(request.id, null, { code: 'INTERNAL', message: INTERNAL_MESSAGE });
+          }
+        },
+      )
+      .finally(() => {
+        wipeAll(parts);
+        this.#inFlight.delete(request.id);
+        this.#touch();
+      })
+      .catch(ignore);
+  }
+
+  #sendEvent(
+    id: number,
+    signal: AbortSignal,
+    event: string,
+    data: unknown,
+    attachment: Uint8Array | SecretBuf | undefined,
+  ): boolean {
+    if (signal.aborted || this.#phase !== 'ready' || !this.#inFlight.has(id)) return false;
+    const header = data === undefined ? { id, event } : { id, event, data };
+    return this.#write(encodeFrame(header, attachment ?? null, this.#state.settings.maxFrameBytes));
+  }
+
+  #reply(id: number, result: unknown, error?: ErrorBody): void {
+    if (this.#phase === 'closing') return;
+    let frame: Buffer;
+    try {
+      frame =
+        error === undefined
+          ? encodeFrame({ id, ok: true, result }, null, this.#state.settings.maxFrameBytes)
+          : errorFrame(id, error);
+    } catch {
+      frame = errorFrame(id, { code: 'TOO_LARGE', message: 'the reply is larger than the frame limit' });
+    }
+    this.#write(frame);
+  }
+
+  /** Write a frame and wipe it once flushed; pause reading while the peer does not read. */
+  #write(frame: Buffer): boolean {
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) {
+      wipeBytes(frame);
+      return false;
+    }
+    socket.write(frame, () => {
+      wipeBytes(frame);
+    });
+    const max = this.#state.settings.maxFrameBytes;
+    if (socket.writableLength > 16 * max) {
+      // A peer that never reads would make us buffer without bound: cut it off.
+      this.#fatal('BUSY', 'the client does not read its replies');
+      return false;
+    }
+    if (socket.writableLength > 2 * max && !this.#pausedForWrites) {
+      this.#pausedForWrites = true;
+      socket.pause();
+      return false;
+    }
+    return true;
+  }
+
+  #fatal(code: WireErrorCode, message: string, id = 0, extra: Partial<ErrorBody> = {}): void {
+    if (this.#phase === 'closing') return;
+    this.#phase = 'closing';
+    if (code !== 'IDLE_TIMEOUT') report(this.#state, this.#peer, code);
+    this.#abortAll();
+    this.#decoder.dispose();
+    // Keep reading (and wiping) so the peer's close is seen; endWith destroys after LINGER_MS.
+    this.#socket.resume();
+    endWith(this.#socket, errorFrame(id, { code, message, ...extra }));
+  }
+
+  #isClosing(): boolean {
+    return this.#phase === 'closing';
+  }
+
+  #touch(): void {
+    if (this.#phase !== 'ready') return;
+    if (this.#idleTimer === null) {
+      this.#idleTimer = setTimeout(() => {
+        this.#onIdle();
+      }, this.#state.settings.idleTimeoutMs);
+    } else {
+      this.#idleTimer.refresh();
+    }
+  }
+
+  #onIdle(): void {
+    if (this.#inFlight.size > 0) {
+      this.#idleTimer?.refresh();
+      return;
+    }
+    this.#fatal('IDLE_TIMEOUT', 'the connection was idle too long');
+  }
+
+  #abortAll(): void {
+    for (const controller of this.#inFlight.values()) controller.abort();
+  }
+
+  #cleanup(): void {
+    const wasAuthenticated = this.#peer !== null;
+    this.#phase = 'closing';
+    clearTimeout(this.#handshakeTimer);
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#abortAll();
+    this.#decoder.dispose();
+    this.#state.connections.delete(this);
+    if (wasAuthenticated) {
+      const peer = this.#peer as P;
+      this.#peer = null;
+      this.#safe(() => this.#state.options.onDisconnect?.(peer));
+    }
+  }
+
+  #rateKeyOf(peer: P): string {
+    try {
+      return this.#state.rateKey(peer);
+    } catch {
+      return 'shared';
+    }
+  }
+
+  #safe(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      // Hooks must not throw; if one does, the connection handling goes on regardless.
+    }
+  }
+}
+
+function report<P>(state: ServerState<P>, peer: P | null, code: WireErrorCode): void {
+  try {
+    state.options.onProtocolError?.(peer, code);
+  } catch {
+    // see onProtocolError: must not throw
+  }
+}
+
+function errorFrame(id: number, error: ErrorBody): Buffer {
+  return encodeFrame({ id, ok: false, error });
+}
+
+/** Send a last frame, half-close, and destroy if the peer has not closed within LINGER_MS. */
+function endWith(socket: Socket, frame: Buffer): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => {
+    clearTimeout(timer);
+  });
+  if (socket.destroyed || !socket.writable) {
+    wipeBytes(frame);
+    socket.destroy();
+    return;
+  }
+  socket.end(frame, () => {
+    wipeBytes(frame);
+  });
+}
+
+function wipeAll(parts: readonly SecretBuf[]): void {
+  for (const part of parts) part.wipe();
+}
+
+function defaultRateKey(peer: unknown): string {
+  const candidates = [peer, (peer as { identity?: unknown } | null)?.identity];
+  for (const c of candidates) {
+    if (typeof c === 'object' && c !== null) {
+      const { uid, exe } = c as { uid?: unknown; exe?: unknown };
+      if (typeof uid === 'number' && typeof exe === 'string') return `${uid}:${exe}`;
+    }
+  }
+  return 'shared';
+}
+
+function checkInt(
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  name: string,
+): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < min || v > max) {
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return v;
+}
+
+function ignore(): void {
+  // Deliberately empty.
+}
+
+/** Bind under a temporary name with a tight umask, verify, then claim the real path. Returns the socket's inode. */
+async function bindAndClaim(server: Server, path: string, dir: string, uid: number): Promise<number> {
+  const temp = join(dir, `.cora-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
+  try {
+    await listenPrivately(server, temp);
+    await chmod(temp, 0o600);
+    const st = await lstat(temp);
+    if (!st.isSocket() || st.uid !== uid || (st.mode & 0o777) !== 0o600) {
+      throw new IpcError('UNSAFE_SOCKET', `the new socket ${temp} is not a private socket`);
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(temp, path);
+        return st.ino;
+      } catch (error) {
+        if (errnoOf(error) !== 'EEXIST' || attempt >= 3) {
+          throw new IpcError('UNSAFE_SOCKET', `cannot create the socket at ${path}`, { cause: error });
+        }
+      }
+      await removeIfStale(path, uid);
+    }
+  } catch (error) {
+    await new Promise<void>((resolve) =>
+      server.close(() => {
+        resolve();
+      }),
+    );
+    throw error;
+  } finally {
+    // The server stays bound to the inode; the temporary name goes.
+    await unlink(temp).catch(ignore);
+  }
+}
+
+function listenPrivately(server: Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      reject(error);
+    };
+    server.once('error', onError);
+    // bind(2) happens synchronously inside listen(): the socket file is created 0600 (DESIGN §5:
+    // no window where it is wider). umask is per process, so it is restored at once.
+    const previous = process.umask(0o177);
+    try {
+      server.listen({ path, exclusive: true, backlog: 4096 }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } finally {
+      process.umask(previous);
+    }
+  });
+}
+
+/**
+ * Something is at `path`: refuse anything but a socket of ours; a live one means a service
+ * is running; a dead one (ECONNREFUSED) is stale and removed. Never follows a symlink.
+ */
+async function removeIfStale(path: string, uid: number): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return;
+    throw error;
+  }
+  if (st.isSymbolicLink())
+    throw new IpcError('UNSAFE_SOCKET', `${path} is a symlink; refusing to follow or remove it`);
+  if (!st.isSocket())
+    throw new IpcError('UNSAFE_SOCKET', `${path} exists and is not a socket; remove it by hand`);
+  if (st.uid !== uid) throw new IpcError('UNSAFE_SOCKET', `${path} is owned by uid ${st.uid}`);
+  const found = await probe(path);
+  if (found === 'live') throw new IpcError('ALREADY_RUNNING', `a Cora service already runs on ${path}`);
+  if (found === 'stale') await unlink(path).catch(ignore);
+}
+
+function probe(path: string): Promise<'live' | 'stale' | 'gone'> {
+  return new Promise((resolve) => {
+    const socket = createConnection(path);
+    const timer = setTimeout(() => {
+      // A service that accepts but hangs is still a service: do not steal its path.
+      socket.destroy();
+      resolve('live');
+    }, 1000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      const code = errnoOf(error);
+      resolve(code === 'ECONNREFUSED' ? 'stale' : code === 'ENOENT' ? 'gone' : 'live');
+    });
+  });
+}
+
+function errnoOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
