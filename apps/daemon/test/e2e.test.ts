@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readVault } from '@cora/crypto-format';
 import { wipeSecretsBlock } from '@cora/memstore';
-import { makeTempDir, waitForLine } from '@cora/test-utils';
+import { makeTempDir, unprivilegedCanRun, waitForLine } from '@cora/test-utils';
 import { makeCoraHome, killAndWait, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
 import { APP_DIR, SOURCE_FLAGS, reveal, secret } from './helpers.ts';
 
@@ -339,7 +339,8 @@ describe('who may talk to the service (e2e)', () => {
     },
   );
 
-  it.runIf(process.getuid?.() === 0)(
+  // The service runs as nobody from this checkout: needs a checkout nobody can read.
+  it.runIf(unprivilegedCanRun([join(APP_DIR, 'dist', 'service-main.js'), join(APP_DIR, 'bin', 'cr')]))(
     'should run a service under an unprivileged uid that this uid cannot ptrace, with root-owned /proc/<pid>/mem',
     async () => {
       const home = await freshHome(65534);

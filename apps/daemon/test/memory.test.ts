@@ -2,7 +2,9 @@
 // Memory dumps (G3): read the service's and the CLI's memory through /proc/<pid>/mem and look
 // for a canary passphrase and a canary value in every encoding of canaryForms. Needs root:
 // the service is undumpable (PR_SET_DUMPABLE 0), so only CAP_SYS_PTRACE may read it.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CANARY_FORM_LABELS,
@@ -12,8 +14,10 @@ import {
   type MemoryHit,
 } from '@cora/test-utils';
 import { CR, makeCoraHome, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
+import { APP_DIR } from './helpers.ts';
 
 const asRoot = process.getuid?.() === 0;
+const hasGdb = spawnSync('gdb', ['--version']).status === 0;
 const homes: CoraHome[] = [];
 
 beforeAll(() => {
@@ -72,6 +76,58 @@ describe.runIf(asRoot)('memory of the service and the CLI (root only)', () => {
     expect((await home.cr(['lock'])).code).toBe(0);
     const afterLock = await scanProcessMemory(pid, forms);
     expect(describeHits(afterLock, 'canary')).toEqual([]);
+  });
+
+  // The last moment of the client: gdb stops it at exit_group and writes a core of its whole
+  // address space. The secret's name (a JS string, not secret) must be in it — proof the dump
+  // holds the CLI's heap — and neither the value nor the passphrase, in any encoding.
+  it.runIf(hasGdb)('should hold no copy of the value or the passphrase just before cr exits', async () => {
+    const passphrase = makeCanary();
+    const value = makeCanary();
+    const { home } = await unlockedService(passphrase);
+    const name = `CANARY_${makeCanary()
+      .toString('latin1')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .slice(0, 12)}`;
+    const core = join(home.dir.path, 'cr.core');
+    const gdb = spawnSync(
+      'gdb',
+      [
+        '-q',
+        '-batch',
+        '-nx',
+        '-ex',
+        'set pagination off',
+        '-ex',
+        'catch syscall exit_group',
+        '-ex',
+        'run',
+        '-ex',
+        `gcore ${core}`,
+        '-ex',
+        'continue',
+        '--args',
+        process.execPath,
+        '--disable-sigusr1',
+        join(APP_DIR, 'dist', 'cli.js'),
+        'secrets',
+        'set',
+        name,
+        '--passphrase-file',
+        home.passFile,
+      ],
+      { env: home.env, input: value, timeout: 60_000 },
+    );
+    expect(gdb.stdout.toString()).toContain(`Stored ${name}.`);
+    const dump = readFileSync(core);
+    expect(dump.includes(Buffer.from(name)), 'the core must hold the CLI heap').toBe(true);
+    const found = [...canaryForms(value), ...canaryForms(passphrase)]
+      .map((form, i) =>
+        dump.includes(Buffer.from(form)) ? (CANARY_FORM_LABELS[i % CANARY_FORM_LABELS.length] ?? '?') : null,
+      )
+      .filter((label) => label !== null);
+    expect(found).toEqual([]);
+    dump.fill(0);
   });
 
   it('should hold a value read from stdin only in secure memory while secrets set runs', async () => {

@@ -18,7 +18,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isIdentityError, peerCredentials, peerIdentity, type VerifiedPeer } from '@cora/identity';
-import { waitForLine } from '@cora/test-utils';
+import { unprivilegedCanRun, waitForLine } from '@cora/test-utils';
 import { Children, exitOf, PYTHON, pythonClient, startServer, until, type TestServer } from './helpers.ts';
 
 const NODE_CLIENT = fileURLToPath(new URL('./fixtures/node-client.mts', import.meta.url));
@@ -351,58 +351,62 @@ describe('peerIdentity', () => {
   });
 });
 
-describe.runIf(isRoot)('peerIdentity in a service of another uid', () => {
-  const SERVER = fileURLToPath(new URL('./fixtures/server.mts', import.meta.url));
-  const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+// The server fixture runs as nobody from this checkout: needs a checkout nobody can read.
+describe.runIf(unprivilegedCanRun([fileURLToPath(new URL('./fixtures/server.mts', import.meta.url))]))(
+  'peerIdentity in a service of another uid',
+  () => {
+    const SERVER = fileURLToPath(new URL('./fixtures/server.mts', import.meta.url));
+    const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 
-  async function unprivilegedServer(): Promise<{ path: string; lines: Readable }> {
-    chmodSync(server.dir.path, 0o777);
-    const path = join(server.dir.path, 'nobody.sock');
-    const child = children.spawn('setpriv', [
-      ...NOBODY,
-      process.execPath,
-      '--conditions=cora-source',
-      SERVER,
-      path,
-    ]);
-    await waitForLine(child.stdout!, (line) => line === 'listening');
-    return { path, lines: child.stdout! };
-  }
+    async function unprivilegedServer(): Promise<{ path: string; lines: Readable }> {
+      chmodSync(server.dir.path, 0o777);
+      const path = join(server.dir.path, 'nobody.sock');
+      const child = children.spawn('setpriv', [
+        ...NOBODY,
+        process.execPath,
+        '--conditions=cora-source',
+        SERVER,
+        path,
+      ]);
+      await waitForLine(child.stdout!, (line) => line === 'listening');
+      return { path, lines: child.stdout! };
+    }
 
-  it('should refuse with PROC_UNREADABLE when /proc/<pid>/exe of the caller is not readable', async () => {
-    // nobody may not read the exe link of a root process (ptrace access check).
-    const { path, lines } = await unprivilegedServer();
-    const client = children.spawn(PYTHON, ['-c', pythonClient(), path]);
-    const line = await waitForLine(lines, (l) => l.startsWith('{'));
-    expect(JSON.parse(line)).toEqual({
-      ok: false,
-      credentials: { uid: 0, gid: 0, pid: client.pid },
-      code: 'PROC_UNREADABLE',
+    it('should refuse with PROC_UNREADABLE when /proc/<pid>/exe of the caller is not readable', async () => {
+      // nobody may not read the exe link of a root process (ptrace access check).
+      const { path, lines } = await unprivilegedServer();
+      const client = children.spawn(PYTHON, ['-c', pythonClient(), path]);
+      const line = await waitForLine(lines, (l) => l.startsWith('{'));
+      expect(JSON.parse(line)).toEqual({
+        ok: false,
+        credentials: { uid: 0, gid: 0, pid: client.pid },
+        code: 'PROC_UNREADABLE',
+      });
     });
-  });
 
-  it('should refuse with PROC_UNREADABLE a same-uid caller that made itself non-dumpable', async () => {
-    // PR_SET_DUMPABLE 0 hides /proc/<pid>/exe from the same uid too: such a caller cannot be identified.
-    const { path, lines } = await unprivilegedServer();
-    const dumpableOff = 'import ctypes; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n';
-    children.spawn('setpriv', [...NOBODY, PYTHON, '-c', dumpableOff + pythonClient(), path]);
-    const line = await waitForLine(lines, (l) => l.startsWith('{'));
-    expect(JSON.parse(line)).toMatchObject({
-      ok: false,
-      credentials: { uid: 65534 },
-      code: 'PROC_UNREADABLE',
+    it('should refuse with PROC_UNREADABLE a same-uid caller that made itself non-dumpable', async () => {
+      // PR_SET_DUMPABLE 0 hides /proc/<pid>/exe from the same uid too: such a caller cannot be identified.
+      const { path, lines } = await unprivilegedServer();
+      const dumpableOff = 'import ctypes; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n';
+      children.spawn('setpriv', [...NOBODY, PYTHON, '-c', dumpableOff + pythonClient(), path]);
+      const line = await waitForLine(lines, (l) => l.startsWith('{'));
+      expect(JSON.parse(line)).toMatchObject({
+        ok: false,
+        credentials: { uid: 65534 },
+        code: 'PROC_UNREADABLE',
+      });
     });
-  });
 
-  it('should identify a same-uid caller from an unprivileged service', async () => {
-    const { path, lines } = await unprivilegedServer();
-    children.spawn('setpriv', [...NOBODY, PYTHON, '-c', pythonClient(), path]);
-    const line = await waitForLine(lines, (l) => l.startsWith('{'));
-    expect(JSON.parse(line)).toMatchObject({
-      ok: true,
-      credentials: { uid: 65534 },
-      exe: realpathSync(PYTHON),
-      pinned: true,
+    it('should identify a same-uid caller from an unprivileged service', async () => {
+      const { path, lines } = await unprivilegedServer();
+      children.spawn('setpriv', [...NOBODY, PYTHON, '-c', pythonClient(), path]);
+      const line = await waitForLine(lines, (l) => l.startsWith('{'));
+      expect(JSON.parse(line)).toMatchObject({
+        ok: true,
+        credentials: { uid: 65534 },
+        exe: realpathSync(PYTHON),
+        pinned: true,
+      });
     });
-  });
-});
+  },
+);

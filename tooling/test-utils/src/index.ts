@@ -9,3 +9,4 @@ export { makeCanary, canaryForms, CANARY_PREFIX, CANARY_FORM_LABELS } from './ca
 export { makeTempDir, withTempHome } from './temp.ts';
 export type { TempDir, TempHome } from './temp.ts';
 export { waitForLine } from './lines.ts';
+export { unprivilegedCanRun, NOBODY_UID } from './unprivileged.ts';
