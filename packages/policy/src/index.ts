@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * `@cora/policy`: the policy kept inside the vault (DESIGN §7): its schema, a pure
+ * evaluation (allow / deny / needs-approval, with a reason) and the child environment.
+ * @packageDocumentation
+ */
+export {
+  parsePolicy,
+  serializePolicy,
+  emptyPolicy,
+  parseCallerSpec,
+  formatCallerSpec,
+  allowCaller,
+  denyCaller,
+  addTask,
+  removeTask,
+  POLICY_VERSION,
+  POLICY_LIMITS,
+} from './schema.ts';
+export type { Policy, CallerRule, Task, Approve } from './schema.ts';
+export { evaluate, explain, targetsToResolve, ReasonCode } from './evaluate.ts';
+export type { Decision, EvaluationRequest, EvaluationContext, GrantQuery } from './evaluate.ts';
+export { childEnvironment, isHookVariable, BASE_ENV_NAMES } from './env.ts';
+export { isInterpreter, parseDuration } from './helpers.ts';
+export type { EnvEntry, NamedSecret } from './env.ts';
+export { PolicyError, PolicyErrorCode, isPolicyError } from './errors.ts';
