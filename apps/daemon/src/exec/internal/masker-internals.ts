@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import type { SecretBuf } from '@cora/memstore';
+
+/**
+ * Test-only window on a masker's secure buffers, so a test can check that `dispose()` wiped
+ * them (`SecretBuf.wiped`). Never exported from the app's entry points; holds the SecretBuf
+ * objects only (they refuse every string conversion), keyed weakly so nothing is kept alive.
+ */
+export const maskerInternals = new WeakMap<object, { readonly buffers: readonly SecretBuf[] }>();

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { statSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { isAbsolute } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { SecretBuf } from '@cora/memstore';
+import {
+  O_CLOEXEC,
+  OPAQUE_SIZE,
+  POSIX_SPAWN_SETPGROUP,
+  POSIX_SPAWN_SETSIGDEF,
+  POSIX_SPAWN_SETSIGMASK,
+  addressOf,
+  lastErrno,
+  loadSpawnLibc,
+} from './internal/spawn-libc.ts';
+import type { SpawnLibc } from './internal/spawn-libc.ts';
+import { waitForExit } from './internal/spawn-wait.ts';
+import type { ChildExit } from './internal/spawn-wait.ts';
+
+/** Why {@link spawnChild} could not start the child. */
+export const SpawnErrorCode = {
+  /** The file does not exist (ENOENT, ENOTDIR from exec). */
+  COMMAND_NOT_FOUND: 'COMMAND_NOT_FOUND',
+  /** The file exists but may not be executed (EACCES, EPERM, ENOEXEC, EISDIR). */
+  NOT_EXECUTABLE: 'NOT_EXECUTABLE',
+  /** The working directory does not exist or cannot be entered. */
+  BAD_CWD: 'BAD_CWD',
+  /** Anything else: pipes, resource limits (EAGAIN, EMFILE, ENOMEM). */
+  SPAWN_FAILED: 'SPAWN_FAILED',
+} as const;
+
+/** One of the values of {@link (SpawnErrorCode:variable)}. */
+export type SpawnErrorCode = (typeof SpawnErrorCode)[keyof typeof SpawnErrorCode];
+
+/** The error {@link spawnChild} throws; messages name the file or cwd, never env values. */
+export class SpawnError extends Error {
+  override readonly name = 'SpawnError';
+  readonly code: SpawnErrorCode;
+  /** The errno posix_spawn or a setup call returned. */
+  readonly errno: number;
+  /** The file or directory concerned. */
+  readonly path: string;
+
+  constructor(code: SpawnErrorCode, errno: number, path: string, message: string) {
+    super(message);
+    this.code = code;
+    this.errno = errno;
+    this.path = path;
+  }
+}
+
+/**
+ * Type guard for {@link SpawnError}, optionally for one code.
+ * @param value - anything caught
+ * @param code - when given, the error must carry this code
+ * @returns whether `value` is a SpawnError (with `code`)
+ */
+export function isSpawnError(value: unknown, code?: SpawnErrorCode): value is SpawnError {
+  return value instanceof SpawnError && (code === undefined || value.code === code);
+}
+
+/** One environment entry: plain bytes (PATH, LANG…) or a secret in secure memory. */
+export interface SpawnEnvEntry {
+  readonly name: string;
+  readonly value: Uint8Array | SecretBuf;
+}
+
+/** What {@link spawnChild} needs. */
+export interface SpawnOptions {
+  /** Absolute path of the program, already resolved and allowed (DESIGN §7 `targets`). */
+  readonly file: string;
+  /** argv, argv[0] included (not secret: the caller typed it). */
+  readonly argv: readonly string[];
+  /** The whole child environment, in order; nothing is inherited from the service. */
+  readonly env: readonly SpawnEnvEntry[];
+  /** The caller's working directory. */
+  readonly cwd: string;
+}
+
+/** A running child started by {@link spawnChild}. */
+export interface SpawnedChild {
+  readonly pid: number;
+  /** The child's fd 0. Write errors (EPIPE when the child stops reading) are swallowed. */
+  readonly stdin: Writable;
+  /** The child's fd 1; back-pressure stops reading the pipe, so the child blocks. */
+  readonly stdout: Readable;
+  /** The child's fd 2. */
+  readonly stderr: Readable;
+  /** Settles when the child itself has exited and been reaped (not when the pipes close). */
+  readonly exited: Promise<ChildExit>;
+  /**
+   * Send `signal` to the child's process group (the child and every descendant that stayed
+   * in it), like a terminal's Ctrl-C. A no-op once the child was reaped: from then on its
+   * pid and group id may belong to someone else.
+   */
+  kill(signal: NodeJS.Signals): void;
+}
+
+
+const ENOENT = 2;
+const ESRCH = 3;
+const EACCES = 13;
+const EPERM = 1;
+const ENOEXEC = 8;
+const ENOTDIR = 20;
+const EISDIR = 21;
+
+const encoder = new TextEncoder();
+
+/**
+ * Start `file` with posix_spawn (DESIGN §8): stdio on fresh pipes and no other fd, in `cwd`,
+ * with exactly `env`, in a new process group, with every signal at its default disposition and none
+ * blocked (Node ignores SIGPIPE; without `POSIX_SPAWN_SETSIGDEF` a child such as `yes | head`
+ * would inherit that and spin on EPIPE).
+ *
+ * The environment is laid out in ONE SecretBuf (`NAME=value\0…`) and the `envp` array points
+ * into it; the whole posix_spawn call runs inside that buffer's `use()`, and the buffer is
+ * wiped as soon as posix_spawn returns. That is safe because glibc's posix_spawn is
+ * `clone(CLONE_VM|CLONE_VFORK)`: the parent only resumes once the child has called execve
+ * (the kernel has then copied argv/envp into the new image) or has failed. No value is ever
+ * a JS string, and koffi is handed addresses, so its marshalling arena never sees a value.
+ *
+ * Needs glibc ≥ 2.34 (`addchdir_np`, `addclosefrom_np`) on a 64-bit Linux.
+ *
+ * The child is reaped off the event loop without a thread-pool slot (pidfd + libuv poll,
+ * see `internal/spawn-wait.ts`), so 100 concurrent children cost 100 fds and no threads.
+ *
+ * Grandchildren: `exited` settles when the child exits, but a descendant that inherited
+ * fd 1/2 keeps the pipes open, so `stdout`/`stderr` end only when it exits or closes them.
+ * Callers that must not wait for that call `kill()` before `exited` settles or destroy the
+ * streams after a grace period.
+ *
+ * @param options - file, argv, env, cwd
+ * @returns the running child
+ * @throws TypeError when `file` or `cwd` is not absolute, or argv/env contain NUL or a name
+ *   is empty or contains `=` (the message names the entry, never a value).
+ * @throws SpawnError `COMMAND_NOT_FOUND`, `NOT_EXECUTABLE`, `BAD_CWD` or `SPAWN_FAILED`.
+ * @example
+ * ```ts
+ * const child = spawnChild({ file: '/usr/bin/env', argv: ['env'], env: [{ name: 'X', value: secret }], cwd: '/' });
+ * child.stdout.pipe(process.stdout);
+ * const { code, signal } = await child.exited;
+ * ```
+ */
+export function spawnChild(options: SpawnOptions): SpawnedChild {
+  const { file, argv, env, cwd } = options;
+  checkInputs(file, argv, env, cwd);
+  const libc = loadSpawnLibc();
+  const argvBlock = buildArgv(argv);
+  const fds = openPipes(libc, file);
+  // fds: [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW]
+  const [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW] = fds as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  let pid: number;
+  try {
+    pid = runPosixSpawn(libc, file, argvBlock.pointers, env, cwd, [stdinR, stdoutW, stderrW]);
+  } catch (error) {
+    for (const fd of fds) libc.close(fd);
+    throw error;
+  } finally {
+    argvBlock.keepAlive.fill(0);
+  }
+  // The child has its own copies of its ends now; keeping ours would hold the pipes open
+  // (stdout would never end, stdin would never see EOF).
+  libc.close(stdinR);
+  libc.close(stdoutW);
+  libc.close(stderrW);
+
+  let reaped = false;
+  const exited = waitForExit(pid, () => {
+    reaped = true;
+  });
+  // libuv opens the fds as pipes (uv_pipe_open: non-blocking, epoll-driven); the sockets own
+  // and close them.
+  const stdout = new Socket({ fd: stdoutR, readable: true, writable: false });
+  const stderr = new Socket({ fd: stderrR, readable: true, writable: false });
+  const stdin = new Socket({ fd: stdinW, readable: false, writable: true });
+  // A child that exits or closes fd 0 without reading makes writes fail with EPIPE (Node
+  // ignores SIGPIPE). That is the child's choice, not a service fault.
+  stdin.on('error', () => undefined);
+  const childPid = pid;
+  return {
+    pid: childPid,
+    stdin,
+    stdout,
+    stderr,
+    exited,
+    kill(signal: NodeJS.Signals): void {
+      const num = constants.signals[signal] as number | undefined;
+      if (num === undefined) throw new TypeError(`signal: unknown signal ${signal}`);
+      if (reaped) return;
+      // Negative pid = the process group (POSIX_SPAWN_SETPGROUP made pgid === pid). The pid
+      // is ours until reaped (alive or zombie), so the group id cannot be recycled yet.
+      if (libc.kill(-childPid, num) !== 0 && lastErrno() !== ESRCH) {
+        throw new Error(`kill(${String(-childPid)}, ${signal}) failed (errno ${String(lastErrno())})`);
+      }
+    },
+  };
+}
+
+function checkInputs(
+  file: string,
+  argv: readonly string[],
+  env: readonly SpawnEnvEntry[],
+  cwd: string,
+): void {
+  if (typeof file !== 'string' || !isAbsolute(file) || file.includes('\0')) {
+    throw new TypeError('file must be an absolute path without NUL');
+  }
+  if (typeof cwd !== 'string' || !isAbsolute(cwd) || cwd.includes('\0')) {
+    throw new TypeError('cwd must be an absolute path without NUL');
+  }
+  if (!Array.isArray(argv) || argv.length === 0) throw new TypeError('argv must be a non-empty array');
+  argv.forEach((arg, i) => {
+    if (typeof arg !== 'string' || arg.includes('\0')) {
+      throw new TypeError(`argv[${String(i)}] must be a string without NUL`);
+    }
+  });
+  for (const [i, entry] of env.entries()) {
+    const { name, value } = entry;
+    if (typeof name !== 'string' || name === '' || name.includes('=') || name.includes('\0')) {
+      throw new TypeError(`env[${String(i)}].name must be non-empty, without '=' or NUL`);
+    }
+    const hasNul =
+      value instanceof SecretBuf
+        ? value.use((bytes) => bytes.includes(0))
+        : value instanceof Uint8Array
+          ? value.includes(0)
+          : undefined;
+    if (hasNul === undefined) throw new TypeError(`env ${name}: value must be a Uint8Array or SecretBuf`);
+    if (hasNul) throw new TypeError(`env ${name}: value contains a NUL byte`);
+  }
+}
+
+/** argv as `char *[]`: one off-heap block of C strings and a NULL-terminated pointer array. */
+function buildArgv(argv: readonly string[]): { pointers: BigUint64Array; keepAlive: Uint8Array } {
+  const encoded = argv.map((arg) => encoder.encode(arg));
+  const total = encoded.reduce((sum, bytes) => sum + bytes.length + 1, 0);
+  // `new ArrayBuffer` memory is off-heap and never moves, so its addresses stay valid.
+  const block = new Uint8Array(new ArrayBuffer(total));
+  const pointers = new BigUint64Array(new ArrayBuffer(8 * (argv.length + 1)));
+  const base = addressOf(block);
+  let offset = 0;
+  encoded.forEach((bytes, i) => {
+    block.set(bytes, offset);
+    pointers[i] = base + BigInt(offset);
+    offset += bytes.length + 1;
+  });
+  pointers[argv.length] = 0n;
+  return { pointers, keepAlive: block };
+}
+
+function openPipes(libc: SpawnLibc, file: string): number[] {
+  const fds: number[] = [];
+  const pair = new Int32Array(new ArrayBuffer(8));
+  try {
+    for (let i = 0; i < 3; i++) {
+      // O_CLOEXEC: no other child (ours or libuv's) inherits these; adddup2 clears the flag
+      // on the child's copy at 0/1/2 only.
+      if (libc.pipe2(pair, O_CLOEXEC) !== 0) {
+        const errno = lastErrno();
+        throw new SpawnError('SPAWN_FAILED', errno, file, `cannot create pipes (errno ${String(errno)})`);
+      }
+      fds.push(pair[0] ?? -1, pair[1] ?? -1);
+    }
+  } catch (error) {
+    for (const fd of fds) libc.close(fd);
+    throw error;
+  }
+  // Node keeps 0/1/2 open (it opens /dev/null for missing ones at startup), so a pipe can
+  // never land on a target fd, where one dup2 would clobber another pipe's end.
+  if (fds.some((fd) => fd < 3)) {
+    for (const fd of fds) libc.close(fd);
+    throw new SpawnError('SPAWN_FAILED', 0, file, 'stdio fds 0-2 of the service are closed');
+  }
+  return fds;
+}
+
+/**
+ * posix_spawn with the environment laid out in one SecretBuf; returns the pid.
+ * The SecretBuf is wiped before this returns, on every path.
+ */
+function runPosixSpawn(
+  libc: SpawnLibc,
+  file: string,
+  argv: BigUint64Array,
+  env: readonly SpawnEnvEntry[],
+  cwd: string,
+  [stdinR, stdoutW, stderrW]: [number, number, number],
+): number {
+  const fa = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
+  const attr = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
+  const emptySet = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
+  const fullSet = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
+  const pidOut = new Int32Array(new ArrayBuffer(4));
+  const setup = (what: string, rc: number): void => {
+    if (rc !== 0) throw new SpawnError('SPAWN_FAILED', rc, file, `${what} failed (errno ${String(rc)})`);
+  };
+  setup('posix_spawn_file_actions_init', libc.fileActionsInit(fa));
+  try {
+    setup('posix_spawnattr_init', libc.attrInit(attr));
+    try {
+      setup('adddup2', libc.fileActionsAddDup2(fa, stdinR, 0));
+      setup('adddup2', libc.fileActionsAddDup2(fa, stdoutW, 1));
+      setup('adddup2', libc.fileActionsAddDup2(fa, stderrW, 2));
+      // glibc ≥ 2.29; runs in the child, so the service's own cwd never changes.
+      setup('addchdir_np', libc.fileActionsAddChdir(fa, cwd));
+      // glibc ≥ 2.34 (close_range in the child): O_CLOEXEC covers every fd Node and we open,
+      // but not fds the service inherited without it (a launcher's pipe, a terminal): no fd
+      // but 0/1/2 may reach a program that holds secrets in its environment.
+      setup('addclosefrom_np', libc.fileActionsAddCloseFrom(fa, 3));
+      setup('sigemptyset', libc.sigEmptySet(emptySet) === 0 ? 0 : lastErrno());
+      // Every signal 1..64 back to SIG_DFL. Not sigfillset(): it leaves out glibc's internal
+      // signals 32 and 33, and glibc's spawn child then sets those to SIG_IGN (its parent
+      // blocked everything around clone), which execve keeps — the program would start with
+      // two real-time signals ignored. SIGKILL/SIGSTOP in the set are skipped by glibc.
+      fullSet.fill(0xff);
+      setup('setsigmask', libc.attrSetSigMask(attr, emptySet));
+      setup('setsigdefault', libc.attrSetSigDefault(attr, fullSet));
+      // A new process group (pgid = child pid) so kill() reaches the child's descendants
+      // too, without SETSID: the service has no terminal to detach from, and a session
+      // leader could acquire one by opening a tty.
+      setup('setpgroup', libc.attrSetPgroup(attr, 0));
+      setup(
+        'setflags',
+        libc.attrSetFlags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP),
+      );
+      const rc = spawnWithEnv(libc, file, argv, env, fa, attr, pidOut);
+      if (rc !== 0) throw spawnFailure(rc, file, cwd);
+      return pidOut[0] ?? -1;
+    } finally {
+      libc.attrDestroy(attr);
+    }
+  } finally {
+    libc.fileActionsDestroy(fa);
+  }
+}
+
+function spawnWithEnv(
+  libc: SpawnLibc,
+  file: string,
+  argv: BigUint64Array,
+  env: readonly SpawnEnvEntry[],
+  fa: Uint8Array,
+  attr: Uint8Array,
+  pidOut: Int32Array,
+): number {
+  const names = env.map((entry) => encoder.encode(entry.name));
+  const lengths = env.map((entry) => entry.value.length);
+  const total = names.reduce((sum, name, i) => sum + name.length + 1 + (lengths[i] ?? 0) + 1, 0);
+  const envp = new BigUint64Array(new ArrayBuffer(8 * (env.length + 1)));
+  if (total === 0) return libc.posixSpawn(pidOut, file, fa, attr, argv, envp);
+  const block = SecretBuf.alloc(total);
+  try {
+    return block.use((bytes) => {
+      const base = addressOf(bytes);
+      let offset = 0;
+      env.forEach((entry, i) => {
+        const name = names[i] ?? new Uint8Array(0);
+        envp[i] = base + BigInt(offset);
+        bytes.set(name, offset);
+        offset += name.length;
+        bytes[offset++] = 0x3d; // '='
+        const { value } = entry;
+        const at = offset;
+        if (value instanceof SecretBuf) {
+          value.use((v) => {
+            bytes.set(v, at);
+          });
+        } else bytes.set(value, at);
+        offset += value.length;
+        bytes[offset++] = 0; // the zeroed allocation already holds it; explicit for clarity
+      });
+      envp[env.length] = 0n;
+      return libc.posixSpawn(pidOut, file, fa, attr, argv, envp);
+    });
+  } finally {
+    // The child has exec'd (or failed) by now: CLONE_VFORK. DESIGN §8 "per-spawn copies of
+    // secrets are wiped once the child has started".
+    block.wipe();
+    envp.fill(0n);
+  }
+}
+
+function spawnFailure(errno: number, file: string, cwd: string): SpawnError {
+  // addchdir_np and execve both report through the same return value: look at cwd to tell
+  // which one failed (for the message only; nothing is decided on it).
+  let cwdOk: boolean;
+  try {
+    cwdOk = statSync(cwd).isDirectory();
+  } catch {
+    cwdOk = false;
+  }
+  if (!cwdOk && (errno === ENOENT || errno === ENOTDIR || errno === EACCES)) {
+    return new SpawnError(
+      'BAD_CWD',
+      errno,
+      cwd,
+      `cannot enter working directory ${cwd} (errno ${String(errno)})`,
+    );
+  }
+  if (errno === ENOENT || errno === ENOTDIR) {
+    return new SpawnError('COMMAND_NOT_FOUND', errno, file, `command not found: ${file}`);
+  }
+  if (errno === EACCES || errno === EPERM || errno === ENOEXEC || errno === EISDIR) {
+    return new SpawnError('NOT_EXECUTABLE', errno, file, `not executable: ${file} (errno ${String(errno)})`);
+  }
+  return new SpawnError('SPAWN_FAILED', errno, file, `cannot start ${file} (errno ${String(errno)})`);
+}
