@@ -98,7 +98,6 @@ export interface SpawnedChild {
   kill(signal: NodeJS.Signals): void;
 }
 
-
 const ENOENT = 2;
 const ESRCH = 3;
 const EACCES = 13;
