@@ -13,7 +13,12 @@ import {
   MAX_REQUEST_ID,
   PROTOCOL_VERSION,
   type EventHeader,
+  type ExecParams,
+  type ExecResult,
+  type ExecSignal,
   type HelloResult,
+  type InputParams,
+  type InputType,
   type MessageType,
   type RequestHeader,
   type RequestParams,
@@ -54,6 +59,44 @@ export interface RequestOptions {
   /** Abort waiting: the request rejects with `TIMEOUT` and its reply is ignored (the server may still run it). */
   readonly signal?: AbortSignal;
 }
+
+/** Options of {@link IpcClient.exec}. */
+export interface ExecOptions {
+  /** The service started the child. */
+  readonly onStarted?: (pid: number) => void;
+  /** A chunk of the child's (masked) stdout. The bytes are wiped when the callback returns: copy what you keep. */
+  readonly onStdout?: (chunk: Uint8Array) => void;
+  /** A chunk of the child's (masked) stderr; same rules as `onStdout`. */
+  readonly onStderr?: (chunk: Uint8Array) => void;
+  /** Reject `done` with `TIMEOUT` after this long, ms. Default: no timeout. */
+  readonly timeoutMs?: number;
+  /** Abort waiting (`done` rejects with `TIMEOUT`); close the client to make the service stop the child. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A running `exec` (see {@link IpcClient.exec}). The follow-up methods resolve once their
+ * frame has been handed to the kernel (await them for back-pressure when piping); after
+ * `done` settled they send nothing. The service answers a follow-up that arrives after the
+ * child finished with `NOT_FOUND`, which the client ignores (`done` carries the outcome).
+ */
+export interface ExecHandle {
+  /** The request id the follow-up frames reference. */
+  readonly id: number;
+  /** The child's exit: `{ code, signal }`; rejects like {@link IpcClient.request}. */
+  readonly done: Promise<ExecResult>;
+  /** Send bytes to the child's stdin, split into frames that fit the frame limit. */
+  stdin(bytes: Uint8Array): Promise<void>;
+  /** Close the child's stdin. */
+  end(): Promise<void>;
+  /** Forward a signal to the child. */
+  signal(name: ExecSignal): Promise<void>;
+  /** The caller's terminal changed size. */
+  resize(cols: number, rows: number): Promise<void>;
+}
+
+/** Room for the header of an `exec.stdin` frame inside the frame limit. */
+const STDIN_HEADER_ROOM = 256;
 
 interface Pending {
   readonly type: MessageType;
@@ -121,7 +164,70 @@ export class IpcClient {
     params: RequestParams[T],
     options: RequestOptions = {},
   ): Promise<Results[T]> {
-    return this.#send(type, params, options) as Promise<Results[T]>;
+    return this.#send(type, params, options).promise as Promise<Results[T]>;
+  }
+
+  /**
+   * Start an `exec` (DESIGN §8) and stream its output.
+   * @param params - task, argv, cwd, env (never secrets), tty
+   * @param options - output callbacks, timeout
+   * @returns a handle for stdin, signals and resizes, and `done` with the exit
+   * @example
+   * ```ts
+   * const run = client.exec({ task: 'deploy', argv: ['curl', url], cwd: process.cwd(), env: {} }, {
+   *   onStdout: (chunk) => process.stdout.write(Buffer.from(chunk)),
+   * });
+   * await run.end();
+   * const { code, signal } = await run.done;
+   * ```
+   */
+  exec(params: ExecParams, options: ExecOptions = {}): ExecHandle {
+    const onEvent = (event: EventHeader, attachment: SecretBuf | null): void => {
+      if (event.event === 'started') {
+        const pid = (event.data as { pid?: unknown } | undefined)?.pid;
+        if (!Number.isSafeInteger(pid) || (pid as number) < 1 || attachment !== null) {
+          throw new IpcError('PROTOCOL_ERROR', 'the service sent an invalid started event');
+        }
+        options.onStarted?.(pid as number);
+      } else if (event.event === 'stdout' || event.event === 'stderr') {
+        const callback = event.event === 'stdout' ? options.onStdout : options.onStderr;
+        if (attachment !== null && callback !== undefined) {
+          attachment.use((bytes) => {
+            callback(bytes);
+          });
+        }
+      }
+      // Other events are for later protocol additions: ignored.
+    };
+    const requestOptions: RequestOptions = {
+      onEvent,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    };
+    const { id, promise } = this.#send('exec', params, requestOptions);
+    let settled = false;
+    const done = (promise as Promise<ExecResult>).finally(() => {
+      settled = true;
+    });
+    const input = <T extends InputType>(
+      type: T,
+      inputParams: InputParams[T],
+      attachment: Uint8Array | null,
+    ): Promise<void> => (settled ? Promise.resolve() : this.#sendInput(type, inputParams, attachment));
+    const chunkSize = this.#maxFrameBytes - STDIN_HEADER_ROOM;
+    return {
+      id,
+      done,
+      stdin: async (bytes: Uint8Array): Promise<void> => {
+        if (!(bytes instanceof Uint8Array)) throw new TypeError('stdin takes a Uint8Array');
+        for (let at = 0; at < bytes.length; at += chunkSize) {
+          await input('exec.stdin', { ref: id }, bytes.subarray(at, at + chunkSize));
+        }
+      },
+      end: () => input('exec.stdin', { ref: id, eof: true }, null),
+      signal: (name: ExecSignal) => input('exec.signal', { ref: id, signal: name }, null),
+      resize: (cols: number, rows: number) => input('exec.resize', { ref: id, cols, rows }, null),
+    };
   }
 
   /** Close the connection; pending requests reject with `CONNECTION_CLOSED`. */
@@ -135,18 +241,53 @@ export class IpcClient {
       'hello',
       { protocol: PROTOCOL_VERSION, client: clientName },
       { timeoutMs },
-    )) as HelloResult;
+    ).promise) as HelloResult;
     this.#server = result;
     return result;
   }
 
-  #send(type: MessageType, params: unknown, options: RequestOptions): Promise<unknown> {
+  /** A follow-up frame for an in-flight request; resolves once the kernel took it. */
+  #sendInput(type: InputType, params: unknown, attachment: Uint8Array | null): Promise<void> {
+    if (this.#closed !== null) return Promise.reject(this.#closed);
+    const header = { ...(params as object), id: this.#allocateId(), type };
+    const problem = checkRequest(header);
+    if (problem !== null) return Promise.reject(new IpcError('BAD_REQUEST', `${type}: ${problem}`));
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(header, attachment, this.#maxFrameBytes);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new IpcError('INTERNAL', 'cannot encode'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      // stdin bytes are the caller's data: the frame is wiped once written, like any other.
+      this.#socket.write(frame, (error) => {
+        wipeBytes(frame);
+        if (error) reject(new IpcError('CONNECTION_CLOSED', 'the connection to the service failed'));
+        else resolve();
+      });
+    });
+  }
+
+  #allocateId(): number {
+    const id = this.#nextId;
+    this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    return id;
+  }
+
+  #send(
+    type: MessageType,
+    params: unknown,
+    options: RequestOptions,
+  ): { readonly id: number; readonly promise: Promise<unknown> } {
+    const id = this.#allocateId();
+    return { id, promise: this.#start(id, type, params, options) };
+  }
+
+  #start(id: number, type: MessageType, params: unknown, options: RequestOptions): Promise<unknown> {
     if (this.#closed !== null) return Promise.reject(this.#closed);
     if (typeof params !== 'object' || params === null) {
       return Promise.reject(new TypeError('params must be an object'));
     }
-    const id = this.#nextId;
-    this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
     const header = { ...params, id, type } as RequestHeader;
     const problem = checkRequest(header);
     if (problem !== null) return Promise.reject(new IpcError('BAD_REQUEST', `${type}: ${problem}`));

@@ -12,10 +12,13 @@ export type {
   IpcServerLimits,
   IpcHandler,
   IpcHandlers,
+  OptionalRequestType,
   RequestContext,
+  RequestInput,
+  InputListener,
 } from './server.ts';
 export { connectIpc, IpcClient } from './client.ts';
-export type { ConnectOptions, RequestOptions } from './client.ts';
+export type { ConnectOptions, RequestOptions, ExecOptions, ExecHandle } from './client.ts';
 export { socketPath } from './paths.ts';
 export { encodeFrame, FrameDecoder, packParts, unpackParts, DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
 export type { DecodedFrame, FrameDecoderOptions } from './frame.ts';
@@ -42,6 +45,16 @@ export type {
   SecretsDeleteResult,
   SecretsImportResult,
   PasswdResult,
+  PolicyGetResult,
+  PolicySetResult,
+  PolicyExplainStep,
+  PolicyExplainResult,
+  ExecParams,
+  ExecResult,
+  ExecSignal,
+  InputParams,
+  InputType,
+  InputHeader,
   Results,
   ErrorBody,
   OkReply,

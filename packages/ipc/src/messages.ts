@@ -37,9 +37,69 @@ export interface RequestParams {
   'secrets.import': { readonly names: readonly string[] };
   /** Attachment: old passphrase, new passphrase. */
   passwd: EmptyParams;
+  /** The policy of the unlocked vault (DESIGN §7; not secret). */
+  'policy.get': EmptyParams;
+  /**
+   * Replace the policy. `policy` must be a JSON object (the service validates it with
+   * `@cora/policy`; this package only checks its shape and the frame limit). Attachment: the
+   * passphrase (DESIGN §7: every change needs it).
+   */
+  'policy.set': { readonly policy: unknown };
+  /** Walk the policy decision for a would-be `exec` without running anything. */
+  'policy.explain': { readonly task: string; readonly argv: readonly string[]; readonly caller?: string };
+  /**
+   * Run a task (DESIGN §8). Follow-up frames ({@link InputParams}) reference this request's id
+   * while it is in flight; the server streams `started`, `stdout` and `stderr` events and ends
+   * with {@link ExecResult}.
+   */
+  exec: ExecParams;
 }
 
-/** Every message type a client may send. */
+/** Signals a client may forward to a running `exec` child. */
+export type ExecSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT' | 'SIGKILL';
+
+/** Parameters of `exec`. None of them is secret. */
+export interface ExecParams {
+  /** The task name (DESIGN §7 `tasks.<NAME>`). */
+  readonly task: string;
+  /** The command line, 1–256 items of at most 4096 UTF-8 bytes each, no NUL. */
+  readonly argv: readonly string[];
+  /** The caller's working directory: absolute, at most 4096 bytes, no NUL. */
+  readonly cwd: string;
+  /**
+   * The caller's environment variables offered for the task's `env_pass` (at most 256; names
+   * without `=` or NUL). Never secrets: the service adds those itself.
+   */
+  readonly env: Readonly<Record<string, string>>;
+  /** Whether the caller's stdin is a terminal (for `resize`). */
+  readonly tty?: boolean;
+}
+
+/**
+ * Follow-up frames: sent by the client while the request `ref` (an `exec`) is in flight,
+ * each with its own fresh `id`. They get no reply when delivered; a follow-up whose `ref` is
+ * not an `exec` in flight on this connection (unknown, finished, another type) is answered
+ * with a `NOT_FOUND` error under the follow-up's own id, and the connection stays. They take
+ * no rate token and no in-flight slot (DESIGN §5 limits apply to requests): piping a large
+ * stdin is bounded by the socket's back-pressure instead.
+ */
+export interface InputParams {
+  /** Attachment: the bytes (non-empty); or `eof: true` with an empty attachment. */
+  'exec.stdin': { readonly ref: number; readonly eof?: true };
+  'exec.signal': { readonly ref: number; readonly signal: ExecSignal };
+  /** Terminal size, 1–65535 each. */
+  'exec.resize': { readonly ref: number; readonly cols: number; readonly rows: number };
+}
+
+/** The follow-up frame types. */
+export type InputType = keyof InputParams;
+
+/** The header of a follow-up frame of type `T`: `{ v?, id, type, ref, …params }`. */
+export type InputHeader<T extends InputType = InputType> = {
+  [K in T]: { readonly v?: number; readonly id: number; readonly type: K } & InputParams[K];
+}[T];
+
+/** Every request type a client may send (follow-up frames are {@link InputType}). */
 export type MessageType = keyof RequestParams;
 
 /** The message types a server hands to its handlers (`hello` is answered by the server itself). */
@@ -113,6 +173,36 @@ export interface PasswdResult {
   readonly changed: true;
 }
 
+/** Result of `policy.get`: the policy JSON object (not secret). */
+export interface PolicyGetResult {
+  readonly policy: unknown;
+}
+
+/** Result of `policy.set`. */
+export interface PolicySetResult {
+  readonly ok: true;
+}
+
+/** One step of `policy.explain`, in the order of DESIGN §7. */
+export interface PolicyExplainStep {
+  readonly step: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** Result of `policy.explain`. */
+export interface PolicyExplainResult {
+  readonly steps: readonly PolicyExplainStep[];
+  readonly outcome: 'allow' | 'deny' | 'needs-approval';
+  readonly reason: string;
+}
+
+/** Result of `exec`: the child's exit code, or the signal that killed it. */
+export interface ExecResult {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
 /** The result type of each message type. */
 export interface Results {
   hello: HelloResult;
@@ -124,6 +214,10 @@ export interface Results {
   'secrets.delete': SecretsDeleteResult;
   'secrets.import': SecretsImportResult;
   passwd: PasswdResult;
+  'policy.get': PolicyGetResult;
+  'policy.set': PolicySetResult;
+  'policy.explain': PolicyExplainResult;
+  exec: ExecResult;
 }
 
 /** The `error` of a failed reply. */
@@ -153,9 +247,9 @@ export interface ErrorReply {
 export type ReplyHeader<T extends MessageType = MessageType> = OkReply<T> | ErrorReply;
 
 /**
- * An intermediate frame for a request in progress (streaming; later used by spawn for
- * stdout/stderr chunks and exit). Any number may precede the final reply of the same `id`.
- * Binary payloads travel in the frame's attachment.
+ * An intermediate frame for a request in progress (streaming). Any number may precede the
+ * final reply of the same `id`. Binary payloads travel in the frame's attachment. `exec`
+ * sends `started` `{ pid }`, then `stdout` / `stderr` (attachment: the masked bytes).
  */
 export interface EventHeader {
   readonly id: number;
@@ -168,19 +262,28 @@ export interface EventHeader {
 /**
  * How many attachment parts each message type carries (layout: `packParts`). A type with 0
  * must have an empty attachment; a type with parts must have a non-empty one.
- * `secrets.import` carries `1 + names.length` parts.
+ * `secrets.import` carries `1 + names.length` parts; `exec.stdin` carries one (the raw
+ * bytes), or none with `eof: true`.
  */
-export const ATTACHMENT_PARTS: Readonly<Record<MessageType, number | 'import'>> = Object.freeze({
-  hello: 0,
-  status: 0,
-  lock: 0,
-  unlock: 1,
-  'secrets.list': 0,
-  'secrets.set': 2,
-  'secrets.delete': 1,
-  'secrets.import': 'import',
-  passwd: 2,
-});
+export const ATTACHMENT_PARTS: Readonly<Record<MessageType | InputType, number | 'import' | 'stdin'>> =
+  Object.freeze({
+    hello: 0,
+    status: 0,
+    lock: 0,
+    unlock: 1,
+    'secrets.list': 0,
+    'secrets.set': 2,
+    'secrets.delete': 1,
+    'secrets.import': 'import',
+    passwd: 2,
+    'policy.get': 0,
+    'policy.set': 1,
+    'policy.explain': 0,
+    exec: 0,
+    'exec.stdin': 'stdin',
+    'exec.signal': 0,
+    'exec.resize': 0,
+  });
 
 /**
  * The number of attachment parts `request` must carry.
@@ -191,8 +294,9 @@ export const ATTACHMENT_PARTS: Readonly<Record<MessageType, number | 'import'>> 
  * attachmentParts({ id: 1, type: 'secrets.set', name: 'A' }); // 2
  * ```
  */
-export function attachmentParts(request: RequestHeader): number {
+export function attachmentParts(request: RequestHeader | InputHeader): number {
   const parts = ATTACHMENT_PARTS[request.type];
   if (parts === 'import') return 1 + (request as RequestHeader<'secrets.import'>).names.length;
+  if (parts === 'stdin') return (request as InputHeader<'exec.stdin'>).eof === true ? 0 : 1;
   return parts;
 }

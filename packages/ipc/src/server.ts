@@ -7,13 +7,15 @@ import { wipeBytes, type SecretBuf } from '@cora/memstore';
 import { adoptWithOwnBuffer } from './internal/own-read.ts';
 import { IpcError, isIpcError, type WireErrorCode } from './errors.ts';
 import { checkMaxFrameBytes, encodeFrame, FrameDecoder, unpackParts, type DecodedFrame } from './frame.ts';
-import { decodeRequest, checkResult, isRefusal } from './internal/schemas.ts';
+import { decodeRequest, checkResult, isInput, isRefusal } from './internal/schemas.ts';
 import { RateLimiter, type RateLimit } from './internal/rate.ts';
 import {
   attachmentParts,
   PROTOCOL_VERSION,
   SUPPORTED_PROTOCOLS,
   type ErrorBody,
+  type ExecSignal,
+  type InputHeader,
   type RequestHeader,
   type RequestType,
   type Results,
@@ -36,6 +38,25 @@ export interface IpcServerLimits {
   readonly rate?: RateLimit;
 }
 
+/**
+ * A follow-up frame delivered to an in-flight request's input listener (see
+ * {@link RequestContext.onInput}). `data` is secure memory the server owns: it is wiped when
+ * the listener returns (or its promise settles); copy what must outlive that.
+ */
+export type RequestInput =
+  | { readonly kind: 'stdin'; readonly data: SecretBuf }
+  | { readonly kind: 'eof' }
+  | { readonly kind: 'signal'; readonly signal: ExecSignal }
+  | { readonly kind: 'resize'; readonly cols: number; readonly rows: number };
+
+/**
+ * Receives the follow-up frames of a request, one at a time and in order. While a returned
+ * promise is pending the server stops reading the connection (back-pressure for stdin: resolve
+ * once the child's stdin took the bytes). A throw is reported to `onInternalError` and the
+ * input is dropped.
+ */
+export type InputListener = (input: RequestInput) => void | Promise<void>;
+
 /** What a handler gets beside the request. */
 export interface RequestContext<P> {
   /** What `authenticate` returned for this connection. */
@@ -52,8 +73,24 @@ export interface RequestContext<P> {
    * Send an event frame for this request before its final reply (streaming). Returns `false`
    * when the connection is gone or its write buffer is full (slow reader: back off).
    * The attachment is copied into the frame; the caller keeps ownership of it.
+   *
+   * Back-pressure: on `false`, stop reading the child's stream (`stream.pause()`) and
+   * `await waitForDrain()` before resuming. A handler that keeps sending regardless gets the
+   * connection cut with `BUSY` once 16 frames' worth are queued.
    */
   send(event: string, data?: unknown, attachment?: Uint8Array | SecretBuf): boolean;
+  /**
+   * Resolves when the connection's write buffer has drained (at once when it is not backed
+   * up), or when the request is aborted (check `signal`).
+   */
+  waitForDrain(): Promise<void>;
+  /**
+   * Register the listener for this request's follow-up frames (`exec.stdin`, `exec.signal`,
+   * `exec.resize`). Frames that arrive before it is registered are held (and reading the
+   * connection pauses) until it is. Frames that arrive after the handler settled are refused
+   * with `NOT_FOUND`. Registering again replaces the listener.
+   */
+  onInput(listener: InputListener): void;
 }
 
 /** Handles one message type; resolves with its result or throws an {@link IpcError}. */
@@ -62,8 +99,19 @@ export type IpcHandler<T extends RequestType, P> = (
   context: RequestContext<P>,
 ) => Promise<Results[T]>;
 
-/** One handler per message type (`hello` is answered by the server). */
-export type IpcHandlers<P> = { readonly [T in RequestType]: IpcHandler<T, P> };
+/**
+ * Message types a service may leave out of its {@link IpcHandlers}: a request of a missing
+ * type is answered `NOT_ALLOWED` ("not supported by this service").
+ */
+export type OptionalRequestType = 'policy.get' | 'policy.set' | 'policy.explain' | 'exec';
+
+/**
+ * One handler per message type (`hello` is answered by the server); those of
+ * {@link OptionalRequestType} may be left out.
+ */
+export type IpcHandlers<P> = {
+  readonly [T in Exclude<RequestType, OptionalRequestType>]: IpcHandler<T, P>;
+} & { readonly [T in OptionalRequestType]?: IpcHandler<T, P> };
 
 /** Options of {@link createIpcServer}. */
 export interface IpcServerOptions<P> {
@@ -272,7 +320,9 @@ class Connection<P> {
   readonly #state: ServerState<P>;
   readonly #socket: Socket;
   readonly #decoder: FrameDecoder;
-  readonly #inFlight = new Map<number, AbortController>();
+  readonly #inFlight = new Map<number, InFlight>();
+  #drainWaiters: (() => void)[] = [];
+  #pausedForInput = false;
   #peer: P | null = null;
   #phase: 'auth' | 'hello' | 'ready' | 'closing' = 'auth';
   #handshakeTimer: NodeJS.Timeout;
@@ -292,8 +342,9 @@ class Connection<P> {
     socket.on('drain', () => {
       if (this.#pausedForWrites && this.#phase !== 'closing') {
         this.#pausedForWrites = false;
-        socket.resume();
+        if (!this.#pausedForInput) socket.resume();
       }
+      this.#releaseDrainWaiters();
     });
     socket.on('data', (chunk: Buffer) => {
       this.#onData(chunk);
@@ -362,6 +413,16 @@ class Connection<P> {
         const extra =
           decoded.error.code === 'UNSUPPORTED_VERSION' ? { supported: [...SUPPORTED_PROTOCOLS] } : {};
         this.#fatal(decoded.error.code as WireErrorCode, decoded.error.message, decoded.id, extra);
+        return;
+      }
+      if (isInput(decoded)) {
+        if (this.#phase === 'hello') {
+          this.#fatal('HANDSHAKE_REQUIRED', 'the first frame must be hello', decoded.id);
+          return;
+        }
+        const input = attachment;
+        attachment = null;
+        this.#onInput(decoded, input);
         return;
       }
       const request = decoded;
@@ -436,9 +497,122 @@ class Connection<P> {
     this.#reply(request.id, { protocol: PROTOCOL_VERSION, server: this.#state.options.serverName ?? 'cora' });
   }
 
+  /** A follow-up frame: validate its attachment and ref, then queue it for the request's listener. */
+  #onInput(header: InputHeader, attachment: SecretBuf | null): void {
+    try {
+      if (this.#inFlight.has(header.id)) {
+        this.#fatal('BAD_REQUEST', 'this request id is already in flight', header.id);
+        return;
+      }
+      const count = attachmentParts(header);
+      const size = attachment?.length ?? 0;
+      if (count === 0 ? size !== 0 : size === 0) {
+        this.#fatal(
+          'BAD_ATTACHMENT',
+          count === 0 ? `${header.type} carries no attachment` : `${header.type} needs an attachment`,
+          header.id,
+        );
+        return;
+      }
+      const target = this.#inFlight.get(header.ref);
+      if (target?.type !== 'exec' || target.finished) {
+        // A normal race (the child exited while stdin was still flowing): not a violation.
+        this.#reply(header.id, null, {
+          code: 'NOT_FOUND',
+          message: `no exec request ${header.ref} in flight on this connection`,
+        });
+        return;
+      }
+      let input: RequestInput;
+      if (header.type === 'exec.stdin') {
+        input = header.eof === true ? { kind: 'eof' } : { kind: 'stdin', data: attachment as SecretBuf };
+        attachment = null; // now owned by the queue
+      } else if (header.type === 'exec.signal') {
+        input = { kind: 'signal', signal: header.signal };
+      } else {
+        input = { kind: 'resize', cols: header.cols, rows: header.rows };
+      }
+      target.queue.push(input);
+      this.#deliver(target);
+    } finally {
+      attachment?.wipe();
+    }
+  }
+
+  /** Hand queued inputs to the listener, one at a time; pause reading while any is held. */
+  #deliver(entry: InFlight): void {
+    while (!entry.busy && entry.listener !== null && entry.queue.length > 0) {
+      const input = entry.queue.shift() as RequestInput;
+      let pending: unknown;
+      try {
+        pending = entry.listener(input);
+      } catch (error) {
+        this.#safe(() => this.#state.options.onInternalError?.(error, entry.type));
+      }
+      if (pending instanceof Promise) {
+        entry.busy = true;
+        pending
+          .catch((error: unknown) => {
+            this.#safe(() => this.#state.options.onInternalError?.(error, entry.type));
+          })
+          .finally(() => {
+            wipeInput(input);
+            entry.busy = false;
+            if (!entry.finished) this.#deliver(entry);
+          })
+          .catch(ignore);
+      } else {
+        wipeInput(input);
+      }
+    }
+    this.#updateInputPause();
+  }
+
+  /** Reading stops while some request holds inputs it has not taken yet (stdin back-pressure). */
+  #updateInputPause(): void {
+    let held = false;
+    for (const entry of this.#inFlight.values()) {
+      if (!entry.finished && (entry.busy || entry.queue.length > 0)) held = true;
+    }
+    if (held && !this.#pausedForInput) {
+      this.#pausedForInput = true;
+      this.#socket.pause();
+    } else if (!held && this.#pausedForInput) {
+      this.#pausedForInput = false;
+      if (!this.#pausedForWrites && this.#phase !== 'closing') this.#socket.resume();
+    }
+  }
+
+  #releaseDrainWaiters(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #waitForDrain(signal: AbortSignal): Promise<void> {
+    const socket = this.#socket;
+    if (signal.aborted || socket.destroyed || socket.writableLength === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      this.#drainWaiters.push(done);
+    });
+  }
+
   #run(request: RequestHeader<RequestType>, parts: SecretBuf[], peer: P): void {
     const controller = new AbortController();
-    this.#inFlight.set(request.id, controller);
+    const entry: InFlight = {
+      controller,
+      type: request.type,
+      listener: null,
+      queue: [],
+      busy: false,
+      finished: false,
+    };
+    this.#inFlight.set(request.id, entry);
     const type = request.type;
     const context: RequestContext<P> = {
       peer,
@@ -446,11 +620,20 @@ class Connection<P> {
       signal: controller.signal,
       send: (event, data, attachment) =>
         this.#sendEvent(request.id, controller.signal, event, data, attachment),
+      waitForDrain: () => this.#waitForDrain(controller.signal),
+      onInput: (listener) => {
+        if (typeof (listener as unknown) !== 'function') throw new TypeError('listener must be a function');
+        if (entry.finished) return;
+        entry.listener = listener;
+        this.#deliver(entry);
+      },
     };
     const handler = this.#state.options.handlers[type] as IpcHandler<RequestType, P> | undefined;
     Promise.resolve()
       .then(() => {
-        if (typeof handler !== 'function') throw new IpcError('INTERNAL', 'no handler');
+        if (typeof handler !== 'function') {
+          throw new IpcError('NOT_ALLOWED', `${type} is not supported by this service`);
+        }
         return handler(request, context);
       })
       .then(
@@ -483,7 +666,11 @@ class Connection<P> {
       )
       .finally(() => {
         wipeAll(parts);
+        entry.finished = true;
+        entry.listener = null;
+        for (const input of entry.queue.splice(0)) wipeInput(input);
         this.#inFlight.delete(request.id);
+        this.#updateInputPause();
         this.#touch();
       })
       .catch(ignore);
@@ -574,7 +761,8 @@ class Connection<P> {
   }
 
   #abortAll(): void {
-    for (const controller of this.#inFlight.values()) controller.abort();
+    for (const entry of this.#inFlight.values()) entry.controller.abort();
+    this.#releaseDrainWaiters();
   }
 
   #cleanup(): void {
@@ -636,6 +824,22 @@ function endWith(socket: Socket, frame: Buffer): void {
   socket.end(frame, () => {
     wipeBytes(frame);
   });
+}
+
+/** A request in progress on a connection. */
+interface InFlight {
+  readonly controller: AbortController;
+  readonly type: RequestType;
+  listener: InputListener | null;
+  /** Follow-up frames not yet taken by the listener (reading pauses while any is held). */
+  readonly queue: RequestInput[];
+  /** The listener's promise for the current input is pending. */
+  busy: boolean;
+  finished: boolean;
+}
+
+function wipeInput(input: RequestInput): void {
+  if (input.kind === 'stdin') input.data.wipe();
 }
 
 function wipeAll(parts: readonly SecretBuf[]): void {

@@ -7,6 +7,8 @@ import {
   SUPPORTED_PROTOCOLS,
   type ErrorReply,
   type EventHeader,
+  type InputHeader,
+  type InputType,
   type MessageType,
   type RequestHeader,
   type Results,
@@ -25,7 +27,38 @@ const Iso = v.pipe(v.string(), v.isoTimestamp());
 /** DESIGN §4 / memstore DEFAULT_LIMITS: at most 10 000 secrets. */
 const MAX_NAMES = 10_000;
 
-function request<const T extends MessageType, const E extends v.ObjectEntries>(type: T, entries: E) {
+/** No NUL: it cannot cross execve and would silently cut a string short. */
+const noNul = v.check((s: string) => !s.includes('\0'), 'contains NUL');
+/** A command-line item: at most 4096 UTF-8 bytes (DESIGN §8). */
+const Arg = v.pipe(v.string(), v.maxBytes(4096), noNul);
+const Argv = v.pipe(v.array(Arg), v.minLength(1), v.maxLength(256));
+const AbsPath = v.pipe(v.string(), v.minLength(1), v.maxBytes(4096), v.startsWith('/'), noNul);
+/** Environment variable names: no `=`, no NUL. Values: at most 128 KiB (MAX_ARG_STRLEN). */
+const EnvName = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxBytes(256),
+  v.check((s: string) => !s.includes('=') && !s.includes('\0'), 'bad variable name'),
+);
+const EnvValue = v.pipe(v.string(), v.maxBytes(131_072), noNul);
+const MAX_ENV = 256;
+const Env = v.pipe(
+  v.record(EnvName, EnvValue),
+  v.check(
+    (env: Record<string, string>) => Object.keys(env).length <= MAX_ENV,
+    `more than ${MAX_ENV} variables`,
+  ),
+);
+/** A JSON object (not an array, not null); the policy package validates the rest. */
+const JsonObject = v.custom<unknown>(isRecord, 'must be a JSON object');
+const Signal = v.picklist(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGKILL']);
+const TermSize = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(0xffff));
+const Text = v.pipe(v.string(), v.maxLength(1024));
+
+function request<const T extends MessageType | InputType, const E extends v.ObjectEntries>(
+  type: T,
+  entries: E,
+) {
   return v.strictObject({ v: v.exactOptional(Version), id: RequestId, type: v.literal(type), ...entries });
 }
 
@@ -41,6 +74,26 @@ const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, R
     names: v.pipe(v.array(Name), v.minLength(1), v.maxLength(MAX_NAMES)),
   }),
   passwd: request('passwd', {}),
+  'policy.get': request('policy.get', {}),
+  'policy.set': request('policy.set', { policy: JsonObject }),
+  'policy.explain': request('policy.explain', {
+    task: Name,
+    argv: Argv,
+    caller: v.exactOptional(AbsPath),
+  }),
+  exec: request('exec', {
+    task: Name,
+    argv: Argv,
+    cwd: AbsPath,
+    env: Env,
+    tty: v.exactOptional(v.boolean()),
+  }),
+};
+
+const INPUT_SCHEMAS: { readonly [T in InputType]: v.GenericSchema<unknown, InputHeader<T>> } = {
+  'exec.stdin': request('exec.stdin', { ref: RequestId, eof: v.exactOptional(v.literal(true)) }),
+  'exec.signal': request('exec.signal', { ref: RequestId, signal: Signal }),
+  'exec.resize': request('exec.resize', { ref: RequestId, cols: TermSize, rows: TermSize }),
 };
 
 const SecretMetaSchema = v.strictObject({
@@ -67,6 +120,26 @@ const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Re
   'secrets.delete': v.strictObject({ name: Name }),
   'secrets.import': v.strictObject({ created: v.array(Name), replaced: v.array(Name) }),
   passwd: v.strictObject({ changed: v.literal(true) }),
+  'policy.get': v.strictObject({ policy: JsonObject }),
+  'policy.set': v.strictObject({ ok: v.literal(true) }),
+  'policy.explain': v.strictObject({
+    steps: v.pipe(
+      v.array(
+        v.strictObject({
+          step: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+          ok: v.boolean(),
+          detail: Text,
+        }),
+      ),
+      v.maxLength(64),
+    ),
+    outcome: v.picklist(['allow', 'deny', 'needs-approval']),
+    reason: Text,
+  }),
+  exec: v.strictObject({
+    code: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255))),
+    signal: v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(32))),
+  }),
 };
 
 const ErrorReplySchema: v.GenericSchema<unknown, ErrorReply> = v.strictObject({
@@ -87,7 +160,17 @@ const EventSchema: v.GenericSchema<unknown, EventHeader> = v.strictObject({
   data: v.exactOptional(v.unknown()),
 });
 
-const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.keys(REQUEST_SCHEMAS));
+const SCHEMAS: { readonly [T in MessageType | InputType]: v.GenericSchema<unknown, unknown> } = {
+  ...REQUEST_SCHEMAS,
+  ...INPUT_SCHEMAS,
+};
+const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.keys(SCHEMAS));
+const INPUT_TYPES: ReadonlySet<string> = new Set(Object.keys(INPUT_SCHEMAS));
+
+/** True when `header` is a follow-up frame (`exec.stdin`, `exec.signal`, `exec.resize`). */
+export function isInput(header: RequestHeader | InputHeader): header is InputHeader {
+  return INPUT_TYPES.has(header.type);
+}
 
 /** Where validation failed, without echoing the offending value. */
 function describe(issues: readonly v.BaseIssue<unknown>[]): string {
@@ -111,7 +194,7 @@ export interface RequestRefusal {
  * Order: JSON (BAD_JSON) → object with a string `type` (BAD_REQUEST) → known type
  * (UNKNOWN_TYPE) → supported `v` (UNSUPPORTED_VERSION) → the type's strict schema (BAD_REQUEST).
  */
-export function decodeRequest(bytes: Uint8Array): RequestHeader | RequestRefusal {
+export function decodeRequest(bytes: Uint8Array): RequestHeader | InputHeader | RequestRefusal {
   let json: unknown;
   try {
     json = parseHeaderJson(bytes, MAX_HEADER_DEPTH);
@@ -127,10 +210,10 @@ export function decodeRequest(bytes: Uint8Array): RequestHeader | RequestRefusal
   if (typeof version === 'number' && !SUPPORTED_PROTOCOLS.includes(version)) {
     return refuse('UNSUPPORTED_VERSION', `protocol version ${version} is not supported`, id);
   }
-  const schema = REQUEST_SCHEMAS[type as MessageType];
+  const schema = SCHEMAS[type as MessageType | InputType];
   const parsed = v.safeParse(schema, json);
   if (!parsed.success) return refuse('BAD_REQUEST', describe(parsed.issues), id);
-  return parsed.output;
+  return parsed.output as RequestHeader | InputHeader;
 }
 
 function refuse(code: WireErrorCode, message: string, id: number): RequestRefusal {
@@ -138,7 +221,7 @@ function refuse(code: WireErrorCode, message: string, id: number): RequestRefusa
 }
 
 /** True when `decoded` is a refusal. */
-export function isRefusal(decoded: RequestHeader | RequestRefusal): decoded is RequestRefusal {
+export function isRefusal(decoded: RequestHeader | InputHeader | RequestRefusal): decoded is RequestRefusal {
   return 'error' in decoded && decoded.error instanceof IpcError;
 }
 
@@ -147,7 +230,7 @@ export function checkRequest(header: unknown): string | null {
   if (!isRecord(header) || typeof header['type'] !== 'string' || !KNOWN_TYPES.has(header['type'])) {
     return 'unknown message type';
   }
-  const parsed = v.safeParse(REQUEST_SCHEMAS[header['type'] as MessageType], header);
+  const parsed = v.safeParse(SCHEMAS[header['type'] as MessageType | InputType], header);
   return parsed.success ? null : describe(parsed.issues);
 }
 
