@@ -21,8 +21,10 @@ import {
   stripTrailingNewline,
   type PassphraseSource,
 } from './passphrase.ts';
+import { registerPolicyCommands } from './cli-policy.ts';
 import { connectService, ensureService, serviceSocketPath, type Service } from './client.ts';
 import { startForegroundService } from './launcher.ts';
+import { registerExec } from './cli-exec.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './service/state.ts';
 import { VERSION } from './version.ts';
 import { MAX_VALUE_BYTES } from '@cora/memstore';
@@ -475,6 +477,10 @@ function buildProgram(): Command {
     )
     .addOption(new Option('--new-passphrase-file <path>', 'read the new passphrase from a private file'))
     .action((options: PasswdOptions) => cmdPasswd(options));
+
+  registerExec(program);
+
+  registerPolicyCommands(program);
 
   program
     .command('version')

@@ -33,6 +33,8 @@ export const CrErrorCode = {
   REFUSED: 'REFUSED',
   /** The service could not be reached or did not start. */
   UNAVAILABLE: 'UNAVAILABLE',
+  /** A task's `max_spawns` was reached within its window (`cr exec`). */
+  RATE_LIMITED: 'RATE_LIMITED',
   /** Anything else (a bug, an I/O error). */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -56,6 +58,7 @@ const EXIT_CODES: Readonly<Record<CrErrorCode, number>> = Object.freeze({
   UNSAFE_PATH: 8,
   REFUSED: 9,
   UNAVAILABLE: 10,
+  RATE_LIMITED: 11,
   CANCELLED: 130,
 });
 

@@ -10,7 +10,13 @@ import { createIpcServer, isIpcError, socketPath, type IpcServer } from '@cora/i
 import { peerIdentity } from '@cora/identity';
 import { hardenProcess, isDangerousNodeFlag } from './harden.ts';
 import { vaultPath } from './paths.ts';
-import { ownFingerprint, refusalReason } from './service/authorize.ts';
+import {
+  gateHandlers,
+  ownFingerprint,
+  policyNeedsHash,
+  policyRefusal,
+  refusalReason,
+} from './service/authorize.ts';
 import { createHandlers, type Peer } from './service/handlers.ts';
 import { ServiceState } from './service/state.ts';
 import { VERSION } from './version.ts';
@@ -114,7 +120,8 @@ process.on('exit', () => {
   state.dispose();
 });
 
-// 4. Listen. Only this installation's `cr` CLI may call until policy exists (issue 3).
+// 4. Listen. This installation's `cr` CLI may always call; anything else only when the
+// unlocked vault's policy admits it (DESIGN §7), checked at connect and again per request.
 const cliScript = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './cli.ts' : './cli.js', import.meta.url),
 );
@@ -125,16 +132,27 @@ try {
     socketPath: path,
     serverName: `cora/${VERSION}`,
     authenticate: async (socket) => {
-      const verified = await peerIdentity(socket);
+      const policy = state.unlocked ? state.policy() : null;
+      const verified = await peerIdentity(socket, { hashExe: policyNeedsHash(policy) });
       const reason = refusalReason(verified.identity, fingerprint);
-      if (reason !== null) {
+      const isCli = reason === null;
+      const refusal = policyRefusal({ identity: verified.identity, isCli }, policy, 'connect');
+      if (refusal !== null) {
         verified.close();
-        log(`refused pid ${String(verified.identity.pid)} (${verified.identity.exe}): ${reason}`);
-        throw new Error(`caller refused: ${reason}`);
+        log(
+          `refused pid ${String(verified.identity.pid)} (${verified.identity.exe}): ${String(reason)}; policy: ${refusal.reason}`,
+        );
+        throw new Error(`caller refused: ${String(reason)}`);
       }
-      return { verified };
+      return { verified, isCli };
     },
-    handlers: createHandlers(state, { socket: path, version: VERSION }),
+    handlers: gateHandlers(createHandlers(state, { socket: path, version: VERSION }), (type, peer) =>
+      policyRefusal(
+        { identity: peer.verified.identity, isCli: peer.isCli },
+        state.unlocked ? state.policy() : null,
+        type,
+      ),
+    ),
     onDisconnect: (peer) => {
       peer.verified.close();
     },

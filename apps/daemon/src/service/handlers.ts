@@ -9,11 +9,15 @@ import {
 import type { VerifiedPeer } from '@cora/identity';
 import type { SecretBuf } from '@cora/memstore';
 import { isCrError, type CrErrorCode } from '../errors.ts';
+import { createExecHandler } from './exec.ts';
+import { policyExplain, policyGet, policySet } from './policy-handlers.ts';
 import type { ServiceState } from './state.ts';
 
 /** What `authenticate` hands every handler: the kernel-verified caller. */
 export interface Peer {
   readonly verified: VerifiedPeer;
+  /** Whether the caller is this installation's `cr` CLI (DESIGN §7: always passes `callers`). */
+  readonly isCli: boolean;
 }
 
 /** Fixed facts a handler reports (`status`). */
@@ -130,5 +134,26 @@ export function createHandlers(state: ServiceState, info: ServiceInfo): IpcHandl
         await state.changePassphrase(part(context, 0), part(context, 1));
         return { changed: true as const };
       }),
+    'policy.get': (_request, context) =>
+      guarded(context, () => {
+        state.touch();
+        return Promise.resolve(policyGet(state));
+      }),
+    'policy.set': (request, context) =>
+      guarded(context, () => {
+        state.touch();
+        return policySet(state, request.policy, part(context, 0));
+      }),
+    'policy.explain': (request, context) =>
+      guarded(context, () => {
+        state.touch();
+        return Promise.resolve(
+          policyExplain(state, request, {
+            identity: context.peer.verified.identity,
+            isCli: context.peer.isCli,
+          }),
+        );
+      }),
+    exec: createExecHandler(state),
   };
 }

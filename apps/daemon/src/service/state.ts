@@ -12,6 +12,7 @@ import {
   type SecretInfo,
   type SecretsBlock,
 } from '@cora/memstore';
+import { emptyPolicy, isPolicyError, parsePolicy, serializePolicy, type Policy } from '@cora/policy';
 import { CrError } from '../errors.ts';
 
 /** Why the service locked; audited by a later issue, reported in `status` now. */
@@ -75,6 +76,10 @@ interface Unlocked {
   readonly store: MemStore;
   readonly auditKey: SecretBuf;
   readonly json: Uint8Array;
+  /** The parsed policy of the JSON section (empty when it was missing or invalid). */
+  readonly policy: Policy;
+  /** Why the stored policy was set aside, or null when it was valid (or absent). */
+  readonly policyError: string | null;
   readonly unlockedAtWall: number;
   readonly lifetimeDeadlineWall: number | null;
 }
@@ -150,6 +155,90 @@ export class ServiceState {
       unlockedAt: u === null ? null : iso(u.unlockedAtWall),
       lastLockReason: this.#lastLockReason,
     };
+  }
+
+  /**
+   * The current policy (DESIGN §7). While locked it is unknown, and {@link emptyPolicy} is
+   * returned: nothing but the `cr` CLI is admitted then (fail closed).
+   * @returns the parsed, frozen policy
+   */
+  policy(): Policy {
+    return this.#unlocked?.policy ?? emptyPolicy();
+  }
+
+  /**
+   * Why the stored policy could not be used, or null. An invalid policy does not keep the
+   * vault from opening (the human could not fix it otherwise): it is treated as empty, which
+   * admits only the `cr` CLI and runs no task, and `policy.explain` says so.
+   * @returns the validation message (names the offending path), or null
+   */
+  policyError(): string | null {
+    return this.#unlocked?.policyError ?? null;
+  }
+
+  /**
+   * When the vault was last unlocked, in ms since the epoch; null while locked. Task `ttl`s
+   * count from here (DESIGN §7).
+   * @returns the wall-clock time of the unlock, or null
+   */
+  unlockedAt(): number | null {
+    return this.#unlocked?.unlockedAtWall ?? null;
+  }
+
+  /**
+   * Copies of the named secrets, for one spawn (DESIGN §8). The caller owns the copies and
+   * must wipe them (`value.wipe()`) once the child runs, on error paths too.
+   *
+   * @param names - secret names, as a task lists them
+   * @returns one entry per name, in order, each a fresh SecretBuf
+   * @throws CrError `LOCKED` while locked, `NOT_FOUND` naming the first missing secret.
+   */
+  secretsFor(names: readonly string[]): { name: string; value: SecretBuf }[] {
+    const u = this.#unlocked;
+    if (u === null) throw new CrError('LOCKED', 'the vault is locked; run cr unlock');
+    const missing = names.find((name) => !u.store.has(name));
+    if (missing !== undefined) {
+      throw new CrError(
+        'NOT_FOUND',
+        `the task needs the secret ${missing}, which the vault does not hold; add it: cr secrets set ${missing}`,
+      );
+    }
+    const out: { name: string; value: SecretBuf }[] = [];
+    try {
+      for (const name of names) {
+        out.push({ name, value: u.store.use(name, (bytes) => SecretBuf.from(bytes)) });
+      }
+    } catch (error) {
+      for (const entry of out) entry.value.wipe();
+      throw error;
+    }
+    return out;
+  }
+
+  /**
+   * Replace the policy in the vault (G6: needs the passphrase), keeping `meta` and every
+   * secret, then in memory at once when unlocked (no lock / unlock needed).
+   *
+   * @param passphrase - the vault passphrase (not wiped)
+   * @param policy - a policy from `@cora/policy` (re-validated before writing)
+   * @throws CrError `INVALID_INPUT` (the message names the offending path), `AUTH_FAILED`
+   *   (nothing changes), `NO_VAULT`.
+   */
+  async setPolicy(passphrase: SecretBuf, policy: Policy): Promise<void> {
+    let value: unknown;
+    try {
+      value = serializePolicy(policy);
+    } catch (error) {
+      if (isPolicyError(error)) throw new CrError('INVALID_INPUT', error.message, { cause: error });
+      throw error;
+    }
+    await this.#exclusive(async () => {
+      await this.#mutate(passphrase, (block) => {
+        const section = readSection(block.json);
+        const json = new TextEncoder().encode(JSON.stringify({ ...section.rest, policy: value }));
+        return { ...block, json };
+      });
+    });
   }
 
   /**
@@ -401,10 +490,13 @@ export class ServiceState {
       throw error;
     }
     const now = this.#clocks.wall();
+    const { policy, policyError } = policyOf(block.json);
     return {
       store,
       auditKey: block.auditKey,
       json: block.json,
+      policy,
+      policyError,
       unlockedAtWall: now,
       lifetimeDeadlineWall: fresh && this.#lifetimeMs > 0 ? now + this.#lifetimeMs : null,
     };
@@ -477,5 +569,38 @@ function discard(u: Unlocked | null): void {
 function checkName(name: string): void {
   if (!isValidSecretName(name)) {
     throw new CrError('INVALID_NAME', 'a secret name must match [A-Za-z_][A-Za-z0-9_]* (at most 128 bytes)');
+  }
+}
+
+/** The vault's JSON section as an object (`{"policy": …, "meta": …}`); anything else is kept as `rest`. */
+function readSection(json: Uint8Array): { policy: unknown; rest: Record<string, unknown> } {
+  let parsed: unknown;
+  try {
+    parsed = json.length === 0 ? {} : (JSON.parse(new TextDecoder().decode(json)) as unknown);
+  } catch {
+    parsed = {};
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { policy: undefined, rest: {} };
+  const { policy, ...rest } = parsed as Record<string, unknown>;
+  return { policy, rest };
+}
+
+/**
+ * Parse the stored policy. Missing, `null` or `{}` (what issue 3's `cr init` wrote) is the
+ * empty policy; an invalid one is set aside as empty with its message (never a crash).
+ */
+function policyOf(json: Uint8Array): { policy: Policy; policyError: string | null } {
+  const { policy } = readSection(json);
+  const blank =
+    policy === undefined ||
+    policy === null ||
+    (typeof policy === 'object' && !Array.isArray(policy) && Object.keys(policy).length === 0);
+  if (blank) return { policy: emptyPolicy(), policyError: null };
+  try {
+    return { policy: parsePolicy(policy), policyError: null };
+  } catch (error) {
+    const message = isPolicyError(error) ? error.message : 'the stored policy could not be read';
+    return { policy: emptyPolicy(), policyError: message };
   }
 }

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { lstatSync } from 'node:fs';
+import { constants } from 'node:os';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { connectIpc, isIpcError, socketPath, type ExecSignal, type IpcClient } from '@cora/ipc';
+import { BASE_ENV_NAMES } from '@cora/policy';
+import { CrError, type CrErrorCode } from './errors.ts';
+import { VERSION } from './version.ts';
+
+/** Limits of the `exec` message (`@cora/ipc`): the environment offered for `env_pass`. */
+const MAX_ENV_VARS = 256;
+const MAX_ENV_VALUE_BYTES = 128 * 1024;
+/** Signals `cr exec` forwards to the child (DESIGN §8). */
+const FORWARDED: readonly ExecSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Wire codes of a refused `exec` as CLI codes (README "Exit codes"). */
+const FROM_IPC: Partial<Record<string, CrErrorCode>> = {
+  LOCKED: 'LOCKED',
+  NOT_FOUND: 'NOT_FOUND',
+  NOT_ALLOWED: 'REFUSED',
+  RATE_LIMITED: 'RATE_LIMITED',
+  BAD_REQUEST: 'INVALID_INPUT',
+  UNTRUSTED_SERVER: 'REFUSED',
+  UNSAFE_SOCKET: 'REFUSED',
+  UNSAFE_SOCKET_DIR: 'UNSAFE_PATH',
+  CONNECTION_CLOSED: 'UNAVAILABLE',
+  TIMEOUT: 'UNAVAILABLE',
+  BUSY: 'UNAVAILABLE',
+};
+
+function translate(error: unknown): unknown {
+  if (!isIpcError(error)) return error;
+  if (error.code === 'NOT_RUNNING') {
+    return new CrError('LOCKED', 'the service is not running; run `cr unlock`', { cause: error });
+  }
+  return new CrError(FROM_IPC[error.code] ?? 'INTERNAL', error.message, { cause: error });
+}
+
+/**
+ * The caller's environment as offered to the service: plain strings, never secrets (the
+ * service keeps only the base names and the task's `env_pass`). Variables the message
+ * cannot carry (NUL, over 128 KiB) are left out; past 256, the base names go first.
+ */
+function offeredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const fits = Object.entries(env).filter(
+    (entry): entry is [string, string] =>
+      typeof entry[1] === 'string' &&
+      entry[0] !== '' &&
+      !entry[0].includes('=') &&
+      !entry[0].includes('\0') &&
+      !entry[1].includes('\0') &&
+      Buffer.byteLength(entry[1]) <= MAX_ENV_VALUE_BYTES,
+  );
+  const base = (name: string): boolean => BASE_ENV_NAMES.includes(name) || name.startsWith('LC_');
+  fits.sort(([a], [b]) => Number(base(b)) - Number(base(a)) || (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(fits.slice(0, MAX_ENV_VARS));
+}
+
+async function connect(): Promise<IpcClient> {
+  const path = socketPath();
+  try {
+    lstatSync(dirname(path));
+  } catch {
+    throw new CrError('LOCKED', 'the service is not running; run `cr unlock`');
+  }
+  try {
+    return await connectIpc({ socketPath: path, clientName: `cr/${VERSION}` });
+  } catch (error) {
+    throw translate(error);
+  }
+}
+
+/**
+ * `cr exec TASK -- argv…` (issue 4, DESIGN §8): ask the service to run argv under TASK. The
+ * child's (masked) output is written to our stdout/stderr, our stdin is piped to it when it
+ * is not a terminal (a terminal gets EOF at once: no pty yet), SIGINT/SIGTERM/SIGHUP are
+ * forwarded, and we exit with the child's code, or 128 + the signal number that killed it.
+ *
+ * @param task - the task name
+ * @param argv - the command line
+ * @returns the exit code for `cr`
+ * @throws CrError `LOCKED`, `NOT_FOUND` (unknown task, command not found, missing secret),
+ *   `REFUSED` (target not allowed, needs approval, caller refused), `RATE_LIMITED`.
+ */
+async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
+  if (argv.length === 0) throw new CrError('USAGE', 'usage: cr exec TASK -- COMMAND [ARG…]');
+  const client = await connect();
+  const handlers = new Map<ExecSignal, () => void>();
+  // `isTTY` is typed `boolean` but is undefined (not false) on a pipe, which the strict
+  // message schema refuses: send the field only when it is true.
+  const onTerminal = (process.stdin.isTTY as boolean | undefined) ?? false;
+  try {
+    const run = client.exec(
+      { task, argv, cwd: process.cwd(), env: offeredEnv(process.env), ...(onTerminal ? { tty: true } : {}) },
+      {
+        onStdout: (chunk) => process.stdout.write(Buffer.from(chunk)),
+        onStderr: (chunk) => process.stderr.write(Buffer.from(chunk)),
+      },
+    );
+    for (const signal of FORWARDED) {
+      const handler = (): void => {
+        void run.signal(signal).catch(() => undefined);
+      };
+      handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+    if (onTerminal) void run.end().catch(() => undefined);
+    else void pipeStdin(run).catch(() => undefined);
+    let result: { code: number | null; signal: string | null };
+    try {
+      result = await run.done;
+    } catch (error) {
+      throw translate(error);
+    }
+    if (result.signal !== null) {
+      const number = constants.signals[result.signal as NodeJS.Signals] as number | undefined;
+      return 128 + (number ?? 0);
+    }
+    return result.code ?? 1;
+  } finally {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+    process.stdin.destroy();
+    client.close();
+  }
+}
+
+async function pipeStdin(run: {
+  stdin(bytes: Uint8Array): Promise<void>;
+  end(): Promise<void>;
+}): Promise<void> {
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) await run.stdin(chunk);
+  await run.end();
+}
+
+/**
+ * Register `cr exec` on the program.
+ * @param program - the `cr` command
+ */
+export function registerExec(program: Command): void {
+  program
+    .command('exec')
+    .description("run a command under a task: the task's secrets reach its environment, never you")
+    .usage('TASK -- COMMAND [ARG…]')
+    .argument('<task>', 'task name (cr policy task add)')
+    .argument('<argv...>', 'the command and its arguments, after --')
+    .action(async (task: string, argv: string[]) => {
+      process.exitCode = await cmdExec(task, argv);
+    });
+}

@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * `cr policy …` (DESIGN §7, §11): show the policy, allow and deny callers, add and remove
+ * tasks, explain a decision. Every change reads the current policy, edits it with the
+ * `@cora/policy` helpers (which validate it and name the offending path) and writes it back
+ * with the passphrase (G6); the service applies it at once, no lock / unlock needed.
+ */
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { IpcError, connectIpc, isIpcError, type IpcClient, type IpcErrorCode } from '@cora/ipc';
+import type { SecretBuf } from '@cora/memstore';
+import {
+  addTask,
+  allowCaller,
+  denyCaller,
+  formatCallerSpec,
+  isPolicyError,
+  parsePolicy,
+  removeTask,
+  serializePolicy,
+  type CallerRule,
+  type Policy,
+  type PolicyErrorCode,
+  type Task,
+} from '@cora/policy';
+import { CrError, type CrErrorCode } from './errors.ts';
+import { serviceSocketPath } from './client.ts';
+import { readPassphrase } from './passphrase.ts';
+import { resolveCommand } from './service/resolve.ts';
+import { VERSION } from './version.ts';
+
+interface PassOptions {
+  passphraseFd?: number;
+  passphraseFile?: string;
+}
+
+/** Exit code of `cr policy explain` when the request would be denied or need approval. */
+const EXIT_EXPLAIN_DENY = 9;
+
+const FROM_IPC: Partial<Record<IpcErrorCode, CrErrorCode>> = {
+  AUTH_FAILED: 'AUTH_FAILED',
+  LOCKED: 'LOCKED',
+  NOT_FOUND: 'NOT_FOUND',
+  NO_VAULT: 'NO_VAULT',
+  BAD_REQUEST: 'INVALID_INPUT',
+  NOT_ALLOWED: 'REFUSED',
+  UNTRUSTED_SERVER: 'REFUSED',
+  UNSAFE_SOCKET: 'REFUSED',
+  UNSAFE_SOCKET_DIR: 'UNSAFE_PATH',
+  CONNECTION_CLOSED: 'UNAVAILABLE',
+  TIMEOUT: 'UNAVAILABLE',
+  BUSY: 'UNAVAILABLE',
+  RATE_LIMITED: 'UNAVAILABLE',
+};
+
+/** `@cora/policy` errors as CLI errors (exit codes in the README). */
+const FROM_POLICY: Readonly<Record<PolicyErrorCode, CrErrorCode>> = {
+  INVALID_POLICY: 'INVALID_INPUT',
+  INVALID_CALLER_SPEC: 'INVALID_INPUT',
+  INTERPRETER_NEEDS_SCRIPT: 'INVALID_INPUT',
+  TASK_EXISTS: 'INVALID_INPUT',
+  UNKNOWN_TASK: 'NOT_FOUND',
+  CALLER_NOT_FOUND: 'NOT_FOUND',
+};
+
+function translate(error: unknown): unknown {
+  if (isIpcError(error)) {
+    if (error.code === 'NOT_RUNNING') {
+      return new CrError('LOCKED', 'the service is not running, so the policy is locked away; run cr unlock');
+    }
+    const hint = error.code === 'AUTH_FAILED' ? ' (nothing was changed; try again)' : '';
+    return new CrError(FROM_IPC[error.code] ?? 'INTERNAL', `${error.message}${hint}`, { cause: error });
+  }
+  if (isPolicyError(error)) return new CrError(FROM_POLICY[error.code], error.message, { cause: error });
+  return error;
+}
+
+async function withClient<T>(fn: (client: IpcClient) => Promise<T>): Promise<T> {
+  let client: IpcClient | undefined;
+  const path = serviceSocketPath();
+  if (!existsSync(dirname(path))) throw translate(new IpcError('NOT_RUNNING', 'no service runs'));
+  try {
+    client = await connectIpc({ socketPath: path, clientName: `cr/${VERSION}` });
+    return await fn(client);
+  } catch (error) {
+    throw translate(error);
+  } finally {
+    client?.close();
+  }
+}
+
+async function currentPolicy(client: IpcClient): Promise<Policy> {
+  const { policy } = await client.request('policy.get', {});
+  return parsePolicy(policy);
+}
+
+/**
+ * Read the passphrase, read the policy, change it, write it back. The passphrase is read
+ * before connecting (a prompt must not hold a connection open) and wiped in every case.
+ */
+async function changePolicy(
+  options: PassOptions,
+  prompt: string,
+  change: (policy: Policy) => Policy,
+): Promise<Policy> {
+  const passphrase: SecretBuf = await readPassphrase(
+    { fd: options.passphraseFd, file: options.passphraseFile },
+    prompt,
+  );
+  try {
+    return await withClient(async (client) => {
+      const next = change(await currentPolicy(client));
+      await client.request('policy.set', { policy: serializePolicy(next) }, { parts: [passphrase] });
+      return next;
+    });
+  } finally {
+    passphrase.wipe();
+  }
+}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An absolute path for a command as written: relative to cwd, or looked up on PATH (not realpath'd). */
+function absoluteCommand(command: string, option: string): string {
+  if (command.includes('/')) {
+    const path = isAbsolute(command) ? resolve(command) : resolve(process.cwd(), command);
+    if (!isExecutableFile(path))
+      throw new CrError('NOT_FOUND', `${option} ${command}: ${path} is not an executable file`);
+    return path;
+  }
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '' || !isAbsolute(dir)) continue;
+    const path = join(dir, command);
+    if (isExecutableFile(path)) return path;
+  }
+  throw new CrError('NOT_FOUND', `${option} ${command}: not found on PATH; give an absolute path`);
+}
+
+/** The realpath of an executable (callers and `via` are compared with /proc/<pid>/exe). */
+function realCommand(command: string, option: string): string {
+  const { resolved } = resolveCommand(command, process.env['PATH'] ?? '', process.cwd());
+  if (resolved === null)
+    throw new CrError('NOT_FOUND', `${option} ${command}: no executable file by that name`);
+  return resolved;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function integer(option: string): (value: string) => number {
+  return (value) => {
+    if (!/^\d{1,15}$/.test(value))
+      throw new CrError('USAGE', `${option} must be a whole number, got '${value}'`);
+    return Number(value);
+  };
+}
+
+function describeRule(rule: CallerRule): string {
+  const extra = [
+    rule.script === undefined ? '' : ` running ${rule.script}`,
+    rule.uid === undefined ? '' : ` as uid ${String(rule.uid)}`,
+  ].join('');
+  return `  ${formatCallerSpec(rule)}${extra}`;
+}
+
+function printPolicy(policy: Policy): void {
+  out('callers (besides the cr CLI, which is always allowed):');
+  if (policy.callers.length === 0) out('  (none)');
+  for (const rule of policy.callers) out(describeRule(rule));
+  if ((policy.status_callers ?? []).length > 0) {
+    out('status_callers (may ask for status only):');
+    for (const rule of policy.status_callers ?? []) out(describeRule(rule));
+  }
+  const names = Object.keys(policy.tasks).sort();
+  out('tasks:');
+  if (names.length === 0) out('  (none)');
+  for (const name of names) {
+    const task = policy.tasks[name] as Task;
+    out(`  ${name}`);
+    out(`    secrets: ${task.secrets.join(', ')}`);
+    out(`    targets: ${task.targets.length === 0 ? '(none: runs nothing)' : task.targets.join(', ')}`);
+    if (task.via !== undefined) out(`    via: ${task.via.join(', ')}`);
+    out(`    approve: ${task.approve}`);
+    if (task.max_spawns !== undefined && task.window_ms !== undefined) {
+      out(`    rate: at most ${String(task.max_spawns)} spawns per ${String(task.window_ms)} ms`);
+    }
+    if (task.ttl !== undefined) out(`    ttl: ${task.ttl} after unlock`);
+    if (task.env_pass !== undefined) out(`    env_pass: ${task.env_pass.join(', ')}`);
+    out(`    output: ${task.output}`);
+  }
+}
+
+async function cmdShow(options: { json?: boolean }): Promise<void> {
+  const policy = await withClient(currentPolicy);
+  if (options.json === true) out(JSON.stringify(serializePolicy(policy), null, 2));
+  else printPolicy(policy);
+}
+
+interface AllowOptions extends PassOptions {
+  pin?: boolean;
+  script?: string;
+  uid?: number;
+  status?: boolean;
+}
+
+async function cmdAllow(path: string, options: AllowOptions): Promise<void> {
+  const exe = realCommand(path, 'allow');
+  let rule: CallerRule = { exe };
+  if (options.pin === true)
+    rule = { ...rule, sha256: createHash('sha256').update(readFileSync(exe)).digest('hex') };
+  if (options.script !== undefined) rule = { ...rule, script: resolve(process.cwd(), options.script) };
+  if (options.uid !== undefined) rule = { ...rule, uid: options.uid };
+  const list = options.status === true ? 'status_callers' : 'callers';
+  await changePolicy(options, `Passphrase to allow ${exe}: `, (policy) => allowCaller(policy, rule, list));
+  out(`Allowed ${describeRule(rule).trim()}${list === 'status_callers' ? ' (status only)' : ''}.`);
+}
+
+async function cmdDeny(
+  path: string,
+  options: PassOptions & { script?: string; status?: boolean },
+): Promise<void> {
+  const absolute = isAbsolute(path) ? resolve(path) : resolve(process.cwd(), path);
+  const { resolved } = resolveCommand(absolute, '', process.cwd());
+  const list: 'callers' | 'status_callers' = options.status === true ? 'status_callers' : 'callers';
+  const deny =
+    options.script === undefined ? { list } : { list, script: resolve(process.cwd(), options.script) };
+  let denied = absolute;
+  await changePolicy(options, `Passphrase to deny ${absolute}: `, (policy) => {
+    // A rule names a realpath; a binary since removed is still denied by the path given.
+    if (resolved !== null && (policy[list] ?? []).some((rule) => rule.exe === resolved)) {
+      denied = resolved;
+      return denyCaller(policy, resolved, deny);
+    }
+    return denyCaller(policy, absolute, deny);
+  });
+  out(`Denied ${denied}.`);
+}
+
+interface TaskAddOptions extends PassOptions {
+  target: string[];
+  via: string[];
+  maxSpawns?: number;
+  windowMs?: number;
+  ttl?: string;
+  envPass: string[];
+  approve?: string;
+  output?: string;
+}
+
+async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptions): Promise<void> {
+  if ((options.maxSpawns === undefined) !== (options.windowMs === undefined)) {
+    throw new CrError('USAGE', '--max-spawns and --window-ms go together');
+  }
+  const task: Record<string, unknown> = {
+    secrets,
+    targets: options.target.map((t) => absoluteCommand(t, '--target')),
+  };
+  if (options.via.length > 0) task['via'] = options.via.map((v) => realCommand(v, '--via'));
+  if (options.maxSpawns !== undefined) task['max_spawns'] = options.maxSpawns;
+  if (options.windowMs !== undefined) task['window_ms'] = options.windowMs;
+  if (options.ttl !== undefined) task['ttl'] = options.ttl;
+  if (options.envPass.length > 0) task['env_pass'] = options.envPass;
+  if (options.approve !== undefined) task['approve'] = options.approve;
+  if (options.output !== undefined) task['output'] = options.output;
+  const policy = await changePolicy(options, `Passphrase to add task ${name}: `, (current) =>
+    // Validated by addTask: any error names tasks.<name>.<field>.
+    addTask(current, name, task as unknown as Omit<Task, 'approve' | 'output'>),
+  );
+  const added = policy.tasks[name] as Task;
+  out(`Added task ${name}: ${added.secrets.join(', ')} for ${added.targets.join(', ') || 'no target'}.`);
+  if (added.targets.length === 0) out('It has no --target, so it runs nothing until you add one.');
+}
+
+async function cmdTaskRemove(name: string, options: PassOptions): Promise<void> {
+  await changePolicy(options, `Passphrase to remove task ${name}: `, (policy) => removeTask(policy, name));
+  out(`Removed task ${name}.`);
+}
+
+async function cmdExplain(
+  task: string,
+  argv: string[],
+  options: { caller?: string; json?: boolean },
+): Promise<void> {
+  const [argv0, ...rest] = argv;
+  if (argv0 === undefined)
+    throw new CrError('USAGE', 'name the command: cr policy explain TASK -- COMMAND [ARG…]');
+  // The service resolves bare names on PATH; a relative path only means something here.
+  const first = argv0.includes('/') && !isAbsolute(argv0) ? resolve(process.cwd(), argv0) : argv0;
+  const params =
+    options.caller === undefined
+      ? { task, argv: [first, ...rest] }
+      : { task, argv: [first, ...rest], caller: realCommand(options.caller, '--caller') };
+  const result = await withClient((client) => client.request('policy.explain', params));
+  if (options.json === true) {
+    out(JSON.stringify(result, null, 2));
+  } else {
+    for (const step of result.steps) out(`${step.ok ? '✓' : '✗'} ${step.step}: ${step.detail}`);
+    out(`→ ${result.outcome} (${result.reason})`);
+  }
+  if (result.outcome !== 'allow') process.exitCode = EXIT_EXPLAIN_DENY;
+}
+
+function withPass(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--passphrase-fd <n>', 'read the passphrase from file descriptor N').argParser(
+        integer('--passphrase-fd'),
+      ),
+    )
+    .addOption(new Option('--passphrase-file <path>', 'read the passphrase from a private file (mode 600)'));
+}
+
+/**
+ * Add `cr policy …` to the program.
+ * @param program - the `cr` program of cli.ts
+ */
+export function registerPolicyCommands(program: Command): void {
+  const policy = program
+    .command('policy')
+    .description('who may call the service and which tasks it runs (changes need the passphrase)');
+  policy
+    .command('show')
+    .description('print the policy (callers, tasks)')
+    .option('--json', 'machine-readable output')
+    .action((options: { json?: boolean }) => cmdShow(options));
+  withPass(
+    policy
+      .command('allow')
+      .description('let a program talk to the service directly')
+      .argument('<path>', 'the executable (resolved to its realpath; bare names are looked up on PATH)')
+      .option('--pin', "also require the binary's current sha256")
+      .option('--script <path>', 'for an interpreter (python, node…): the script it must run')
+      .addOption(new Option('--uid <n>', 'only for this uid').argParser(integer('--uid')))
+      .option('--status', 'allow status only (status_callers)'),
+  ).action((path: string, options: AllowOptions) => cmdAllow(path, options));
+  withPass(
+    policy
+      .command('deny')
+      .description('remove the rules that allow a program')
+      .argument('<path>', 'the executable')
+      .option('--script <path>', 'only the rule for this script')
+      .option('--status', 'from status_callers'),
+  ).action((path: string, options: PassOptions & { script?: string; status?: boolean }) =>
+    cmdDeny(path, options),
+  );
+  const task = policy.command('task').description('add or remove tasks');
+  withPass(
+    task
+      .command('add')
+      .description('add a task: which secrets, for which binaries, under which limits')
+      .argument('<name>', 'task name, [A-Za-z0-9][A-Za-z0-9_.-]*')
+      .argument('<secrets...>', 'names of the secrets the task injects')
+      .option(
+        '--target <path>',
+        'a binary the task may run (repeatable; bare names looked up on PATH)',
+        collect,
+        [],
+      )
+      .option('--via <path>', 'a program that must be the caller or its ancestor (repeatable)', collect, [])
+      .addOption(
+        new Option('--max-spawns <n>', 'at most N spawns per window').argParser(integer('--max-spawns')),
+      )
+      .addOption(new Option('--window-ms <ms>', 'the rate window').argParser(integer('--window-ms')))
+      .option('--ttl <duration>', 'runnable this long after unlock (30m, 8h…)')
+      .option('--env-pass <var>', 'pass this caller variable to the child (repeatable)', collect, [])
+      .option('--approve <mode>', 'never | once | session | window:DURATION')
+      .option('--output <mode>', 'masked (default) | passthrough'),
+  ).action((name: string, secrets: string[], options: TaskAddOptions) => cmdTaskAdd(name, secrets, options));
+  withPass(task.command('remove').description('remove a task').argument('<name>', 'task name')).action(
+    (name: string, options: PassOptions) => cmdTaskRemove(name, options),
+  );
+  policy
+    .command('explain')
+    .description('say whether a cr exec would be allowed, step by step (runs nothing)')
+    .argument('<task>', 'task name')
+    .argument('<argv...>', 'the command line, after --')
+    .option('--caller <path>', 'explain for this program instead of cr')
+    .option('--json', 'machine-readable output')
+    .action((name: string, argv: string[], options: { caller?: string; json?: boolean }) =>
+      cmdExplain(name, argv, options),
+    );
+}
