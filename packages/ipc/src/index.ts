@@ -20,6 +20,8 @@ export type {
 export { connectIpc, IpcClient } from './client.ts';
 export type { ConnectOptions, RequestOptions, ExecOptions, ExecHandle } from './client.ts';
 export { socketPath } from './paths.ts';
+export { adoptWithOwnBuffer } from './own-read.ts';
+export type { OwnBufferOptions } from './own-read.ts';
 export { encodeFrame, FrameDecoder, packParts, unpackParts, DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
 export type { DecodedFrame, FrameDecoderOptions } from './frame.ts';
 export {

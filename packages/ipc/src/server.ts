@@ -4,7 +4,7 @@ import { chmod, link, lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { wipeBytes, type SecretBuf } from '@cora/memstore';
-import { adoptWithOwnBuffer } from './internal/own-read.ts';
+import { adoptWithOwnBuffer } from './own-read.ts';
 import { IpcError, isIpcError, type WireErrorCode } from './errors.ts';
 import { checkMaxFrameBytes, encodeFrame, FrameDecoder, unpackParts, type DecodedFrame } from './frame.ts';
 import { decodeRequest, checkResult, isInput, isRefusal } from './internal/schemas.ts';

@@ -19,6 +19,7 @@ describe('@cora/ipc entry point', () => {
         "PROTOCOL_VERSION": "number",
         "SUPPORTED_PROTOCOLS": "object",
         "WireErrorCode": "object",
+        "adoptWithOwnBuffer": "function",
         "attachmentParts": "function",
         "connectIpc": "function",
         "createIpcServer": "function",

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { realpathSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { IpcError, type IpcHandler, type RequestContext } from '@cora/ipc';
+import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
 import { childEnvironment, evaluate, targetsToResolve, type Decision, type Policy } from '@cora/policy';
 import { isCrError } from '../errors.ts';
@@ -383,36 +383,11 @@ function pipesIdle(
   };
 }
 
-/**
- * Move a child's output pipe onto a socket that reads into a buffer we own (G3).
- *
- * By default Node reads a pipe into a 64 KiB allocation, copies the bytes into a right-sized
- * buffer and frees the original without zeroing it, so a child printing its secret would
- * leave an unmasked copy in the malloc heap that no wipe reaches (the G3 residue test found
- * exactly that). With `onread`, libuv reads straight into `buffer`, which the pump wipes
- * after each chunk. Same technique as `@cora/ipc` (internal/own-read.ts); `_handle` is
- * Node-internal. Called in the tick spawnChild returned, before any read completed.
- */
+/** A child's output pipe, moved onto a socket that reads into a buffer we own (G3). */
 function readIntoOwnBuffer(stream: Readable): Socket {
-  const owner = stream as unknown as { _handle: unknown };
-  const handle = owner._handle;
-  if (handle === null || typeof handle !== 'object') throw new Error('the child pipe has no handle');
-  const buffer = Buffer.alloc(READ_BUFFER_BYTES);
-  const socket: Socket = new Socket({
-    handle,
-    readable: true,
-    writable: false,
-    allowHalfOpen: false,
-    pauseOnCreate: true,
-    onread: {
-      buffer,
-      callback(bytesRead: number, buf: Uint8Array): boolean {
-        socket.emit('data', Buffer.from(buf.buffer, buf.byteOffset, bytesRead));
-        return true;
-      },
-    },
-  } as ConstructorParameters<typeof Socket>[0] & { handle: unknown; pauseOnCreate: boolean });
-  owner._handle = null;
-  stream.destroy();
+  // Node's default pipe reader frees an unzeroed copy of every chunk; the G3 residue test
+  // found a child's printed secret there. Called in the tick spawnChild returned.
+  const socket = adoptWithOwnBuffer(stream, { writable: false, bufferBytes: READ_BUFFER_BYTES });
+  if (socket === null) throw new Error('the child pipe has no handle');
   return socket;
 }
