@@ -6,8 +6,8 @@
  * with the passphrase (G6); the service applies it at once, no lock / unlock needed.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { IpcError, connectIpc, isIpcError, type IpcClient, type IpcErrorCode } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
@@ -124,33 +124,7 @@ function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** An absolute path for a command as written: relative to cwd, or looked up on PATH (not realpath'd). */
-function absoluteCommand(command: string, option: string): string {
-  if (command.includes('/')) {
-    const path = isAbsolute(command) ? resolve(command) : resolve(process.cwd(), command);
-    if (!isExecutableFile(path))
-      throw new CrError('NOT_FOUND', `${option} ${command}: ${path} is not an executable file`);
-    return path;
-  }
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir === '' || !isAbsolute(dir)) continue;
-    const path = join(dir, command);
-    if (isExecutableFile(path)) return path;
-  }
-  throw new CrError('NOT_FOUND', `${option} ${command}: not found on PATH; give an absolute path`);
-}
-
-/** The realpath of an executable (callers and `via` are compared with /proc/<pid>/exe). */
+/** The realpath of an executable (callers and `via` are compared with /proc/<pid>/exe; targets with the resolved command). */
 function realCommand(command: string, option: string): string {
   const { resolved } = resolveCommand(command, process.env['PATH'] ?? '', process.cwd());
   if (resolved === null)
@@ -268,7 +242,9 @@ async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptio
   }
   const task: Record<string, unknown> = {
     secrets,
-    targets: options.target.map((t) => absoluteCommand(t, '--target')),
+    // Stored as realpaths and matched exactly (DESIGN §7): a target later swapped for a
+    // symlink resolves elsewhere and is refused; a moved binary needs the task re-added.
+    targets: options.target.map((t) => realCommand(t, '--target')),
   };
   if (options.via.length > 0) task['via'] = options.via.map((v) => realCommand(v, '--via'));
   if (options.maxSpawns !== undefined) task['max_spawns'] = options.maxSpawns;

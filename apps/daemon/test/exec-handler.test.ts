@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 // The exec handler in process (issue 4): a real @cora/ipc server and client on a temp socket,
 // a real policy object and real children; the service state is replaced by ExecDeps.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -24,7 +24,11 @@ const policy = parsePolicy({
   version: 1,
   callers: [],
   tasks: {
-    t: { secrets: ['SECRET'], targets: ['/bin/sh', '/usr/bin/head', '/usr/bin/sleep'] },
+    // Targets are stored as realpaths (cr policy task add does the same).
+    t: {
+      secrets: ['SECRET'],
+      targets: ['/bin/sh', '/usr/bin/head', '/usr/bin/sleep'].map((p) => realpathSync(p)),
+    },
   },
 });
 

@@ -4,7 +4,8 @@
 // SHA-256; the caller's bytes must never hold the value or an encoding of it.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CANARY_FORM_LABELS,
@@ -218,6 +219,35 @@ describe('cr exec', () => {
     expect(run.code).toBe(9);
     expect(run.stderr).toContain('/usr/bin/ls');
     expect(run.stderr).toContain('cr policy');
+  });
+
+  it('should refuse a target swapped for a symlink after the policy was written', async () => {
+    const tools = join(home.dir.path, 'tools');
+    mkdirSync(tools, { mode: 0o700 });
+    const tool = join(tools, 'tool');
+    copyFileSync('/usr/bin/true', tool);
+    chmodSync(tool, 0o755);
+    const added = await home.cr([
+      'policy',
+      'task',
+      'add',
+      'swap',
+      'SECRET',
+      '--target',
+      tool,
+      '--passphrase-file',
+      home.passFile,
+    ]);
+    expect(added.code).toBe(0);
+    expect((await crExec(home, ['swap', '--', tool])).code).toBe(0);
+    // The path now leads somewhere else: the stored realpath no longer matches.
+    unlinkSync(tool);
+    symlinkSync('/usr/bin/printenv', tool);
+    const swapped = await crExec(home, ['swap', '--', tool, 'SECRET']);
+    expect(swapped.code).toBe(9);
+    expect(swapped.stderr).toContain('/usr/bin/printenv');
+    expect(leaks(swapped.out, value)).toEqual([]);
+    expect(swapped.out.length).toBe(0);
   });
 
   it('should refuse an unknown task and a missing command with exit 5', async () => {

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { realpathSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
-import { childEnvironment, evaluate, targetsToResolve, type Decision, type Policy } from '@cora/policy';
+import { childEnvironment, evaluate, type Decision, type Policy } from '@cora/policy';
 import { isCrError } from '../errors.ts';
 import { createMasker, type Masker } from '../exec/masker.ts';
 import { isSpawnError, spawnChild, type SpawnedChild } from '../exec/spawn.ts';
@@ -78,14 +77,6 @@ function refuse(decision: Decision): IpcError {
   }
 }
 
-function realpathOrNull(path: string): string | null {
-  try {
-    return realpathSync(path);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * The `exec` handler (issue 4, DESIGN §7, §8): resolve argv[0], evaluate the policy, start
  * the child with the task's secrets in its environment, stream its (masked) output back with
@@ -136,10 +127,9 @@ export function createExecHandler(deps: ExecDeps, info: ExecInfo = {}): IpcHandl
           unlockedAt,
           recentSpawns,
           grants: () => false, // approvals: issue 5
+          // No targetRealpaths: the resolved realpath must equal a stored target exactly, so a
+          // target swapped for a symlink after the policy was written is refused.
           isCli: context.peer.isCli,
-          targetRealpaths: new Map(
-            targetsToResolve(policy, request.task).map((p) => [p, realpathOrNull(p)] as const),
-          ),
         },
       );
       if (decision.outcome !== 'allow' || target.resolved === null) throw refuse(decision);

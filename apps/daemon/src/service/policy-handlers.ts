@@ -17,7 +17,6 @@ import {
   isPolicyError,
   parsePolicy,
   serializePolicy,
-  targetsToResolve,
   type EvaluationContext,
   type EvaluationRequest,
 } from '@cora/policy';
@@ -123,9 +122,6 @@ export function policyExplain(
     callerExeSha256 === undefined
       ? { caller, task: params.task, target }
       : { caller, callerExeSha256, task: params.task, target };
-  const targetRealpaths = new Map<string, string | null>();
-  for (const entry of targetsToResolve(policy, params.task))
-    targetRealpaths.set(entry, realpathOrNull(entry));
   const now = Date.now();
   const context: EvaluationContext = {
     now,
@@ -133,7 +129,6 @@ export function policyExplain(
     recentSpawns: () => [],
     grants: () => false,
     isCli,
-    targetRealpaths,
   };
   const decision = evaluate(policy, request, context);
   const steps: PolicyExplainStep[] = [];
