@@ -86,6 +86,16 @@ async function connect(): Promise<IpcClient> {
 async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
   if (argv.length === 0) throw new CrError('USAGE', 'usage: cr exec TASK -- COMMAND [ARG…]');
   const client = await connect();
+  // End-to-end back-pressure: when our stdout or stderr cannot take more, stop reading the
+  // socket until it drains; the service then pauses the child (bounded memory on every hop).
+  const forward = (stream: NodeJS.WriteStream, chunk: Uint8Array): void => {
+    if (!stream.write(Buffer.from(chunk))) {
+      client.pauseReading();
+      stream.once('drain', () => {
+        client.resumeReading();
+      });
+    }
+  };
   const handlers = new Map<ExecSignal, () => void>();
   // `isTTY` is typed `boolean` but is undefined (not false) on a pipe, which the strict
   // message schema refuses: send the field only when it is true.
@@ -94,8 +104,12 @@ async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
     const run = client.exec(
       { task, argv, cwd: process.cwd(), env: offeredEnv(process.env), ...(onTerminal ? { tty: true } : {}) },
       {
-        onStdout: (chunk) => process.stdout.write(Buffer.from(chunk)),
-        onStderr: (chunk) => process.stderr.write(Buffer.from(chunk)),
+        onStdout: (chunk) => {
+          forward(process.stdout, chunk);
+        },
+        onStderr: (chunk) => {
+          forward(process.stderr, chunk);
+        },
       },
     );
     for (const signal of FORWARDED) {

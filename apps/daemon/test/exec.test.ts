@@ -203,6 +203,34 @@ describe('cr exec', () => {
     expect(run.stdout).toBe(`${sha256(value)}  -\n`);
   });
 
+  it('should keep cr bounded in memory when its reader stalls on 256 MiB of output', async () => {
+    const total = 256 * 1024 * 1024;
+    const child = spawn(CR, ['exec', 't', '--', 'sh', '-c', `head -c ${String(total)} /dev/zero`], {
+      env: home.env,
+      cwd: home.dir.path,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const rss = (): number => {
+      const line = readFileSync(`/proc/${String(child.pid)}/status`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('VmRSS:'));
+      return Number(line?.split(/\s+/)[1] ?? 'NaN') * 1024;
+    };
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // Nobody reads for 3 s: without back-pressure cr would buffer the whole stream.
+    child.stdout.pause();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const stalled = rss();
+    let received = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    child.stdout.resume();
+    expect(await closed).toBe(0);
+    expect(received).toBe(total);
+    expect(stalled).toBeLessThan(160 * 1024 * 1024);
+  }, 60_000);
+
   it('should run 100 execs concurrently', async () => {
     const runs = await Promise.all(
       Array.from({ length: 100 }, (_, i) => crExec(home, ['t', '--', 'sh', '-c', `echo ${String(i)}`])),

@@ -145,6 +145,20 @@ export class IpcClient {
   }
 
   /**
+   * Stop reading replies and events until {@link IpcClient.resumeReading}: back-pressure for a
+   * consumer that cannot keep up (e.g. `cr exec` writing to a slow stdout). The server's writes
+   * then back up and it pauses the child's output, so no side buffers without bound.
+   */
+  pauseReading(): void {
+    this.#socket.pause();
+  }
+
+  /** Read replies and events again after {@link IpcClient.pauseReading}. */
+  resumeReading(): void {
+    this.#socket.resume();
+  }
+
+  /**
    * Send one request and wait for its final reply.
    * @param type - the message type
    * @param params - its header parameters (never secrets)
