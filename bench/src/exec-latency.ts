@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 // Issue 4 / DESIGN §12: `cr exec` latency.
 // 1. Service side: request received → child running (posix_spawn returned, so the child has
-//    exec'd: CLONE_VFORK), p50/p99 with 1 and 32 concurrent clients. The exec handler runs in
+//    exec'd: CLONE_VFORK), p50/p99 with 1 and 32 concurrent clients, including the fsynced
+//    `task-start` audit record that must be on disk before any secret is copied. The exec handler runs in
 //    this process behind a real @cora/ipc server; its `onSpawned` hook reports each spawn.
 //    Targets: 2 ms / 10 ms.
 // 2. End to end: the built `bin/cr exec TASK -- true` against a real unlocked service (a temp
@@ -18,6 +19,9 @@ import { peerIdentity } from '@cora/identity';
 import { IpcError, connectIpc, createIpcServer, type IpcClient, type IpcHandlers } from '@cora/ipc';
 import { SecretBuf } from '@cora/memstore';
 import { parsePolicy } from '@cora/policy';
+import { AuditLog } from '@cora/audit';
+import { Approvals } from '../../apps/daemon/src/service/approvals.ts';
+import { ServiceAudit } from '../../apps/daemon/src/service/audit.ts';
 import { createExecHandler } from '../../apps/daemon/src/service/exec.ts';
 import type { Peer } from '../../apps/daemon/src/service/handlers.ts';
 
@@ -39,6 +43,8 @@ async function serviceSide(): Promise<Record<string, { p50: number; p99: number 
   });
   const value = Buffer.from('bench-secret-value-0123456789abcdef');
   let times: number[] = [];
+  // The real audit log on the real disk (fsync): `task-start` is durable before each spawn.
+  const auditLog = await AuditLog.open({ dir });
   const refuse = (): Promise<never> => Promise.reject(new IpcError('NOT_ALLOWED', 'bench'));
   const handlers: IpcHandlers<Peer> = {
     status: refuse,
@@ -54,7 +60,10 @@ async function serviceSide(): Promise<Record<string, { p50: number; p99: number 
         policy: () => policy,
         unlockedAt: () => Date.now(),
         secretsFor: (names) => names.map((name) => ({ name, value: SecretBuf.from(value) })),
+        missingSecret: () => null,
       },
+      new ServiceAudit(auditLog, () => undefined),
+      new Approvals(),
       { onSpawned: (ms) => times.push(ms) },
     ),
   };
@@ -93,6 +102,7 @@ async function serviceSide(): Promise<Record<string, { p50: number; p99: number 
     }
   } finally {
     await server.close();
+    await auditLog.close();
     rmSync(dir, { recursive: true, force: true });
   }
   return out;

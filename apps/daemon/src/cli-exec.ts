@@ -21,6 +21,8 @@ const FROM_IPC: Partial<Record<string, CrErrorCode>> = {
   NOT_ALLOWED: 'REFUSED',
   RATE_LIMITED: 'RATE_LIMITED',
   BAD_REQUEST: 'INVALID_INPUT',
+  DENIED: 'DENIED',
+  AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
   UNTRUSTED_SERVER: 'REFUSED',
   UNSAFE_SOCKET: 'REFUSED',
   UNSAFE_SOCKET_DIR: 'UNSAFE_PATH',
@@ -81,7 +83,8 @@ async function connect(): Promise<IpcClient> {
  * @param argv - the command line
  * @returns the exit code for `cr`
  * @throws CrError `LOCKED`, `NOT_FOUND` (unknown task, command not found, missing secret),
- *   `REFUSED` (target not allowed, needs approval, caller refused), `RATE_LIMITED`.
+ *   `REFUSED` (target not allowed, caller refused), `RATE_LIMITED`, `DENIED` (approval denied
+ *   or timed out), `AUDIT_UNAVAILABLE` (the service cannot write its audit log).
  */
 async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
   if (argv.length === 0) throw new CrError('USAGE', 'usage: cr exec TASK -- COMMAND [ARG…]');
@@ -109,6 +112,11 @@ async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
         },
         onStderr: (chunk) => {
           forward(process.stderr, chunk);
+        },
+        onApproval: ({ id, expiresAt }) => {
+          process.stderr.write(
+            `cr: task ${task} needs approval (request ${String(id)}); waiting until ${expiresAt} — approve it in another terminal with: cr approve\n`,
+          );
         },
       },
     );

@@ -6,13 +6,13 @@
  */
 import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { SecretBuf, isValidSecretName } from '@cora/memstore';
-import { createVault, isCryptoFormatError } from '@cora/crypto-format';
+import { isValidSecretName, type SecretBuf } from '@cora/memstore';
 import { CrError, isCrError } from './errors.ts';
 import { parseDotenv, wipeDotenv } from './dotenv.ts';
 import { parseDuration } from './internal/duration.ts';
 import { readFdToSecret, readFileToSecret } from './internal/read-bytes.ts';
 import { coraHome, ensurePrivateDir, vaultPath } from './paths.ts';
+import { createNewVault } from './vault-init.ts';
 import {
   passphraseWarnings,
   promptSecret,
@@ -25,6 +25,9 @@ import { registerPolicyCommands } from './cli-policy.ts';
 import { connectService, ensureService, serviceSocketPath, type Service } from './client.ts';
 import { startForegroundService } from './launcher.ts';
 import { registerExec } from './cli-exec.ts';
+import { registerApprove } from './cli-approve.ts';
+import { registerAudit } from './cli-audit.ts';
+import { registerTui } from './cli-tui.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './service/state.ts';
 import { VERSION } from './version.ts';
 import { MAX_VALUE_BYTES } from '@cora/memstore';
@@ -92,7 +95,6 @@ async function withSecret<T>(get: () => Promise<SecretBuf>, fn: (buf: SecretBuf)
 
 async function cmdInit(options: PassOptions): Promise<void> {
   const home = coraHome();
-  ensurePrivateDir(home);
   const path = vaultPath(home);
   if (existsSync(path)) {
     throw new CrError('VAULT_EXISTS', `a vault already exists at ${path}; refusing to overwrite it`);
@@ -101,20 +103,7 @@ async function cmdInit(options: PassOptions): Promise<void> {
     () => readNewPassphrase(passSource(options), 'New passphrase: ', 'Repeat the passphrase: '),
     async (passphrase) => {
       for (const warning of passphraseWarnings(passphrase)) note(`warning: weak passphrase: ${warning}`);
-      const auditKey = SecretBuf.random(32);
-      const json = Buffer.from(
-        JSON.stringify({ policy: {}, meta: { created: new Date().toISOString(), by: `cr ${VERSION}` } }),
-      );
-      try {
-        await createVault(path, { entries: [], auditKey, json }, passphrase);
-      } catch (error) {
-        if (isCryptoFormatError(error, 'VAULT_EXISTS')) {
-          throw new CrError('VAULT_EXISTS', `a vault already exists at ${path}; refusing to overwrite it`);
-        }
-        throw error;
-      } finally {
-        auditKey.wipe();
-      }
+      await createNewVault(home, passphrase, 'cli');
       out(`Created ${path}. Next: cr unlock`);
     },
   );
@@ -480,7 +469,13 @@ function buildProgram(): Command {
 
   registerExec(program);
 
+  registerApprove(program);
+
+  registerAudit(program);
+
   registerPolicyCommands(program);
+
+  registerTui(program);
 
   program
     .command('version')

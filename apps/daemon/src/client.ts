@@ -5,6 +5,10 @@ import {
   connectIpc,
   isIpcError,
   socketPath,
+  type ApproveHandle,
+  type ApproveOptions,
+  type AuditExportResult,
+  type AuditVerifyResult,
   type IpcClient,
   type IpcErrorCode,
   type SecretMeta,
@@ -37,6 +41,8 @@ const FROM_IPC: Partial<Record<IpcErrorCode, CrErrorCode>> = {
   BUSY: 'UNAVAILABLE',
   RATE_LIMITED: 'UNAVAILABLE',
   BAD_REQUEST: 'INVALID_INPUT',
+  AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
+  DENIED: 'DENIED',
 };
 
 /** Extra advice after the service's own message. */
@@ -78,6 +84,11 @@ export interface Service {
     passphrase: SecretBuf,
   ): Promise<SecretsImportResult>;
   passwd(current: SecretBuf, next: SecretBuf): Promise<void>;
+  /** Become an approver (DESIGN §7); errors of `done` are CLI errors. */
+  approve(passphrase: SecretBuf, options: ApproveOptions): ApproveHandle;
+  auditVerify(): Promise<AuditVerifyResult>;
+  /** Stream the signed export, one record line per call of `onLine`. */
+  auditExport(onLine: (line: string) => void): Promise<AuditExportResult>;
   close(): void;
 }
 
@@ -102,6 +113,24 @@ function wrap(client: IpcClient): Service {
       call(async () => {
         await client.request('passwd', {}, { parts: [current, next] });
       }),
+    approve: (passphrase, options) => {
+      const handle = client.approve(passphrase, options);
+      return { ...handle, done: call(() => handle.done) };
+    },
+    auditVerify: () => call(() => client.request('audit.verify', {})),
+    auditExport: (onLine) =>
+      call(() =>
+        client.request(
+          'audit.export',
+          {},
+          {
+            onEvent: (event) => {
+              const line = (event.data as { line?: unknown } | undefined)?.line;
+              if (event.event === 'line' && typeof line === 'string') onLine(line);
+            },
+          },
+        ),
+      ),
     close: () => {
       client.close();
     },

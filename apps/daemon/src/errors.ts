@@ -35,6 +35,12 @@ export const CrErrorCode = {
   UNAVAILABLE: 'UNAVAILABLE',
   /** A task's `max_spawns` was reached within its window (`cr exec`). */
   RATE_LIMITED: 'RATE_LIMITED',
+  /** The audit log cannot be written: nothing was released (G7). */
+  AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
+  /** An approver denied the request, or nobody approved it in time (DESIGN §7). */
+  DENIED: 'DENIED',
+  /** `cr audit verify` found a problem in the log. */
+  AUDIT_INVALID: 'AUDIT_INVALID',
   /** Anything else (a bug, an I/O error). */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -59,6 +65,9 @@ const EXIT_CODES: Readonly<Record<CrErrorCode, number>> = Object.freeze({
   REFUSED: 9,
   UNAVAILABLE: 10,
   RATE_LIMITED: 11,
+  AUDIT_UNAVAILABLE: 12,
+  DENIED: 13,
+  AUDIT_INVALID: 14,
   CANCELLED: 130,
 });
 

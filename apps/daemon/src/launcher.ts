@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CrError } from './errors.ts';
 import { scrubEnvironment, serviceNodeFlags } from './harden.ts';
+import { parseDuration } from './internal/duration.ts';
 
 /** Settings the service is started with (its command line; none of it is secret). */
 export interface ServiceSettings {
@@ -18,6 +20,30 @@ function serviceMainPath(): string {
   return fileURLToPath(new URL(`./service-main${ext}`, import.meta.url));
 }
 
+/**
+ * Settings read from the CLI's environment when it starts the service (README "Audit and
+ * approvals"): approval time-out and audit rotation. Bad values are refused (USAGE).
+ */
+function tuningArgs(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  const duration = (name: string, flag: string): void => {
+    const value = env[name];
+    if (value !== undefined && value !== '') out.push(flag, String(parseDuration(value, name)));
+  };
+  const count = (name: string, flag: string): void => {
+    const value = env[name];
+    if (value === undefined || value === '') return;
+    if (!/^\d{1,15}$/.test(value))
+      throw new CrError('USAGE', `${name} must be a whole number, got '${value}'`);
+    out.push(flag, value);
+  };
+  duration('CORA_APPROVAL_TIMEOUT', '--approval-timeout-ms');
+  count('CORA_AUDIT_MAX_BYTES', '--audit-max-bytes');
+  duration('CORA_AUDIT_MAX_AGE', '--audit-max-age-ms');
+  count('CORA_AUDIT_KEEP', '--audit-keep');
+  return out;
+}
+
 /** The service's command line after the Node binary. */
 function serviceArgs(settings: ServiceSettings): string[] {
   return [
@@ -29,6 +55,7 @@ function serviceArgs(settings: ServiceSettings): string[] {
     String(settings.idleTimeoutMs),
     '--lifetime-ms',
     String(settings.lifetimeMs),
+    ...tuningArgs(process.env),
   ];
 }
 

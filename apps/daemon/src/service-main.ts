@@ -6,6 +6,7 @@
  */
 import inspector from 'node:inspector';
 import { fileURLToPath } from 'node:url';
+import { AuditLog, callerSummary, type AuditReason } from '@cora/audit';
 import { createIpcServer, isIpcError, socketPath, type IpcServer } from '@cora/ipc';
 import { peerIdentity } from '@cora/identity';
 import { hardenProcess, isDangerousNodeFlag } from './harden.ts';
@@ -17,6 +18,8 @@ import {
   policyRefusal,
   refusalReason,
 } from './service/authorize.ts';
+import { Approvals } from './service/approvals.ts';
+import { ServiceAudit } from './service/audit.ts';
 import { createHandlers, type Peer } from './service/handlers.ts';
 import { ServiceState } from './service/state.ts';
 import { VERSION } from './version.ts';
@@ -28,6 +31,11 @@ const EXIT_REFUSED = 78;
 
 function log(message: string): void {
   process.stderr.write(`${new Date().toISOString()} cora-service[${String(process.pid)}]: ${message}\n`);
+}
+
+/** `{ [key]: value }` when value is defined, else `{}` (exactOptionalPropertyTypes). */
+function optionalEntry<K extends string>(key: K, value: number | undefined): { [P in K]?: number } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: number });
 }
 
 function fail(message: string, code: number): never {
@@ -61,15 +69,46 @@ function msArg(name: string): number {
   if (!Number.isSafeInteger(value) || value < 0) fail(`bad ${name}`, EXIT_REFUSED);
   return value;
 }
+function optionalArg(name: string): number | undefined {
+  return arg(name) === undefined ? undefined : msArg(name);
+}
 const home = arg('--home');
 if (home === undefined) fail('missing --home', EXIT_REFUSED);
+
+// 4. The audit log (DESIGN §10). A log that cannot be opened keeps the service from starting:
+// it would have to refuse every request anyway (G7).
+let auditLog: AuditLog;
+try {
+  auditLog = await AuditLog.open({
+    dir: home,
+    ...optionalEntry('maxBytes', optionalArg('--audit-max-bytes')),
+    ...optionalEntry('maxAgeMs', optionalArg('--audit-max-age-ms')),
+    ...optionalEntry('keep', optionalArg('--audit-keep')),
+  });
+} catch (error) {
+  fail(
+    `refusing to start: the audit log cannot be opened: ${error instanceof Error ? error.message : String(error)}`,
+    EXIT_REFUSED,
+  );
+}
+const audit = new ServiceAudit(auditLog, log);
+const approvals = new Approvals(optionalEntry('timeoutMs', optionalArg('--approval-timeout-ms')));
+audit.note({ type: 'service-start', pid: process.pid, version: VERSION });
 
 const state = new ServiceState({
   vaultPath: vaultPath(home),
   idleTimeoutMs: msArg('--idle-timeout-ms'),
   lifetimeMs: msArg('--lifetime-ms'),
+  onUnlock: (key) => {
+    auditLog.setKey(key);
+  },
   onLock: (reason) => {
     log(`locked (${reason})`);
+    // `lock` for a request was noted by its handler, with the caller. Either way the record
+    // is MACed before the key goes: that seals the head (DESIGN §10).
+    if (reason !== 'request') audit.note({ type: 'lock', reason });
+    approvals.clear();
+    auditLog.setKey(null);
   },
 });
 
@@ -86,12 +125,18 @@ function shutdown(code: number, why: string): void {
   if (stopping) return;
   stopping = true;
   log(`stopping (${why})`);
+  audit.note({ type: 'service-stop', reason: code === 0 ? 'signal' : 'error' });
   const done: () => never = () => process.exit(code);
-  if (server === undefined) done();
   // Bounded: a slow close must not keep a wiped process around (the secrets are already gone;
   // a socket file left behind is detected as stale by the next service).
-  setTimeout(done, 250).unref();
-  server.close().then(done, done);
+  setTimeout(done, 500).unref();
+  const closing = server === undefined ? Promise.resolve() : server.close();
+  closing
+    .then(
+      () => auditLog.close(),
+      () => auditLog.close(),
+    )
+    .then(done, done);
 }
 
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
@@ -120,7 +165,7 @@ process.on('exit', () => {
   state.dispose();
 });
 
-// 4. Listen. This installation's `cr` CLI may always call; anything else only when the
+// 5. Listen. This installation's `cr` CLI may always call; anything else only when the
 // unlocked vault's policy admits it (DESIGN §7), checked at connect and again per request.
 const cliScript = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './cli.ts' : './cli.js', import.meta.url),
@@ -136,23 +181,41 @@ try {
       const verified = await peerIdentity(socket, { hashExe: policyNeedsHash(policy) });
       const reason = refusalReason(verified.identity, fingerprint);
       const isCli = reason === null;
+      const caller = callerSummary(verified.identity, isCli);
       const refusal = policyRefusal({ identity: verified.identity, isCli }, policy, 'connect');
       if (refusal !== null) {
         verified.close();
+        audit.note({ type: 'caller-refused', caller, op: 'connect', reason: refusal.reason as AuditReason });
         log(
           `refused pid ${String(verified.identity.pid)} (${verified.identity.exe}): ${String(reason)}; policy: ${refusal.reason}`,
         );
         throw new Error(`caller refused: ${String(reason)}`);
       }
+      audit.note({ type: 'connect', caller });
       return { verified, isCli };
     },
-    handlers: gateHandlers(createHandlers(state, { socket: path, version: VERSION }), (type, peer) =>
-      policyRefusal(
-        { identity: peer.verified.identity, isCli: peer.isCli },
-        state.unlocked ? state.policy() : null,
-        type,
-      ),
+    handlers: gateHandlers(
+      createHandlers(state, { socket: path, version: VERSION }, { audit, approvals, auditDir: home }),
+      (type, peer) => {
+        const gatePeer = { identity: peer.verified.identity, isCli: peer.isCli };
+        // G5: still the process that connected, running the same executable.
+        const refusal = peer.verified.stillSame()
+          ? policyRefusal(gatePeer, state.unlocked ? state.policy() : null, type)
+          : { reason: 'PEER_CHANGED', message: 'the calling process changed since it connected' };
+        if (refusal !== null) {
+          audit.note({
+            type: 'caller-refused',
+            caller: audit.caller(gatePeer),
+            op: type,
+            reason: refusal.reason as AuditReason,
+          });
+        }
+        return refusal;
+      },
     ),
+    onProtocolError: (peer, code) => {
+      audit.note({ type: 'protocol-error', pid: peer?.verified.identity.pid ?? null, code });
+    },
     onDisconnect: (peer) => {
       peer.verified.close();
     },

@@ -2,6 +2,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach, beforeAll } from 'vitest';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
 import { APP_DIR } from './helpers.ts';
 
@@ -159,4 +160,31 @@ export async function status(home: CoraHome, asUid?: number): Promise<StatusJson
   const result = await home.cr(['status', '--json'], asUid === undefined ? {} : { asUid });
   if (result.code !== 0) throw new Error(`cr status failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as StatusJson;
+}
+
+/**
+ * The e2e set-up of a test file: check the build first, and stop the service of (and remove)
+ * every home made through the returned function after each test.
+ * @param passphrase - the vault passphrase written to each home's `passFile`
+ * @returns makes a home; `owner` chowns it (root only), `env` is added to its environment
+ */
+export function useCoraHomes(
+  passphrase: string,
+): (options?: { owner?: number; env?: NodeJS.ProcessEnv }) => Promise<CoraHome> {
+  const homes: CoraHome[] = [];
+  beforeAll(() => {
+    requireBuild();
+  });
+  afterEach(async () => {
+    for (const home of homes.splice(0)) {
+      await home.stopService();
+      await home.dir.remove();
+    }
+  });
+  return async (options = {}) => {
+    const home = await makeCoraHome(passphrase, options.owner);
+    Object.assign(home.env, options.env ?? {});
+    homes.push(home);
+    return home;
+  };
 }

@@ -4,30 +4,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readVault } from '@cora/crypto-format';
 import { wipeSecretsBlock } from '@cora/memstore';
 import { makeTempDir, unprivilegedCanRun, waitForLine } from '@cora/test-utils';
-import { makeCoraHome, killAndWait, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
+import { killAndWait, status, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
 import { APP_DIR, SOURCE_FLAGS, reveal, secret } from './helpers.ts';
 
 const PASS = 'e2e passphrase, long enough';
-const homes: CoraHome[] = [];
+const newHome = useCoraHomes(PASS);
 
-beforeAll(() => {
-  requireBuild();
-});
-afterEach(async () => {
-  for (const home of homes.splice(0)) {
-    await home.stopService();
-    await home.dir.remove();
-  }
-});
-
-async function freshHome(owner?: number): Promise<CoraHome> {
-  const home = await makeCoraHome(PASS, owner);
-  homes.push(home);
-  return home;
+function freshHome(owner?: number): Promise<CoraHome> {
+  return newHome(owner === undefined ? {} : { owner });
 }
 
 async function initAndUnlock(home: CoraHome, extra: string[] = []): Promise<void> {
@@ -112,13 +100,19 @@ describe('cr lifecycle (e2e)', () => {
 
   it('should lock itself after the idle timeout, and status does not count as activity', async () => {
     const home = await freshHome();
-    await initAndUnlock(home, ['--idle-timeout', '1500ms']);
+    // Wide margins: each `cr status` is a Node start, slow on a loaded 2-core machine. The
+    // last check falls after the deadline counted from unlock (6 s) and before the one a
+    // status call would have set (its time + 6 s).
+    await initAndUnlock(home, ['--idle-timeout', '6s']);
+    const unlockedAt = Date.now();
     const first = await status(home);
     expect(first.state).toBe('unlocked');
-    expect(Date.parse(first.idleDeadline!) - Date.now()).toBeLessThanOrEqual(1500);
-    await new Promise((r) => setTimeout(r, 800));
+    expect(Date.parse(first.idleDeadline!) - Date.now()).toBeLessThanOrEqual(6000);
+    await new Promise((r) => setTimeout(r, 1000));
     expect((await status(home)).state).toBe('unlocked');
-    await new Promise((r) => setTimeout(r, 1200));
+    const statusAt = Date.now();
+    await new Promise((r) => setTimeout(r, Math.max(0, unlockedAt + 6300 - Date.now())));
+    expect(Date.now()).toBeLessThan(statusAt + 6000);
     expect(await status(home)).toMatchObject({ state: 'locked', idleDeadline: null });
   });
 

@@ -16,6 +16,9 @@ import { peerIdentity } from '@cora/identity';
 import { SecretBuf } from '@cora/memstore';
 import { parsePolicy } from '@cora/policy';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
+import { AuditLog } from '@cora/audit';
+import { Approvals } from '../src/service/approvals.ts';
+import { ServiceAudit } from '../src/service/audit.ts';
 import { createExecHandler, type ExecDeps } from '../src/service/exec.ts';
 import type { Peer } from '../src/service/handlers.ts';
 
@@ -37,6 +40,7 @@ const deps: ExecDeps = {
   policy: () => policy,
   unlockedAt: () => (locked ? null : Date.now() - 1000),
   secretsFor: (names) => names.map((name) => ({ name, value: SecretBuf.from(VALUE) })),
+  missingSecret: () => null,
 };
 
 const refuse = (): Promise<never> => Promise.reject(new IpcError('NOT_ALLOWED', 'not in this test'));
@@ -45,9 +49,13 @@ const spawnTimes: number[] = [];
 let dir: TempDir;
 let server: IpcServer;
 let client: IpcClient;
+let auditLog: AuditLog;
 
 beforeAll(async () => {
   dir = await makeTempDir('cora-exec-');
+  // A real audit log: every exec below is recorded (and fsynced) before its child starts.
+  auditLog = await AuditLog.open({ dir: dir.path });
+  const audit = new ServiceAudit(auditLog, () => undefined);
   const handlers: IpcHandlers<Peer> = {
     status: refuse,
     lock: refuse,
@@ -57,7 +65,7 @@ beforeAll(async () => {
     'secrets.delete': refuse,
     'secrets.import': refuse,
     passwd: refuse,
-    exec: createExecHandler(deps, { onSpawned: (ms) => spawnTimes.push(ms) }),
+    exec: createExecHandler(deps, audit, new Approvals(), { onSpawned: (ms) => spawnTimes.push(ms) }),
   };
   server = await createIpcServer<Peer>({
     socketPath: join(dir.path, 's.sock'),
@@ -72,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client.close();
   await server.close();
+  await auditLog.close();
   await dir.remove();
 });
 

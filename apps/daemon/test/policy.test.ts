@@ -5,28 +5,17 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readVault } from '@cora/crypto-format';
 import { wipeSecretsBlock } from '@cora/memstore';
-import { makeCoraHome, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
+import { status, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
 import { secret } from './helpers.ts';
 
 const PASS = 'policy passphrase, long enough';
-const homes: CoraHome[] = [];
-
-beforeAll(() => {
-  requireBuild();
-});
-afterEach(async () => {
-  for (const home of homes.splice(0)) {
-    await home.stopService();
-    await home.dir.remove();
-  }
-});
+const newHome = useCoraHomes(PASS);
 
 async function unlockedHome(): Promise<CoraHome> {
-  const home = await makeCoraHome(PASS);
-  homes.push(home);
+  const home = await newHome();
   expect((await home.cr(['init', '--passphrase-file', home.passFile])).code).toBe(0);
   const unlock = await home.cr(['unlock', '--passphrase-file', home.passFile]);
   expect(unlock.code).toBe(0);

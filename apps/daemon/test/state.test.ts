@@ -95,6 +95,21 @@ describe('ServiceState', () => {
     expect(next).toBeGreaterThanOrEqual(80 + 160);
   });
 
+  it('should share the delay between unlock, approver checks and changes (one counter)', async () => {
+    const state = make({ authDelayBaseMs: 300 });
+    await codeOf(withPass('wrong', (p) => state.verifyPassphrase(p))); // 300 ms
+    await codeOf(withPass('wrong', (p) => state.deleteSecret('A', p))); // 600 ms
+    const t0 = performance.now();
+    expect(await codeOf(withPass('wrong', (p) => state.unlock(p)))).toBe('AUTH_FAILED');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(1200); // the third failure in a row
+    // The right passphrase resets it: the next failure costs the base delay again (plus the KDF).
+    expect(await codeOf(withPass(PASS, (p) => state.verifyPassphrase(p)))).toBe('resolved');
+    const t1 = performance.now();
+    await codeOf(withPass('wrong', (p) => state.unlock(p)));
+    expect(performance.now() - t1).toBeLessThan(1200);
+    expect(state.unlocked).toBe(false);
+  });
+
   it('should report NO_VAULT when the file is missing', async () => {
     const state = new ServiceState({ vaultPath: join(dir.path, 'none.cora') });
     states.push(state);

@@ -7,11 +7,22 @@ import type { SecretBuf } from '@cora/memstore';
 import { wipeBytes } from '@cora/memstore';
 import { IpcError, type IpcErrorCode } from './errors.ts';
 import { checkMaxFrameBytes, encodeFrame, FrameDecoder, packParts, type DecodedFrame } from './frame.ts';
-import { checkRequest, checkResult, decodeServerFrame } from './internal/schemas.ts';
+import * as v from 'valibot';
+import {
+  ApprovalInfoSchema,
+  ApprovalResolvedSchema,
+  checkRequest,
+  checkResult,
+  decodeServerFrame,
+} from './internal/schemas.ts';
 import {
   attachmentParts,
   MAX_REQUEST_ID,
   PROTOCOL_VERSION,
+  type ApprovalDecision,
+  type ApprovalInfo,
+  type ApprovalResolved,
+  type ApproveResult,
   type EventHeader,
   type ExecParams,
   type ExecResult,
@@ -64,6 +75,11 @@ export interface RequestOptions {
 export interface ExecOptions {
   /** The service started the child. */
   readonly onStarted?: (pid: number) => void;
+  /**
+   * The task needs a human's approval (DESIGN §7): the request waits until an approver
+   * decides or `expiresAt` passes (then it fails with `DENIED`).
+   */
+  readonly onApproval?: (waiting: { readonly id: number; readonly expiresAt: string }) => void;
   /** A chunk of the child's (masked) stdout. The bytes are wiped when the callback returns: copy what you keep. */
   readonly onStdout?: (chunk: Uint8Array) => void;
   /** A chunk of the child's (masked) stderr; same rules as `onStdout`. */
@@ -93,6 +109,26 @@ export interface ExecHandle {
   signal(name: ExecSignal): Promise<void>;
   /** The caller's terminal changed size. */
   resize(cols: number, rows: number): Promise<void>;
+}
+
+/** Callbacks of {@link IpcClient.approve}. */
+export interface ApproveOptions {
+  /** The passphrase was accepted: this connection is now an approver. */
+  readonly onReady?: () => void;
+  /** A request waits for a decision. */
+  readonly onPending?: (info: ApprovalInfo) => void;
+  /** A pending request was decided, expired or withdrawn (by anyone). */
+  readonly onResolved?: (resolved: ApprovalResolved) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** An approver session started by {@link IpcClient.approve}. */
+export interface ApproveHandle {
+  readonly id: number;
+  /** Settles when the session ends (vault locked, replaced, connection closed). */
+  readonly done: Promise<ApproveResult>;
+  /** Answer the pending request `approval`. Resolves once sent (not when applied). */
+  decide(approval: number, decision: ApprovalDecision): Promise<void>;
 }
 
 /** Room for the header of an `exec.stdin` frame inside the frame limit. */
@@ -203,6 +239,17 @@ export class IpcClient {
           throw new IpcError('PROTOCOL_ERROR', 'the service sent an invalid started event');
         }
         options.onStarted?.(pid as number);
+      } else if (event.event === 'approval') {
+        const data = event.data as { id?: unknown; expiresAt?: unknown } | undefined;
+        if (
+          !Number.isSafeInteger(data?.id) ||
+          typeof data?.expiresAt !== 'string' ||
+          Number.isNaN(Date.parse(data.expiresAt)) ||
+          attachment !== null
+        ) {
+          throw new IpcError('PROTOCOL_ERROR', 'the service sent an invalid approval event');
+        }
+        options.onApproval?.({ id: data.id as number, expiresAt: data.expiresAt });
       } else if (event.event === 'stdout' || event.event === 'stderr') {
         const callback = event.event === 'stdout' ? options.onStdout : options.onStderr;
         if (attachment !== null && callback !== undefined) {
@@ -241,6 +288,58 @@ export class IpcClient {
       end: () => input('exec.stdin', { ref: id, eof: true }, null),
       signal: (name: ExecSignal) => input('exec.signal', { ref: id, signal: name }, null),
       resize: (cols: number, rows: number) => input('exec.resize', { ref: id, cols, rows }, null),
+    };
+  }
+
+  /**
+   * Become an approver (DESIGN §7): prove the passphrase once, then receive pending approval
+   * requests as they arrive and answer them. The passphrase is copied into the frame and the
+   * frame wiped; the caller keeps (and wipes) its own copy.
+   * @param passphrase - the vault passphrase
+   * @param options - callbacks for ready / pending / resolved
+   * @returns the session handle
+   * @throws (through `done`) IpcError `AUTH_FAILED`, `LOCKED`, `NOT_ALLOWED`, `CONNECTION_CLOSED`.
+   * @example
+   * ```ts
+   * const session = client.approve(passphrase, {
+   *   onPending: (info) => void session.decide(info.id, 'allow-once'),
+   * });
+   * await session.done;
+   * ```
+   */
+  approve(passphrase: Uint8Array | SecretBuf, options: ApproveOptions = {}): ApproveHandle {
+    const onEvent = (event: EventHeader, attachment: SecretBuf | null): void => {
+      if (attachment !== null) throw new IpcError('PROTOCOL_ERROR', 'approval events carry no attachment');
+      if (event.event === 'ready') {
+        options.onReady?.();
+      } else if (event.event === 'pending') {
+        const info = v.safeParse(ApprovalInfoSchema, event.data);
+        if (!info.success) throw new IpcError('PROTOCOL_ERROR', 'the service sent an invalid pending event');
+        options.onPending?.(info.output);
+      } else if (event.event === 'resolved') {
+        const resolved = v.safeParse(ApprovalResolvedSchema, event.data);
+        if (!resolved.success) {
+          throw new IpcError('PROTOCOL_ERROR', 'the service sent an invalid resolved event');
+        }
+        options.onResolved?.(resolved.output);
+      }
+    };
+    const { id, promise } = this.#send(
+      'approve',
+      {},
+      { parts: [passphrase], onEvent, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+    );
+    let settled = false;
+    const done = (promise as Promise<ApproveResult>).finally(() => {
+      settled = true;
+    });
+    return {
+      id,
+      done,
+      decide: (approval: number, decision: ApprovalDecision): Promise<void> =>
+        settled
+          ? Promise.reject(new IpcError('NOT_FOUND', 'the approver session has ended'))
+          : this.#sendInput('approve.decide', { ref: id, approval, decision }, null),
     };
   }
 

@@ -47,6 +47,13 @@ export const WireErrorCode = {
   /** No vault file exists yet (`cr init` first). */
   NO_VAULT: 'NO_VAULT',
   VAULT_EXISTS: 'VAULT_EXISTS',
+  /**
+   * The audit log cannot be written (disk full, I/O error, permissions): the service releases
+   * no secret and changes nothing until it can record it (DESIGN §10, G7).
+   */
+  AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
+  /** An approver said no, or nobody decided in time (DESIGN §7 approvals). */
+  DENIED: 'DENIED',
   /** Anything unexpected; the message is always generic. */
   INTERNAL: 'INTERNAL',
 } as const;

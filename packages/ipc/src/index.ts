@@ -18,7 +18,14 @@ export type {
   InputListener,
 } from './server.ts';
 export { connectIpc, IpcClient } from './client.ts';
-export type { ConnectOptions, RequestOptions, ExecOptions, ExecHandle } from './client.ts';
+export type {
+  ConnectOptions,
+  RequestOptions,
+  ExecOptions,
+  ExecHandle,
+  ApproveOptions,
+  ApproveHandle,
+} from './client.ts';
 export { socketPath } from './paths.ts';
 export { adoptWithOwnBuffer } from './own-read.ts';
 export type { OwnBufferOptions } from './own-read.ts';
@@ -53,6 +60,13 @@ export type {
   PolicyExplainResult,
   ExecParams,
   ExecResult,
+  ApprovalInfo,
+  ApprovalResolved,
+  ApprovalDecision,
+  ApproveResult,
+  AuditProblem,
+  AuditVerifyResult,
+  AuditExportResult,
   ExecSignal,
   InputParams,
   InputType,

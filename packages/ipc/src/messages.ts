@@ -53,7 +53,51 @@ export interface RequestParams {
    * with {@link ExecResult}.
    */
   exec: ExecParams;
+  /**
+   * Become an approver (DESIGN §7): attachment = the passphrase, proved once. The service then
+   * streams `ready`, one `pending` ({@link ApprovalInfo}) per request waiting for a human and
+   * `resolved` ({@link ApprovalResolved}) when one is decided, expires or is withdrawn; the
+   * client decides with `approve.decide` follow-ups. Ends with {@link ApproveResult} when the
+   * vault locks or another approver session replaces this one.
+   */
+  approve: EmptyParams;
+  /** Verify the audit log with the service's key and in-memory head (DESIGN §10). */
+  'audit.verify': EmptyParams;
+  /**
+   * Export the verified audit log: `line` events (`{ line }`, one record each), then
+   * {@link AuditExportResult}; the last line is the MACed trailer.
+   */
+  'audit.export': EmptyParams;
 }
+
+/** What an approver sees of a request waiting for approval. Names only, never a value. */
+export interface ApprovalInfo {
+  /** Unique for the life of the service. */
+  readonly id: number;
+  readonly task: string;
+  /** The resolved target binary. */
+  readonly target: string;
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  /** Names of the secrets the task would inject. */
+  readonly secrets: readonly string[];
+  readonly caller: { readonly pid: number; readonly exe: string; readonly script: string | null };
+  /** Parent first, up to init. */
+  readonly ancestry: readonly { readonly pid: number; readonly exe: string }[];
+  /** The grant window `allow-window` would give (`15m`, `session`), or null for `approve: once`. */
+  readonly window: string | null;
+  /** ISO-8601: the request is denied when nobody decides by then. */
+  readonly expiresAt: string;
+}
+
+/** How a pending approval ended, as an approver is told. */
+export interface ApprovalResolved {
+  readonly id: number;
+  readonly outcome: 'granted' | 'denied' | 'expired' | 'cancelled';
+}
+
+/** An approver's answer to one pending request. */
+export type ApprovalDecision = 'allow-once' | 'allow-window' | 'deny';
 
 /** Signals a client may forward to a running `exec` child. */
 export type ExecSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT' | 'SIGKILL';
@@ -89,6 +133,8 @@ export interface InputParams {
   'exec.signal': { readonly ref: number; readonly signal: ExecSignal };
   /** Terminal size, 1–65535 each. */
   'exec.resize': { readonly ref: number; readonly cols: number; readonly rows: number };
+  /** An approver's decision on the pending request `approval`; `ref` is the `approve` request. */
+  'approve.decide': { readonly ref: number; readonly approval: number; readonly decision: ApprovalDecision };
 }
 
 /** The follow-up frame types. */
@@ -203,6 +249,41 @@ export interface ExecResult {
   readonly signal: string | null;
 }
 
+/** Result of `approve`: why the approver session ended. */
+export interface ApproveResult {
+  readonly ended: 'locked' | 'replaced';
+}
+
+/** Where `audit.verify` found the first problem. */
+export interface AuditProblem {
+  readonly file: string;
+  /** 1-based line number in `file`. */
+  readonly line: number;
+  readonly seq: number | null;
+  readonly kind: string;
+  readonly message: string;
+}
+
+/** Result of `audit.verify` (see `@cora/audit` for what each check can and cannot detect). */
+export interface AuditVerifyResult {
+  readonly ok: boolean;
+  readonly records: number;
+  readonly files: readonly string[];
+  readonly macChecked: boolean;
+  readonly lastSealedSeq: number | null;
+  /** Records after the last MACed one. */
+  readonly unsealed: number;
+  readonly head: { readonly seq: number; readonly hash: string } | null;
+  readonly torn: { readonly file: string; readonly offset: number; readonly bytes: number } | null;
+  readonly firstProblem: AuditProblem | null;
+}
+
+/** Result of `audit.export`: what the trailer line says. */
+export interface AuditExportResult {
+  readonly count: number;
+  readonly head: string;
+}
+
 /** The result type of each message type. */
 export interface Results {
   hello: HelloResult;
@@ -218,6 +299,9 @@ export interface Results {
   'policy.set': PolicySetResult;
   'policy.explain': PolicyExplainResult;
   exec: ExecResult;
+  approve: ApproveResult;
+  'audit.verify': AuditVerifyResult;
+  'audit.export': AuditExportResult;
 }
 
 /** The `error` of a failed reply. */
@@ -280,9 +364,13 @@ export const ATTACHMENT_PARTS: Readonly<Record<MessageType | InputType, number |
     'policy.set': 1,
     'policy.explain': 0,
     exec: 0,
+    approve: 1,
+    'audit.verify': 0,
+    'audit.export': 0,
     'exec.stdin': 'stdin',
     'exec.signal': 0,
     'exec.resize': 0,
+    'approve.decide': 0,
   });
 
 /**

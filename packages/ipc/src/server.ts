@@ -13,6 +13,7 @@ import {
   attachmentParts,
   PROTOCOL_VERSION,
   SUPPORTED_PROTOCOLS,
+  type ApprovalDecision,
   type ErrorBody,
   type ExecSignal,
   type InputHeader,
@@ -47,7 +48,8 @@ export type RequestInput =
   | { readonly kind: 'stdin'; readonly data: SecretBuf }
   | { readonly kind: 'eof' }
   | { readonly kind: 'signal'; readonly signal: ExecSignal }
-  | { readonly kind: 'resize'; readonly cols: number; readonly rows: number };
+  | { readonly kind: 'resize'; readonly cols: number; readonly rows: number }
+  | { readonly kind: 'decide'; readonly approval: number; readonly decision: ApprovalDecision };
 
 /**
  * Receives the follow-up frames of a request, one at a time and in order. While a returned
@@ -86,7 +88,7 @@ export interface RequestContext<P> {
   waitForDrain(): Promise<void>;
   /**
    * Register the listener for this request's follow-up frames (`exec.stdin`, `exec.signal`,
-   * `exec.resize`). Frames that arrive before it is registered are held (and reading the
+   * `exec.resize` for an `exec`; `approve.decide` for an `approve`). Frames that arrive before it is registered are held (and reading the
    * connection pauses) until it is. Frames that arrive after the handler settled are refused
    * with `NOT_FOUND`. Registering again replaces the listener.
    */
@@ -103,7 +105,8 @@ export type IpcHandler<T extends RequestType, P> = (
  * Message types a service may leave out of its {@link IpcHandlers}: a request of a missing
  * type is answered `NOT_ALLOWED` ("not supported by this service").
  */
-export type OptionalRequestType = 'policy.get' | 'policy.set' | 'policy.explain' | 'exec';
+export type OptionalRequestType =
+  'policy.get' | 'policy.set' | 'policy.explain' | 'exec' | 'approve' | 'audit.verify' | 'audit.export';
 
 /**
  * One handler per message type (`hello` is answered by the server); those of
@@ -165,6 +168,8 @@ const HANDLER_CODES: ReadonlySet<string> = new Set<WireErrorCode>([
   'RATE_LIMITED',
   'BUSY',
   'BAD_REQUEST',
+  'AUDIT_UNAVAILABLE',
+  'DENIED',
 ]);
 
 /** Generic text for INTERNAL: a thrown message might hold anything, so it never crosses. */
@@ -515,16 +520,19 @@ class Connection<P> {
         return;
       }
       const target = this.#inFlight.get(header.ref);
-      if (target?.type !== 'exec' || target.finished) {
+      const wanted = header.type === 'approve.decide' ? 'approve' : 'exec';
+      if (target?.type !== wanted || target.finished) {
         // A normal race (the child exited while stdin was still flowing): not a violation.
         this.#reply(header.id, null, {
           code: 'NOT_FOUND',
-          message: `no exec request ${header.ref} in flight on this connection`,
+          message: `no ${wanted} request ${header.ref} in flight on this connection`,
         });
         return;
       }
       let input: RequestInput;
-      if (header.type === 'exec.stdin') {
+      if (header.type === 'approve.decide') {
+        input = { kind: 'decide', approval: header.approval, decision: header.decision };
+      } else if (header.type === 'exec.stdin') {
         input = header.eof === true ? { kind: 'eof' } : { kind: 'stdin', data: attachment as SecretBuf };
         attachment = null; // now owned by the queue
       } else if (header.type === 'exec.signal') {

@@ -73,7 +73,8 @@ function echoExec(delayListenerMs = 0): IpcHandler<'exec', Peer> {
         if (input.kind === 'stdin') input.data.use((bytes) => ctx.send('stdout', undefined, bytes));
         else if (input.kind === 'eof') resolve({ code: 0, signal: null });
         else if (input.kind === 'signal') resolve({ code: null, signal: input.signal });
-        else ctx.send('stderr', undefined, Buffer.from(`resize ${input.cols}x${input.rows}\n`));
+        else if (input.kind === 'resize')
+          ctx.send('stderr', undefined, Buffer.from(`resize ${input.cols}x${input.rows}\n`));
       });
     });
   };

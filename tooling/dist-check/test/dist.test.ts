@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import * as audit from '@cora/audit';
 import * as cryptoFormat from '@cora/crypto-format';
 import * as memstore from '@cora/memstore';
 
@@ -20,7 +21,7 @@ function shape(mod: Record<string, unknown>): Record<string, string> {
 
 describe('built packages', () => {
   it('should resolve every package to its dist/ build', () => {
-    for (const name of ['@cora/memstore', '@cora/crypto-format']) {
+    for (const name of ['@cora/memstore', '@cora/crypto-format', '@cora/audit']) {
       expect(fileURLToPath(import.meta.resolve(name))).toMatch(/\/dist\/index\.js$/);
     }
   });
@@ -30,6 +31,24 @@ describe('built packages', () => {
     expect(Object.keys(shape(cryptoFormat)).sort()).toContain('readVault');
     expect(shape(memstore)).toMatchSnapshot('memstore');
     expect(shape(cryptoFormat)).toMatchSnapshot('crypto-format');
+    expect(shape(audit)).toMatchSnapshot('audit');
+  });
+
+  it('should append, seal and verify an audit log through the built code', async () => {
+    const key = memstore.SecretBuf.random(32);
+    const logDir = join(dir, 'audit');
+    const log = await audit.AuditLog.open({ dir: logDir });
+    try {
+      await log.append({ type: 'service-start', pid: process.pid, version: '0.1.0' });
+      log.setKey(key);
+      await log.append({ type: 'lock', reason: 'request' });
+      log.setKey(null);
+      const report = await audit.verifyLog(logDir, { key, expectHead: log.head() });
+      expect(report).toMatchObject({ ok: true, records: 2, macChecked: true, lastSealedSeq: 2 });
+    } finally {
+      await log.close();
+      key.wipe();
+    }
   });
 
   it('should create, update and read a vault through the built code', async () => {

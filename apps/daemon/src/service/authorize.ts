@@ -155,8 +155,9 @@ export function policyNeedsHash(policy: Policy | null): boolean {
 }
 
 /**
- * Wrap every handler so that the policy is checked again before each request: the policy can
- * change (or the vault lock) while a caller stays connected. A refusal is `NOT_ALLOWED`.
+ * Wrap every handler so that the caller and the policy are checked again before each request:
+ * the process may have changed (G5) and the policy can change (or the vault lock) while a
+ * caller stays connected. A refusal is `NOT_ALLOWED`.
  *
  * @param handlers - the service's handlers
  * @param check - returns the refusal for (type, peer), or null to go on
@@ -174,8 +175,14 @@ export function gateHandlers<P>(
     if (handler === undefined) continue;
     gated[type] = async (request, context) => {
       const refusal = check(type, context.peer);
-      if (refusal !== null)
-        throw new IpcError('NOT_ALLOWED', `not allowed by the policy: ${refusal.message}`);
+      if (refusal !== null) {
+        throw new IpcError(
+          'NOT_ALLOWED',
+          refusal.reason === 'PEER_CHANGED'
+            ? refusal.message
+            : `not allowed by the policy: ${refusal.message}`,
+        );
+      }
       return await handler(request, context);
     };
   }

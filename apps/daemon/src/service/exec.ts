@@ -3,8 +3,18 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
-import { childEnvironment, evaluate, type Decision, type Policy } from '@cora/policy';
+import type { AuditEvent, CallerSummary } from '@cora/audit';
+import {
+  childEnvironment,
+  evaluate,
+  parseDuration,
+  type Decision,
+  type Policy,
+  type Task,
+} from '@cora/policy';
 import { isCrError } from '../errors.ts';
+import type { Approvals } from './approvals.ts';
+import { auditTaskName, type ServiceAudit } from './audit.ts';
 import { createMasker, type Masker } from '../exec/masker.ts';
 import { isSpawnError, spawnChild, type SpawnedChild } from '../exec/spawn.ts';
 import type { Peer } from './handlers.ts';
@@ -21,6 +31,8 @@ export interface ExecDeps {
    * @throws CrError `LOCKED` or `NOT_FOUND`.
    */
   secretsFor(names: readonly string[]): { name: string; value: SecretBuf }[];
+  /** The first of `names` the vault does not hold, or null. */
+  missingSecret(names: readonly string[]): string | null;
   /** Count the request as activity for the idle timeout. */
   touch?(): void;
 }
@@ -47,11 +59,11 @@ const FLUSH_IDLE_MS = 150;
 const READ_BUFFER_BYTES = 64 * 1024;
 const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
-/** Re-check the caller (G5) and map our errors to wire codes, like handlers.ts `guarded`. */
-async function guarded<T>(context: RequestContext<Peer>, fn: () => Promise<T>): Promise<T> {
-  if (!context.peer.verified.stillSame()) {
-    throw new IpcError('NOT_ALLOWED', 'the calling process changed since it connected');
-  }
+/**
+ * Map our errors to wire codes, like handlers.ts `guarded`. The caller is re-checked (G5) by
+ * the gate in authorize.ts before this runs.
+ */
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
@@ -70,17 +82,53 @@ function refuse(decision: Decision): IpcError {
       return new IpcError('NOT_FOUND', decision.message);
     case 'RATE_LIMITED':
       return new IpcError('RATE_LIMITED', decision.message);
-    case 'APPROVAL_REQUIRED':
-      return new IpcError('NOT_ALLOWED', 'task needs approval; approvals are not built yet');
     default:
       return new IpcError('NOT_ALLOWED', decision.message);
   }
 }
 
+/** The audit event of a refused decision (DESIGN §7: every decision carries a reason and is audited). */
+function refusalEvent(
+  decision: Decision,
+  caller: CallerSummary,
+  task: string,
+  target: string | null,
+): AuditEvent {
+  switch (decision.reason) {
+    case 'TARGET_NOT_FOUND':
+    case 'TARGET_NOT_ALLOWED':
+      return { type: 'target-refused', caller, task, target, reason: decision.reason };
+    case 'RATE_LIMITED':
+      return { type: 'rate-limited', caller, task, limit: 'max_spawns' };
+    case 'TTL_EXPIRED':
+      return { type: 'rate-limited', caller, task, limit: 'ttl' };
+    default:
+      return { type: 'task-refused', caller, task, reason: decision.reason };
+  }
+}
+
+/** `approve` of a task as a grant window: ms, Infinity (session), or null (once). */
+function approvalWindow(approve: Task['approve']): { ms: number | null; label: string | null } {
+  if (approve === 'session') return { ms: Infinity, label: 'session' };
+  if (approve.startsWith('window:')) {
+    const label = approve.slice('window:'.length);
+    // The schema accepted the duration; 0 would make the grant useless, so it counts as once.
+    const ms = parseDuration(label) ?? 0;
+    return ms > 0 ? { ms, label } : { ms: null, label: null };
+  }
+  return { ms: null, label: null };
+}
+
 /**
- * The `exec` handler (issue 4, DESIGN §7, §8): resolve argv[0], evaluate the policy, start
- * the child with the task's secrets in its environment, stream its (masked) output back with
- * back-pressure, forward stdin and signals, and answer with its exit.
+ * The `exec` handler (issue 4, DESIGN §7, §8): resolve argv[0], evaluate the policy, ask a
+ * human when the task needs approval, start the child with the task's secrets in its
+ * environment, stream its (masked) output back with back-pressure, forward stdin and signals,
+ * and answer with its exit.
+ *
+ * Audit (DESIGN §10, G7): every refusal is noted; `task-start` (caller, task, target, secret
+ * names) must be on disk before any secret is copied, so a log that cannot be written
+ * releases nothing (`AUDIT_UNAVAILABLE`); then `secret-injected` with the child's pid and
+ * `task-end` with its exit.
  *
  * Lifetime of the child:
  * - the client goes away (`context.signal`): SIGTERM to the child's process group, SIGKILL
@@ -94,10 +142,17 @@ function refuse(decision: Decision): IpcError {
  * times, pruned after one day).
  *
  * @param deps - policy, unlock time and secret copies (the service state)
+ * @param audit - the service's audit log
+ * @param approvals - pending approvals and grants
  * @param info - optional hooks (clock, default PATH, spawn timing)
  * @returns the handler for `exec`
  */
-export function createExecHandler(deps: ExecDeps, info: ExecInfo = {}): IpcHandler<'exec', Peer> {
+export function createExecHandler(
+  deps: ExecDeps,
+  audit: ServiceAudit,
+  approvals: Approvals,
+  info: ExecInfo = {},
+): IpcHandler<'exec', Peer> {
   const spawns = new Map<string, number[]>();
   const now = (): number => info.now?.() ?? Date.now();
   const recentSpawns = (task: string): readonly number[] => spawns.get(task) ?? [];
@@ -108,40 +163,167 @@ export function createExecHandler(deps: ExecDeps, info: ExecInfo = {}): IpcHandl
   };
 
   return (request, context) =>
-    guarded(context, async () => {
+    guarded(async () => {
       const received = performance.now();
       const unlockedAt = deps.unlockedAt();
       if (unlockedAt === null) throw new IpcError('LOCKED', 'the service is locked; run `cr unlock`');
       deps.touch?.();
-      const policy = deps.policy();
       const argv0 = request.argv[0] ?? '';
       const searchPath = request.env['PATH'] ?? info.defaultPath ?? process.env['PATH'] ?? FALLBACK_PATH;
       const target = resolveCommand(argv0, searchPath, request.cwd);
       const identity = context.peer.verified.identity;
-      const at = now();
-      const decision = evaluate(
-        policy,
-        { caller: identity, task: request.task, target },
-        {
-          now: at,
-          unlockedAt,
-          recentSpawns,
-          grants: () => false, // approvals: issue 5
-          // No targetRealpaths: the resolved realpath must equal a stored target exactly, so a
-          // target swapped for a symlink after the policy was written is refused.
-          isCli: context.peer.isCli,
-        },
-      );
-      if (decision.outcome !== 'allow' || target.resolved === null) throw refuse(decision);
+      const caller = audit.caller(context.peer);
+      const taskName = auditTaskName(request.task);
+      const decide = (grant: boolean): Decision =>
+        evaluate(
+          deps.policy(),
+          { caller: identity, task: request.task, target },
+          {
+            now: now(),
+            unlockedAt,
+            recentSpawns,
+            grants: (query) => grant || approvals.hasGrant(query),
+            // No targetRealpaths: the resolved realpath must equal a stored target exactly, so a
+            // target swapped for a symlink after the policy was written is refused.
+            isCli: context.peer.isCli,
+          },
+        );
+
+      let decision = decide(false);
+      if (decision.outcome === 'needs-approval' && target.resolved !== null) {
+        decision = await askApproval(request, target.resolved, context, decide);
+      }
+      if (decision.outcome !== 'allow' || target.resolved === null) {
+        audit.note(refusalEvent(decision, caller, taskName, target.resolved));
+        throw refuse(decision);
+      }
+      const policy = deps.policy();
       const task = policy.tasks[request.task];
       if (task === undefined) throw new IpcError('NOT_FOUND', `no task named ${request.task}`);
+      const names = decision.secrets ?? [];
+      const missing = deps.missingSecret(names);
+      if (missing !== null) {
+        audit.note({ type: 'secret-missing', caller, task: taskName, secret: missing });
+        throw new IpcError(
+          'NOT_FOUND',
+          `the task needs the secret ${missing}, which the vault does not hold; add it: cr secrets set ${missing}`,
+        );
+      }
+      // Fail closed (G7): no secret is copied before this record is on disk.
+      await audit.record({
+        type: 'task-start',
+        caller,
+        task: taskName,
+        target: target.resolved,
+        secrets: [...names],
+        output: decision.output ?? 'masked',
+        reason: decision.reason,
+        weak: decision.weakEvidence,
+      });
+      if (context.signal.aborted) throw new IpcError('NOT_ALLOWED', 'the caller went away');
+      const at = now();
       record(request.task, at);
 
       const started = start(deps, decision, task, request, target.resolved);
       info.onSpawned?.(performance.now() - received);
+      audit.note({ type: 'secret-injected', task: taskName, pid: started.child.pid, secrets: [...names] });
       context.send('started', { pid: started.child.pid });
-      return run(started, context);
+      const t0 = performance.now();
+      const exit = await run(started, context);
+      audit.note({
+        type: 'task-end',
+        task: taskName,
+        pid: started.child.pid,
+        code: exit.code,
+        signal: exit.signal,
+        durationMs: Math.round(performance.now() - t0),
+      });
+      return exit;
     });
+
+  /**
+   * Wait for a human (DESIGN §7). Every step is audited: requested, then granted, denied,
+   * expired or cancelled. A grant re-runs the whole evaluation (the policy, rate and ttl may
+   * have changed while waiting) with this request counted as approved.
+   */
+  async function askApproval(
+    request: { readonly task: string; readonly argv: readonly string[]; readonly cwd: string },
+    resolved: string,
+    context: RequestContext<Peer>,
+    decide: (grant: boolean) => Decision,
+  ): Promise<Decision> {
+    const task = deps.policy().tasks[request.task];
+    if (task === undefined) return decide(false);
+    const caller = audit.caller(context.peer);
+    const taskName = auditTaskName(request.task);
+    const window = approvalWindow(task.approve);
+    const asked = approvals.ask(
+      {
+        task: request.task,
+        target: resolved,
+        argv: request.argv,
+        cwd: request.cwd,
+        secrets: task.secrets,
+        caller: context.peer.verified.identity,
+        windowMs: window.ms,
+        windowLabel: window.label,
+      },
+      context.signal,
+    );
+    audit.note({
+      type: 'approval-requested',
+      id: asked.id,
+      caller,
+      task: taskName,
+      target: resolved,
+      secrets: [...task.secrets],
+      timeoutMs: asked.expiresAt - Date.now(),
+    });
+    context.send('approval', { id: asked.id, expiresAt: new Date(asked.expiresAt).toISOString() });
+    const outcome = await asked.outcome;
+    switch (outcome.kind) {
+      case 'granted':
+        audit.note({
+          type: 'approval-granted',
+          id: asked.id,
+          task: taskName,
+          approver:
+            outcome.approver === null ? caller : audit.caller({ identity: outcome.approver, isCli: true }),
+          scope: outcome.scope,
+          until: outcome.until === null ? null : new Date(outcome.until).toISOString(),
+        });
+        return decide(true);
+      case 'denied':
+        audit.note({
+          type: 'approval-denied',
+          id: asked.id,
+          task: taskName,
+          approver: audit.caller({ identity: outcome.approver, isCli: true }),
+          reason: outcome.reason,
+        });
+        throw new IpcError(
+          'DENIED',
+          outcome.reason === 'SELF_APPROVAL'
+            ? 'denied: the process that asked cannot approve its own request'
+            : 'denied by the approver',
+        );
+      case 'expired':
+        audit.note({ type: 'approval-expired', id: asked.id, task: taskName });
+        throw new IpcError('DENIED', 'nobody approved the request in time (run cr approve or cr tui)');
+      case 'cancelled':
+        audit.note({
+          type: 'approval-denied',
+          id: asked.id,
+          task: taskName,
+          approver: null,
+          reason: 'CANCELLED',
+        });
+        throw new IpcError(
+          'DENIED',
+          'the approval request was withdrawn (the caller left or the vault locked)',
+        );
+    }
+  }
 }
 
 interface Started {
@@ -247,6 +429,8 @@ async function run(
         return;
       case 'resize':
         return; // no pty yet
+      case 'decide':
+        return; // approve.decide targets approve requests only (the server checks)
     }
   });
 

@@ -1,6 +1,17 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import {
+  exportLog,
+  isAuditError,
+  verifyLog,
+  type AuditEvent,
+  type AuditOp,
+  type CallerSummary,
+  type VerifyReport,
+} from '@cora/audit';
+import {
   IpcError,
+  type ApproveResult,
+  type AuditVerifyResult,
   type IpcHandlers,
   type RequestContext,
   type SecretMeta,
@@ -9,6 +20,8 @@ import {
 import type { VerifiedPeer } from '@cora/identity';
 import type { SecretBuf } from '@cora/memstore';
 import { isCrError, type CrErrorCode } from '../errors.ts';
+import type { Approvals, ApproverSession } from './approvals.ts';
+import type { ServiceAudit } from './audit.ts';
 import { createExecHandler } from './exec.ts';
 import { policyExplain, policyGet, policySet } from './policy-handlers.ts';
 import type { ServiceState } from './state.ts';
@@ -38,14 +51,10 @@ const WIRE: Partial<Record<CrErrorCode, ConstructorParameters<typeof IpcError>[0
 };
 
 /**
- * Re-check the caller before each request (G5): it must still be the process that connected,
- * running the same executable. Then map our errors to wire codes; anything else is rethrown
- * and the server turns it into INTERNAL without its message.
+ * Map our errors to wire codes; anything else is rethrown and the server turns it into
+ * INTERNAL without its message. (The caller was re-checked by the gate in authorize.ts, G5.)
  */
-async function guarded<T>(context: RequestContext<Peer>, fn: () => Promise<T>): Promise<T> {
-  if (!context.peer.verified.stillSame()) {
-    throw new IpcError('NOT_ALLOWED', 'the calling process changed since it connected');
-  }
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
@@ -65,17 +74,35 @@ function part(context: RequestContext<Peer>, index: number): SecretBuf {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** The audit log, the approval queue and the log directory, shared by the handlers. */
+export interface ServiceParts {
+  readonly audit: ServiceAudit;
+  readonly approvals: Approvals;
+  /** Directory of the audit log (for verify and export). */
+  readonly auditDir: string;
+}
+
 /**
- * The service's request handlers (issue 3: status, lock, unlock, secrets.*, passwd).
- * Secrets arrive only as attachment parts, which the server wipes after the handler settles;
- * the state copies what it keeps. Every request but `status` and `lock` counts as activity
- * for the idle timeout (a status bar polling `cr status` must not keep the vault open).
+ * The service's request handlers. Secrets arrive only as attachment parts, which the server
+ * wipes after the handler settles; the state copies what it keeps. Every request but `status`
+ * and `lock` counts as activity for the idle timeout (a status bar polling `cr status` must
+ * not keep the vault open).
+ *
+ * Audit (G7): a change is on disk in the log before its reply says it happened (a log that
+ * cannot be written turns the reply into `AUDIT_UNAVAILABLE`: the change is kept, and the
+ * message says so); a wrong passphrase is noted as `auth-failed` / `unlock-failed`.
  *
  * @param state - the service state
  * @param info - socket path and version for `status`
+ * @param parts - audit log, approvals
  * @returns one handler per request type
  */
-export function createHandlers(state: ServiceState, info: ServiceInfo): IpcHandlers<Peer> {
+export function createHandlers(
+  state: ServiceState,
+  info: ServiceInfo,
+  parts: ServiceParts,
+): IpcHandlers<Peer> {
+  const { audit, approvals } = parts;
   const status = (): StatusResult => {
     const snap = state.snapshot();
     return {
@@ -87,22 +114,66 @@ export function createHandlers(state: ServiceState, info: ServiceInfo): IpcHandl
       version: info.version,
     };
   };
-  return {
-    status: (_request, context) => guarded(context, () => Promise.resolve(status())),
+  /** Run a change; note a wrong passphrase; record the change before replying. */
+  const change = async <T>(
+    op: AuditOp,
+    context: RequestContext<Peer>,
+    fn: () => Promise<T>,
+    event: (result: T, caller: CallerSummary) => AuditEvent,
+  ): Promise<T> => {
+    const caller = audit.caller(context.peer);
+    let result: T;
+    try {
+      result = await fn();
+    } catch (error) {
+      if (isCrError(error, 'AUTH_FAILED')) audit.note({ type: 'auth-failed', caller, op });
+      throw error;
+    }
+    try {
+      await audit.record(event(result, caller));
+    } catch {
+      throw new IpcError(
+        'AUDIT_UNAVAILABLE',
+        'the change was saved, but the audit log cannot be written (disk full, I/O error or permissions)',
+      );
+    }
+    return result;
+  };
+  const handlers: IpcHandlers<Peer> = {
+    status: () => guarded(() => Promise.resolve(status())),
     lock: (_request, context) =>
-      guarded(context, () => {
+      guarded(() => {
+        if (state.unlocked)
+          audit.note({ type: 'lock', reason: 'request', caller: audit.caller(context.peer) });
         state.lock('request');
         return Promise.resolve({ state: 'locked' as const });
       }),
     unlock: (_request, context) =>
-      guarded(context, async () => {
+      guarded(async () => {
         state.touch();
-        const unlocked = await state.unlock(part(context, 0));
+        const caller = audit.caller(context.peer);
+        let unlocked: boolean;
+        try {
+          unlocked = await state.unlock(part(context, 0));
+        } catch (error) {
+          if (isCrError(error, 'AUTH_FAILED'))
+            audit.note({ type: 'unlock-failed', caller, reason: 'AUTH_FAILED' });
+          if (isCrError(error, 'NO_VAULT')) audit.note({ type: 'unlock-failed', caller, reason: 'NO_VAULT' });
+          throw error;
+        }
         if (!unlocked) throw new IpcError('UNLOCKED', 'the service is already unlocked');
-        return { state: 'unlocked' as const, secrets: state.snapshot().secrets ?? 0 };
+        const secrets = state.snapshot().secrets ?? 0;
+        try {
+          // MACed with the key just set: seals every record written while locked (DESIGN §10).
+          await audit.record({ type: 'unlock', caller, secrets });
+        } catch (error) {
+          state.lock('error'); // no secret may be used that the log cannot account for
+          throw error;
+        }
+        return { state: 'unlocked' as const, secrets };
       }),
-    'secrets.list': (_request, context) =>
-      guarded(context, () => {
+    'secrets.list': () =>
+      guarded(() => {
         state.touch();
         const list: SecretMeta[] = state
           .list()
@@ -110,42 +181,84 @@ export function createHandlers(state: ServiceState, info: ServiceInfo): IpcHandl
         return Promise.resolve(list);
       }),
     'secrets.set': (request, context) =>
-      guarded(context, async () => {
+      guarded(() => {
         state.touch();
-        const replaced = await state.setSecret(request.name, part(context, 1), part(context, 0));
-        return { name: request.name, replaced };
+        return change(
+          'secrets.set',
+          context,
+          () => state.setSecret(request.name, part(context, 1), part(context, 0)),
+          (replaced, caller) => ({
+            type: 'secret-set',
+            caller,
+            names: [request.name],
+            replaced: replaced ? [request.name] : [],
+          }),
+        ).then((replaced) => ({ name: request.name, replaced }));
       }),
     'secrets.delete': (request, context) =>
-      guarded(context, async () => {
+      guarded(async () => {
         state.touch();
-        await state.deleteSecret(request.name, part(context, 0));
+        await change(
+          'secrets.delete',
+          context,
+          () => state.deleteSecret(request.name, part(context, 0)),
+          (_r, caller) => ({ type: 'secret-deleted', caller, name: request.name }),
+        );
         return { name: request.name };
       }),
     'secrets.import': (request, context) =>
-      guarded(context, async () => {
+      guarded(async () => {
         state.touch();
         const items = request.names.map((name, i) => ({ name, value: part(context, i + 1) }));
-        const result = await state.importSecrets(items, part(context, 0));
+        const result = await change(
+          'secrets.import',
+          context,
+          () => state.importSecrets(items, part(context, 0)),
+          (r, caller) => ({
+            type: 'secret-set',
+            caller,
+            names: [...r.added, ...r.replaced],
+            replaced: r.replaced,
+          }),
+        );
         return { created: result.added, replaced: result.replaced };
       }),
     passwd: (_request, context) =>
-      guarded(context, async () => {
+      guarded(async () => {
         state.touch();
-        await state.changePassphrase(part(context, 0), part(context, 1));
+        await change(
+          'passwd',
+          context,
+          () => state.changePassphrase(part(context, 0), part(context, 1)),
+          (_r, caller) => ({ type: 'passwd', caller }),
+        );
         return { changed: true as const };
       }),
-    'policy.get': (_request, context) =>
-      guarded(context, () => {
+    'policy.get': () =>
+      guarded(() => {
         state.touch();
         return Promise.resolve(policyGet(state));
       }),
     'policy.set': (request, context) =>
-      guarded(context, () => {
+      guarded(() => {
         state.touch();
-        return policySet(state, request.policy, part(context, 0));
+        return change(
+          'policy.set',
+          context,
+          () => policySet(state, request.policy, part(context, 0)),
+          (_r, caller) => {
+            const policy = state.policy();
+            return {
+              type: 'policy-changed',
+              caller,
+              tasks: Object.keys(policy.tasks).length,
+              callers: policy.callers.length,
+            };
+          },
+        );
       }),
     'policy.explain': (request, context) =>
-      guarded(context, () => {
+      guarded(() => {
         state.touch();
         return Promise.resolve(
           policyExplain(state, request, {
@@ -154,6 +267,121 @@ export function createHandlers(state: ServiceState, info: ServiceInfo): IpcHandl
           }),
         );
       }),
-    exec: createExecHandler(state),
+    exec: createExecHandler(state, audit, approvals),
+    approve: (_request, context) =>
+      guarded(async () => {
+        if (!state.unlocked) throw new IpcError('LOCKED', 'approvals need an unlocked vault; run cr unlock');
+        state.touch();
+        try {
+          await state.verifyPassphrase(part(context, 0));
+        } catch (error) {
+          if (isCrError(error, 'AUTH_FAILED')) {
+            audit.note({ type: 'auth-failed', caller: audit.caller(context.peer), op: 'approve' });
+          }
+          throw error;
+        }
+        // The check above ran before the (slow) key derivation: the vault may have locked since.
+        if (state.snapshot().state !== 'unlocked') {
+          throw new IpcError('LOCKED', 'the vault was locked meanwhile; run cr unlock');
+        }
+        return await approverSession(approvals, context);
+      }),
+    'audit.verify': () =>
+      guarded(async () => {
+        const key = state.auditKeyCopy();
+        if (key === null) throw new IpcError('LOCKED', 'verifying the MACs needs the key; run cr unlock');
+        try {
+          const head = audit.log.head();
+          const report = await verifyLog(parts.auditDir, {
+            key,
+            ...(head.seq > 0 ? { expectHead: { seq: head.seq, hash: head.hash } } : {}),
+          });
+          return toWire(report);
+        } finally {
+          key.wipe();
+        }
+      }),
+    'audit.export': (_request, context) =>
+      guarded(async () => {
+        const key = state.auditKeyCopy();
+        if (key === null) throw new IpcError('LOCKED', 'an export is signed with the key; run cr unlock');
+        try {
+          let last = '';
+          for await (const line of exportLog(parts.auditDir, key)) {
+            if (context.signal.aborted) throw new IpcError('NOT_ALLOWED', 'the caller went away');
+            last = new TextDecoder().decode(line).replace(/\n$/u, '');
+            if (!context.send('line', { line: last })) await context.waitForDrain();
+          }
+          const trailer = JSON.parse(last) as { count?: unknown; head?: unknown };
+          if (typeof trailer.count !== 'number' || typeof trailer.head !== 'string') {
+            throw new Error('export trailer missing');
+          }
+          return { count: trailer.count, head: trailer.head };
+        } catch (error) {
+          if (isAuditError(error, 'VERIFY_FAILED')) {
+            throw new IpcError(
+              'BAD_REQUEST',
+              `the audit log does not verify, so it is not exported: ${error.message}`,
+            );
+          }
+          throw error;
+        } finally {
+          key.wipe();
+        }
+      }),
+  };
+  return handlers;
+}
+
+/** Hold an approver session until the vault locks, another approver takes over, or the client leaves. */
+function approverSession(approvals: Approvals, context: RequestContext<Peer>): Promise<ApproveResult> {
+  return new Promise<ApproveResult>((resolve) => {
+    let detach = (): void => undefined;
+    const session: ApproverSession = {
+      identity: context.peer.verified.identity,
+      send: (event: 'pending' | 'resolved', data: unknown) => {
+        context.send(event, data);
+      },
+      end: (reason) => {
+        detach();
+        resolve({ ended: reason });
+      },
+    };
+    context.send('ready');
+    detach = approvals.attach(session);
+    context.onInput((input) => {
+      if (input.kind === 'decide') approvals.decide(session, input.approval, input.decision);
+    });
+    context.signal.addEventListener(
+      'abort',
+      () => {
+        detach();
+        resolve({ ended: 'replaced' });
+      },
+      { once: true },
+    );
+  });
+}
+
+function toWire(report: VerifyReport): AuditVerifyResult {
+  return {
+    ok: report.ok,
+    records: report.records,
+    files: [...report.files],
+    macChecked: report.macChecked,
+    lastSealedSeq: report.lastSealedSeq,
+    unsealed: report.unsealed,
+    head: report.head,
+    torn: report.torn,
+    firstProblem:
+      report.firstProblem === null
+        ? null
+        : {
+            file: report.firstProblem.file,
+            line: report.firstProblem.line,
+            seq: report.firstProblem.seq,
+            kind: report.firstProblem.kind,
+            message: report.firstProblem.message.slice(0, 1024),
+          },
   };
 }

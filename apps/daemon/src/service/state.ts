@@ -41,6 +41,11 @@ export interface StateOptions {
   readonly authDelayBaseMs?: number;
   /** Called after every lock, with the reason. */
   readonly onLock?: (reason: LockReason) => void;
+  /**
+   * Called synchronously when the vault was unlocked, with the vault's audit key (DESIGN §10).
+   * The key stays owned by the state and is wiped at lock: copy it to keep it.
+   */
+  readonly onUnlock?: (auditKey: SecretBuf) => void;
   readonly clocks?: Clocks;
 }
 
@@ -216,6 +221,27 @@ export class ServiceState {
   }
 
   /**
+   * A copy of the vault's audit key (DESIGN §10) for verifying or signing the log; the caller
+   * wipes it. Null while locked.
+   * @returns a fresh SecretBuf, or null
+   */
+  auditKeyCopy(): SecretBuf | null {
+    const u = this.#unlocked;
+    return u === null ? null : copy(u.auditKey);
+  }
+
+  /**
+   * The first of `names` the unlocked vault does not hold (for the `secret-missing` audit).
+   * @param names - secret names
+   * @returns a missing name, or null when all are held (or while locked)
+   */
+  missingSecret(names: readonly string[]): string | null {
+    const u = this.#unlocked;
+    if (u === null) return null;
+    return names.find((name) => !u.store.has(name)) ?? null;
+  }
+
+  /**
    * Replace the policy in the vault (G6: needs the passphrase), keeping `meta` and every
    * secret, then in memory at once when unlocked (no lock / unlock needed).
    *
@@ -273,7 +299,23 @@ export class ServiceState {
       }
       this.#unlocked = loaded;
       this.#startTimers();
+      this.#options.onUnlock?.(loaded.auditKey);
       return true;
+    });
+  }
+
+  /**
+   * Prove the passphrase without changing anything (an approver session, DESIGN §7): the vault
+   * is decrypted and everything it held wiped at once. A wrong passphrase costs the same
+   * escalating delay as at unlock, shared with every other passphrase check.
+   *
+   * @param passphrase - the vault passphrase (not wiped)
+   * @throws CrError `AUTH_FAILED`, `NO_VAULT`.
+   */
+  verifyPassphrase(passphrase: SecretBuf): Promise<void> {
+    return this.#exclusive(async () => {
+      const block = await this.#authenticated(() => readVault(this.#options.vaultPath, passphrase));
+      wipeSecretsBlock(block);
     });
   }
 

@@ -88,12 +88,20 @@ const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, R
     env: Env,
     tty: v.exactOptional(v.boolean()),
   }),
+  approve: request('approve', {}),
+  'audit.verify': request('audit.verify', {}),
+  'audit.export': request('audit.export', {}),
 };
 
 const INPUT_SCHEMAS: { readonly [T in InputType]: v.GenericSchema<unknown, InputHeader<T>> } = {
   'exec.stdin': request('exec.stdin', { ref: RequestId, eof: v.exactOptional(v.literal(true)) }),
   'exec.signal': request('exec.signal', { ref: RequestId, signal: Signal }),
   'exec.resize': request('exec.resize', { ref: RequestId, cols: TermSize, rows: TermSize }),
+  'approve.decide': request('approve.decide', {
+    ref: RequestId,
+    approval: RequestId,
+    decision: v.picklist(['allow-once', 'allow-window', 'deny']),
+  }),
 };
 
 const SecretMetaSchema = v.strictObject({
@@ -101,6 +109,30 @@ const SecretMetaSchema = v.strictObject({
   created: Iso,
   updated: Iso,
   length: v.exactOptional(Uint),
+});
+
+const Hash = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
+const Path = v.pipe(v.string(), v.maxBytes(4096));
+const SeqNumber = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER));
+
+/** Payload of the `pending` event of `approve` (checked by the client). */
+export const ApprovalInfoSchema = v.strictObject({
+  id: RequestId,
+  task: Name,
+  target: Path,
+  argv: Argv,
+  cwd: Path,
+  secrets: v.pipe(v.array(Name), v.maxLength(MAX_NAMES)),
+  caller: v.strictObject({ pid: Uint, exe: Path, script: v.nullable(Path) }),
+  ancestry: v.pipe(v.array(v.strictObject({ pid: Uint, exe: Path })), v.maxLength(64)),
+  window: v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(32))),
+  expiresAt: Iso,
+});
+
+/** Payload of the `resolved` event of `approve`. */
+export const ApprovalResolvedSchema = v.strictObject({
+  id: RequestId,
+  outcome: v.picklist(['granted', 'denied', 'expired', 'cancelled']),
 });
 
 const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Results[T]> } = {
@@ -140,6 +172,27 @@ const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Re
     code: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255))),
     signal: v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(32))),
   }),
+  approve: v.strictObject({ ended: v.picklist(['locked', 'replaced']) }),
+  'audit.verify': v.strictObject({
+    ok: v.boolean(),
+    records: Uint,
+    files: v.pipe(v.array(Path), v.maxLength(1024)),
+    macChecked: v.boolean(),
+    lastSealedSeq: v.nullable(SeqNumber),
+    unsealed: Uint,
+    head: v.nullable(v.strictObject({ seq: SeqNumber, hash: Hash })),
+    torn: v.nullable(v.strictObject({ file: Path, offset: Uint, bytes: Uint })),
+    firstProblem: v.nullable(
+      v.strictObject({
+        file: Path,
+        line: Uint,
+        seq: v.nullable(Uint),
+        kind: v.pipe(v.string(), v.minLength(1), v.maxLength(32)),
+        message: Text,
+      }),
+    ),
+  }),
+  'audit.export': v.strictObject({ count: Uint, head: Hash }),
 };
 
 const ErrorReplySchema: v.GenericSchema<unknown, ErrorReply> = v.strictObject({

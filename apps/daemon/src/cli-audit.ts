@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * `cr audit tail|show|verify|export` (DESIGN §10, §11). The log is the user's own file, so
+ * tail and show read it directly. Verify and export need the MAC key, which only the unlocked
+ * service holds: they go through it; while locked, verify checks the chain alone and says so.
+ */
+import { closeSync, constants, openSync, statSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { readRecords, verifyLog, type AuditRecord } from '@cora/audit';
+import type { AuditVerifyResult } from '@cora/ipc';
+import { connectService, serviceSocketPath } from './client.ts';
+import { CrError } from './errors.ts';
+import { coraHome } from './paths.ts';
+
+const AUDIT_FILE = 'audit.jsonl';
+/** How often `tail --follow` looks for new records. */
+const FOLLOW_POLL_MS = 250;
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function note(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** A field of a record for the one-line form: callers as `exe[pid]`, lists joined. */
+function show(value: unknown): string {
+  if (Array.isArray(value)) return value.map(show).join(',');
+  if (typeof value === 'object' && value !== null) {
+    const caller = value as { exe?: unknown; pid?: unknown };
+    if (typeof caller.exe === 'string') return `${caller.exe}[${String(caller.pid)}]`;
+    return JSON.stringify(value);
+  }
+  return String(value);
+}
+
+/**
+ * One record as one line for people: time, seq, type, then the type's own fields.
+ * @param record - a parsed record
+ * @returns the line
+ */
+function formatRecord(record: AuditRecord): string {
+  const skip = new Set(['v', 'seq', 'time', 'type', 'prev', 'mac']);
+  const fields = Object.entries(record)
+    .filter(([key, value]) => !skip.has(key) && value !== undefined)
+    .map(([key, value]) => `${key}=${show(value)}`);
+  const sealed = record.mac === null ? ' (unsealed)' : '';
+  return `${record.time} #${String(record.seq)} ${record.type}${sealed} ${fields.join(' ')}`.trimEnd();
+}
+
+function print(record: AuditRecord, json: boolean): void {
+  out(json ? JSON.stringify(record) : formatRecord(record));
+}
+
+interface ReadOptions {
+  json?: boolean;
+}
+
+async function cmdTail(options: ReadOptions & { lines?: number; follow?: boolean }): Promise<void> {
+  const home = coraHome();
+  const count = options.lines ?? 20;
+  const last: AuditRecord[] = [];
+  for await (const record of readRecords(home)) {
+    last.push(record);
+    if (last.length > count) last.shift();
+  }
+  for (const record of last) print(record, options.json === true);
+  if (options.follow === true) await follow(home, last.at(-1)?.seq ?? 0, options.json === true);
+}
+
+/**
+ * Records appended after `afterSeq`, as they come (also across a rotation: the file is re-read
+ * from the start when its inode changes or it shrinks). Used by `cr audit tail --follow` and
+ * the TUI's audit view. Torn or foreign lines are skipped (verify reports them).
+ *
+ * @param home - the Cora home (the log's directory)
+ * @param afterSeq - yield only records with a higher seq
+ * @param signal - ends the iteration (checked every poll)
+ * @returns the new records, in order
+ */
+export async function* followRecords(
+  home: string,
+  afterSeq: number,
+  signal: AbortSignal,
+): AsyncGenerator<AuditRecord> {
+  const path = join(home, AUDIT_FILE);
+  let seq = afterSeq;
+  let ino = -1;
+  let offset = 0;
+  let partial = '';
+  while (!signal.aborted) {
+    let stat;
+    try {
+      stat = statSync(path);
+    } catch {
+      stat = null;
+    }
+    if (stat !== null) {
+      if (stat.ino !== ino || stat.size < offset) {
+        ino = stat.ino;
+        offset = 0;
+        partial = '';
+      }
+      if (stat.size > offset) {
+        const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+        const fresh: AuditRecord[] = [];
+        try {
+          const buffer = Buffer.alloc(stat.size - offset);
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+          offset += bytesRead;
+          const text = partial + buffer.subarray(0, bytesRead).toString('utf8');
+          const lines = text.split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) {
+            const record = parseLine(line);
+            if (record !== null && record.seq > seq) {
+              seq = record.seq;
+              fresh.push(record);
+            }
+          }
+        } finally {
+          await handle.close();
+        }
+        // Yield after closing: the consumer may stop iterating at any record.
+        for (const record of fresh) {
+          yield record;
+          // The consumer may have aborted while it held the record (the loop test cannot tell).
+          if (aborted(signal)) return;
+        }
+      }
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, FOLLOW_POLL_MS);
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+function aborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+/** Print records as they are appended ({@link followRecords}) until SIGINT / SIGTERM. */
+async function follow(home: string, afterSeq: number, json: boolean): Promise<void> {
+  const abort = new AbortController();
+  const onSignal = (): void => {
+    abort.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for await (const record of followRecords(home, afterSeq, abort.signal)) print(record, json);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function parseLine(line: string): AuditRecord | null {
+  try {
+    const value = JSON.parse(line) as unknown;
+    if (typeof value === 'object' && value !== null && typeof (value as { seq?: unknown }).seq === 'number') {
+      return value as AuditRecord;
+    }
+  } catch {
+    // A torn or foreign line: verify reports it; tail skips it.
+  }
+  return null;
+}
+
+/**
+ * `--since`: an ISO date/time, or a duration back from now (`30m`, `2h`, `7d`).
+ * @param text - the option value
+ * @returns ms since the epoch
+ */
+function sinceOf(text: string): number {
+  const match = /^(\d{1,9})(s|m|h|d)$/.exec(text);
+  if (match !== null) {
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+    return Date.now() - Number(match[1]) * unit;
+  }
+  const at = Date.parse(text);
+  if (Number.isNaN(at))
+    throw new CrError('USAGE', `--since takes a date (2026-11-23T10:00Z) or a duration (2h), got '${text}'`);
+  return at;
+}
+
+async function cmdShow(
+  options: ReadOptions & { task?: string; since?: string; type?: string },
+): Promise<void> {
+  const since = options.since === undefined ? null : sinceOf(options.since);
+  for await (const record of readRecords(coraHome())) {
+    if (options.type !== undefined && record.type !== options.type) continue;
+    if (options.task !== undefined && (record as { task?: unknown }).task !== options.task) continue;
+    if (since !== null && Date.parse(record.time) < since) continue;
+    print(record, options.json === true);
+  }
+}
+
+function printReport(report: AuditVerifyResult, json: boolean, keyed: boolean): void {
+  if (json) {
+    out(JSON.stringify({ ...report, macChecked: keyed && report.macChecked }, null, 2));
+    return;
+  }
+  const problem = report.firstProblem;
+  if (problem !== null) {
+    out(
+      `FAILED at ${problem.file}:${String(problem.line)}${problem.seq === null ? '' : ` (seq ${String(problem.seq)})`}: ${problem.kind}: ${problem.message}`,
+    );
+  } else {
+    out(
+      `OK: ${String(report.records)} records in ${String(report.files.length)} file(s); ` +
+        (report.macChecked
+          ? `MACs checked, sealed up to seq ${String(report.lastSealedSeq ?? 0)}, ${String(report.unsealed)} unsealed after it`
+          : 'chain only (MACs not checked: the vault is locked; cr unlock, then verify again)'),
+    );
+  }
+  if (report.torn !== null) {
+    out(
+      `torn tail: ${String(report.torn.bytes)} bytes at offset ${String(report.torn.offset)} of ${report.torn.file} (a crash mid-write; not part of the chain)`,
+    );
+  }
+}
+
+async function cmdVerify(options: ReadOptions): Promise<void> {
+  const home = coraHome();
+  const service = await connectService(serviceSocketPath());
+  let report: AuditVerifyResult | null = null;
+  if (service !== null) {
+    try {
+      const status = await service.status();
+      if (status.state === 'unlocked') report = await service.auditVerify();
+    } finally {
+      service.close();
+    }
+  }
+  if (report === null) {
+    const local = await verifyLog(home);
+    report = { ...local, files: [...local.files] };
+  }
+  printReport(report, options.json === true, true);
+  if (!report.ok)
+    throw new CrError('AUDIT_INVALID', 'the audit log does not verify (see the first bad line above)');
+}
+
+async function cmdExport(options: { output?: string }): Promise<void> {
+  const service = await connectService(serviceSocketPath());
+  if (service === null)
+    throw new CrError('LOCKED', 'exports are signed by the unlocked service; run cr unlock');
+  let fd = 1;
+  if (options.output !== undefined) {
+    fd = openSync(
+      options.output,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
+  }
+  try {
+    const result = await service.auditExport((line) => {
+      writeSync(fd, `${line}\n`);
+    });
+    note(`exported ${String(result.count)} records; head ${result.head}`);
+  } finally {
+    service.close();
+    if (fd !== 1) closeSync(fd);
+  }
+}
+
+/**
+ * Register `cr audit …` on the program.
+ * @param program - the `cr` command
+ */
+export function registerAudit(program: Command): void {
+  const audit = program.command('audit').description('read and check the tamper-evident audit log');
+  audit
+    .command('tail')
+    .description('the last records (and, with --follow, new ones as they come)')
+    .addOption(
+      new Option('-n, --lines <n>', 'how many records (default 20)').argParser((value) => {
+        if (!/^\d{1,7}$/.test(value)) throw new CrError('USAGE', `-n takes a number, got '${value}'`);
+        return Number(value);
+      }),
+    )
+    .option('-f, --follow', 'keep printing new records (Ctrl-C stops)')
+    .option('--json', 'one JSON record per line')
+    .action((options: ReadOptions & { lines?: number; follow?: boolean }) => cmdTail(options));
+  audit
+    .command('show')
+    .description('records matching a filter')
+    .option('--task <name>', 'only this task')
+    .option('--type <type>', 'only this event type (e.g. task-start)')
+    .option('--since <when>', 'a date/time, or a duration back from now (2h, 7d)')
+    .option('--json', 'one JSON record per line')
+    .action((options: ReadOptions & { task?: string; since?: string; type?: string }) => cmdShow(options));
+  audit
+    .command('verify')
+    .description('check the hash chain and MACs; exit 14 and print the first bad line on a problem')
+    .option('--json', 'machine-readable report')
+    .action((options: ReadOptions) => cmdVerify(options));
+  audit
+    .command('export')
+    .description('the verified log as NDJSON with a MACed trailer (needs the unlocked service)')
+    .option('-o, --output <file>', 'write to a new file (mode 600) instead of stdout')
+    .action((options: { output?: string }) => cmdExport(options));
+}

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * `cr tui` (DESIGN §11, issue 6): builds the `@cora/tui` backend from the CLI's own modules
+ * (paths, `cr init`'s vault creation, the service client, the passphrase rule) and runs it.
+ * The TUI runs inside this `cr` process, so the service sees the `cr` CLI as its peer.
+ */
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Command } from 'commander';
+import { readRecords } from '@cora/audit';
+import { connectIpc } from '@cora/ipc';
+import type { TuiBackend, serviceFromIpc as ServiceFromIpc } from '@cora/tui';
+import { followRecords } from './cli-audit.ts';
+import { parseDotenv } from './dotenv.ts';
+import { readFileToSecret } from './internal/read-bytes.ts';
+import { coraHome, vaultPath } from './paths.ts';
+import { createNewVault } from './vault-init.ts';
+import { passphraseWarnings } from './passphrase.ts';
+import { ensureService, serviceSocketPath } from './client.ts';
+import { resolveCommand } from './service/resolve.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from './service/state.ts';
+import { VERSION } from './version.ts';
+
+/** Agent binaries the onboarding looks for on PATH. */
+const AGENTS = ['claude', 'codex', 'gemini', 'aider', 'cursor-agent', 'goose', 'opencode', 'amp'] as const;
+
+function findOnPath(name: string): string | null {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return realpathSync(candidate);
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** The backend over the daemon's modules. */
+function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
+  const home = coraHome();
+  const vault = vaultPath(home);
+  return {
+    home,
+    vaultPath: vault,
+    socketPath: serviceSocketPath(),
+    version: VERSION,
+    vaultExists: () => existsSync(vault),
+    createVault: (passphrase) => createNewVault(home, passphrase, 'tui'),
+    passphraseWarnings: (passphrase) => passphraseWarnings(passphrase),
+    connect: async () => {
+      // Starts the service (locked) when none runs, like every vault-changing command.
+      const { service } = await ensureService({
+        home,
+        idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+        lifetimeMs: 0,
+      });
+      service.close();
+      return serviceFromIpc(
+        await connectIpc({ socketPath: serviceSocketPath(), clientName: `cr/${VERSION}` }),
+      );
+    },
+    findAgents: () =>
+      Promise.resolve(
+        AGENTS.flatMap((name) => {
+          const path = findOnPath(name);
+          return path === null ? [] : [{ name, path }];
+        }),
+      ),
+    resolveCommand: (command) => resolveCommand(command, process.env['PATH'] ?? '', process.cwd()).resolved,
+    readDotenv: (file) => {
+      const content = readFileToSecret(file, {
+        requirePrivate: false,
+        maxBytes: 16 * 1024 * 1024,
+        what: file,
+      });
+      try {
+        const { entries, problems } = content.use((bytes) => parseDotenv(bytes));
+        return Promise.resolve({
+          names: entries.map((e) => e.name),
+          values: entries.map((e) => e.value),
+          problems: problems.map((p) => `${file}:${String(p.line)}: ${p.kind}`),
+        });
+      } finally {
+        content.wipe();
+      }
+    },
+    readAudit: async function* (options) {
+      // The whole log (rotated files too), then, when following, the records appended after it.
+      let seq = 0;
+      for await (const record of readRecords(home)) {
+        if (options.signal?.aborted === true) return;
+        seq = record.seq;
+        yield record;
+      }
+      if (options.follow === true)
+        yield* followRecords(home, seq, options.signal ?? new AbortController().signal);
+    },
+  };
+}
+
+/**
+ * Register `cr tui`.
+ * @param program - the `cr` program
+ */
+export function registerTui(program: Command): void {
+  program
+    .command('tui')
+    .description('the terminal UI: setup, status, secrets, tasks, audit and approvals')
+    .action(async () => {
+      // Loaded here, not at the top: Ink and React would otherwise slow every `cr` command.
+      const tui = await import('@cora/tui');
+      process.exitCode = await tui.runTui(makeBackend(tui.serviceFromIpc));
+    });
+}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+// End to end: `cr tui` (the built bin/cr) in a real terminal — a private tmux server driven
+// with send-keys and read with capture-pane — against the real service in a temp home
+// (issue 6). Slow by nature (Argon2id, the service start), hence the long timeouts.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeCoraHome, CR, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
+
+const PASS = 'tui e2e passphrase, long enough';
+const CANARY = 'CORACANARY_tui_e2e_5f0c9a1d';
+const hasTmux = spawnSync('tmux', ['-V'], { stdio: 'ignore' }).status === 0;
+/** One tmux server per run, on its own socket, killed in afterAll. */
+const SOCKET = `cora-tui-e2e-${String(process.pid)}-${Math.random().toString(36).slice(2, 8)}`;
+const SLOW = 60_000;
+
+const homes: CoraHome[] = [];
+/** Every screen ever captured, to check that no secret was ever drawn. */
+const captures: string[] = [];
+let sessions = 0;
+
+function tmux(args: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
+  const result = spawnSync('tmux', ['-L', SOCKET, '-f', '/dev/null', ...args], { env, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** A terminal running `cr tui`. */
+interface Term {
+  readonly target: string;
+  /** capture-pane -p (recorded for the canary check). */
+  readonly screen: () => string;
+  readonly keys: (...keys: string[]) => void;
+  /** Literal text (send-keys -l). */
+  readonly type: (text: string) => void;
+}
+
+/** A terminal running `cr tui` with `home`'s environment; the shell stays after it exits. */
+function openTui(home: CoraHome, env: NodeJS.ProcessEnv = home.env): Term {
+  sessions += 1;
+  const target = `tui${String(sessions)}`;
+  const clean = { ...env };
+  delete clean['TMUX'];
+  // The env reaches the pane through the tmux server's environment and the explicit `env`.
+  const vars = ['HOME', 'CORA_HOME', 'XDG_RUNTIME_DIR', 'CORA_NODE', 'PATH']
+    .map((name) => `${name}='${clean[name] ?? ''}'`)
+    .join(' ');
+  tmux(
+    [
+      'new-session',
+      '-d',
+      '-s',
+      target,
+      '-x',
+      '100',
+      '-y',
+      '30',
+      `cd '${home.dir.path}' && env ${vars} '${CR}' tui; echo TUI-EXIT=$?; sleep 3600`,
+    ],
+    clean,
+  );
+  return {
+    target,
+    screen: () => {
+      const text = tmux(['capture-pane', '-p', '-t', target]);
+      captures.push(text);
+      return text;
+    },
+    keys: (...keys) => {
+      tmux(['send-keys', '-t', target, ...keys]);
+    },
+    type: (text) => {
+      tmux(['send-keys', '-t', target, '-l', text]);
+    },
+  };
+}
+
+/** Poll the screen until it contains `text` (or matches), else fail with the last screen. */
+async function waitFor(screen: () => string, text: string | RegExp, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = screen();
+    if (typeof text === 'string' ? last.includes(text) : text.test(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${String(text)}; the screen was:\n${last}`);
+}
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * `sh -c 'exec cr exec T -- …'` as a child of the test: its ancestry (test → vitest) does not
+ * contain the TUI, which runs under the tmux server, so this is not a self-approval.
+ */
+function requester(home: CoraHome, script: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', `exec '${CR}' exec T -- /bin/sh -c '${script}'`], {
+      env: home.env,
+      cwd: home.dir.path,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(() => {
+  if (hasTmux) requireBuild();
+});
+afterEach(async () => {
+  for (const home of homes.splice(0)) {
+    await home.stopService();
+    await home.dir.remove();
+  }
+});
+afterAll(() => {
+  if (hasTmux) {
+    spawnSync('tmux', ['-L', SOCKET, 'kill-server'], { stdio: 'ignore' });
+    // kill-server leaves the socket file behind.
+    rmSync(join(process.env['TMUX_TMPDIR'] ?? '/tmp', `tmux-${String(process.getuid?.() ?? 0)}`, SOCKET), {
+      force: true,
+    });
+  }
+  expect(captures.join('\n')).not.toContain(CANARY);
+  expect(captures.join('\n')).not.toContain(PASS);
+});
+
+describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
+  it(
+    'should onboard: create the vault, store a secret, add a task for an agent and print the cr exec line',
+    async () => {
+      const home = await makeCoraHome(PASS);
+      homes.push(home);
+      // A stand-in agent on PATH, so the agent step has one to offer.
+      const bin = join(home.dir.path, 'bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'claude'), '#!/bin/sh\nexit 0\n');
+      chmodSync(join(bin, 'claude'), 0o755);
+      const tui = openTui(home, { ...home.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` });
+
+      await waitFor(tui.screen, 'There is no vault');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'New passphrase:');
+      tui.type(PASS);
+      const masked = await waitFor(tui.screen, '•'.repeat(PASS.length));
+      expect(masked).toContain('strength:');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Repeat the passphrase:');
+      tui.type(PASS);
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Secrets so far', 40_000);
+      tui.keys('a');
+      await waitFor(tui.screen, 'Secret name');
+      tui.type('API_KEY');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Value for API_KEY (hidden):');
+      tui.type(CANARY);
+      await waitFor(tui.screen, '•'.repeat(CANARY.length));
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Stored API_KEY');
+      tui.keys('n');
+      await waitFor(tui.screen, 'claude');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Name of the task claude will run:');
+      tui.keys('Enter'); // the offered name, deploy
+      await waitFor(tui.screen, 'Command deploy may run (its secrets: API_KEY)');
+      tui.type('sh');
+      tui.keys('Enter');
+      const done = await waitFor(tui.screen, 'Cora is set up.');
+      expect(done).toContain('Tell your agent to run: cr exec deploy -- sh …');
+      tui.keys('Enter');
+      await waitFor(tui.screen, '● unlocked');
+      tui.keys('q');
+      await waitFor(tui.screen, 'TUI-EXIT=0');
+
+      // The CLI sees what the TUI did.
+      expect((await status(home)).state).toBe('unlocked');
+      const list = await home.cr(['secrets', 'list']);
+      expect(list.code).toBe(0);
+      expect(list.stdout).toContain('API_KEY');
+      expect(list.stdout).not.toContain(CANARY);
+      const policy = await home.cr(['policy', 'show', '--json']);
+      expect(policy.stdout).toContain('deploy');
+    },
+    SLOW,
+  );
+
+  it(
+    'should approve a waiting request once, deny the next one, and show both in the followed audit view',
+    async () => {
+      const home = await makeCoraHome(PASS);
+      homes.push(home);
+      expect((await home.cr(['init', '--passphrase-file', home.passFile])).code).toBe(0);
+      expect((await home.cr(['unlock', '--passphrase-file', home.passFile])).code).toBe(0);
+      expect(
+        (await home.cr(['secrets', 'set', 'SECRET', '--passphrase-file', home.passFile], { input: CANARY }))
+          .code,
+      ).toBe(0);
+      const added = await home.cr([
+        'policy',
+        'task',
+        'add',
+        'T',
+        'SECRET',
+        '--target',
+        '/bin/sh',
+        '--approve',
+        'once',
+        '--passphrase-file',
+        home.passFile,
+      ]);
+      expect(added.stderr).toBe('');
+      const tui = openTui(home);
+      await waitFor(tui.screen, '● unlocked', 20_000);
+      tui.keys('5');
+      await waitFor(tui.screen, 'Press Enter');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Passphrase to approve:');
+      tui.type(PASS);
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'approver ready', 20_000);
+
+      const allowed = requester(home, 'echo ok');
+      const pending = await waitFor(tui.screen, 'argv: /bin/sh -c echo ok');
+      expect(pending).toMatch(/#\d+ T → \/\S+/u); // the resolved target (sh may be dash)
+      expect(pending).toContain('secrets: SECRET');
+      tui.keys('o');
+      const run = await allowed;
+      expect(run.stderr).toContain('task T needs approval');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe('ok\n');
+      await waitFor(tui.screen, /#\d+ T \/\S+: granted/u);
+
+      const denied = requester(home, 'echo no');
+      await waitFor(tui.screen, 'argv: /bin/sh -c echo no');
+      tui.keys('n');
+      const refused = await denied;
+      expect(refused.code).toBe(13); // DENIED
+      expect(refused.stdout).toBe('');
+      await waitFor(tui.screen, /#\d+ T \/\S+: denied/u);
+
+      // The audit view reads the log (@cora/audit) and follows it: a lock from the CLI shows up.
+      tui.keys('4');
+      await waitFor(tui.screen, 'approval-denied');
+      tui.keys('/');
+      tui.type('type:lock');
+      tui.keys('Enter');
+      // Substring match: the one `unlock` so far, then the `lock` appended while following.
+      await waitFor(tui.screen, /● following · 1\/\d+ records · filter: type:lock/u);
+      expect((await home.cr(['lock'])).code).toBe(0);
+      await waitFor(tui.screen, /● following · 2\/\d+ records/u);
+      tui.keys('q');
+      await waitFor(tui.screen, 'TUI-EXIT=0');
+    },
+    SLOW,
+  );
+});

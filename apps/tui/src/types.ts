@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import type {
+  ApprovalDecision,
+  ApprovalInfo,
+  ApprovalResolved,
+  ApproveResult,
+  AuditVerifyResult,
+  PolicyExplainResult,
+  SecretMeta,
+  SecretsImportResult,
+  SecretsSetResult,
+  StatusResult,
+  UnlockResult,
+} from '@cora/ipc';
+import type { SecretBuf } from '@cora/memstore';
+
+/** Callbacks of an approver session. */
+export interface ApprovalHandlers {
+  /** The passphrase was accepted; requests follow. */
+  onReady?(): void;
+  /** A request waits for a decision (names only, never a value). */
+  onPending?(info: ApprovalInfo): void;
+  /** A pending request was decided, expired or withdrawn. */
+  onResolved?(resolved: ApprovalResolved): void;
+}
+
+/** A running approver session (`approve` request). */
+export interface ApprovalSession {
+  /** Settles when the session ends: `locked`, `replaced`, or rejects with the service's error. */
+  readonly done: Promise<ApproveResult>;
+  /** Answer pending request `id`; resolves once sent. */
+  decide(id: number, decision: ApprovalDecision): Promise<void>;
+}
+
+/**
+ * One audit record, read generically: the screen shows `type`, `time`, `task` and the caller,
+ * and every other field in the detail pane, so it does not depend on each event's shape
+ * (DESIGN §10: no event type can hold a value). `@cora/audit`'s `AuditRecord` is one; the
+ * detail pane lists every own field of the object it is given.
+ */
+export interface AuditRecordLike {
+  /** Position in the hash chain. */
+  readonly seq: number;
+  /** ISO-8601. */
+  readonly time: string;
+  /** The event type, e.g. `task-start`. */
+  readonly type: string;
+  /** The task the event is about, if any. */
+  readonly task?: string | undefined;
+  /** Who asked, if anyone. */
+  readonly caller?:
+    | {
+        readonly pid?: number | undefined;
+        readonly exe?: string | undefined;
+        readonly script?: string | null | undefined;
+      }
+    | undefined;
+}
+
+/**
+ * The service as the TUI uses it: one method per `@cora/ipc` request, the same requests
+ * `cr` sends. Passphrases and values are `SecretBuf`s (`@cora/memstore`) and travel only as attachment
+ * parts (DESIGN §5). {@link serviceFromIpc} builds one over an `IpcClient`.
+ */
+export interface TuiService {
+  /** `status`. */
+  status(): Promise<StatusResult>;
+  /** `unlock` with the passphrase. */
+  unlock(passphrase: SecretBuf): Promise<UnlockResult>;
+  /** `lock`. */
+  lock(): Promise<void>;
+  /** `secrets.list`: names and times, never values. */
+  listSecrets(): Promise<readonly SecretMeta[]>;
+  /** `secrets.set`: the passphrase (G6) and the value as attachment parts. */
+  setSecret(name: string, value: SecretBuf, passphrase: SecretBuf): Promise<SecretsSetResult>;
+  /** `secrets.delete` with the passphrase. */
+  deleteSecret(name: string, passphrase: SecretBuf): Promise<void>;
+  /** `secrets.import`: the passphrase, then one part per value, in the order of `names`. */
+  importSecrets(
+    names: readonly string[],
+    values: readonly SecretBuf[],
+    passphrase: SecretBuf,
+  ): Promise<SecretsImportResult>;
+  /** `policy.get`: the policy JSON (not secret). */
+  getPolicy(): Promise<unknown>;
+  /** `policy.set` with the passphrase (G6). */
+  setPolicy(policy: unknown, passphrase: SecretBuf): Promise<void>;
+  /** `policy.explain`: would this caller (default: this `cr`) be allowed to run `argv` under `task`? */
+  explain(task: string, argv: readonly string[], caller?: string): Promise<PolicyExplainResult>;
+  /** `approve`: prove the passphrase once, then receive pending requests. */
+  approve(passphrase: SecretBuf, handlers: ApprovalHandlers): ApprovalSession;
+  /** `audit.verify`. */
+  verifyAudit(): Promise<AuditVerifyResult>;
+  /** Close the connection (ends an approver session). */
+  close(): void;
+}
+
+/** An agent binary found on PATH. */
+export interface AgentBinary {
+  /** Its command name, e.g. `claude`. */
+  readonly name: string;
+  /** Its resolved absolute path. */
+  readonly path: string;
+}
+
+/** A parsed .env file: names to preview, values in secure memory (the caller wipes them). */
+export interface DotenvImport {
+  /** The variable names, in file order. */
+  readonly names: readonly string[];
+  /** One value per name, in secure memory. */
+  readonly values: readonly SecretBuf[];
+  /** Human-readable problems (line numbers and kinds, never values); nothing is imported if any. */
+  readonly problems: readonly string[];
+}
+
+/** Options of {@link TuiBackend.readAudit}. */
+export interface ReadAuditOptions {
+  /** Keep waiting for new records after the last one (`cr audit tail --follow`). */
+  readonly follow?: boolean;
+  /** Stops the iteration. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * What the TUI needs from the machine. The daemon implements it with its own modules
+ * (`apps/daemon/src/cli-tui.ts`), so the TUI never imports the daemon and tests give it a
+ * strict fake.
+ */
+export interface TuiBackend {
+  /** The Cora home (`CORA_HOME`, default `~/.cora`). */
+  readonly home: string;
+  /** The vault file. */
+  readonly vaultPath: string;
+  /** The service's socket. */
+  readonly socketPath: string;
+  /** The `cr` version, shown in the header. */
+  readonly version: string;
+  /** Whether a vault exists (else the TUI starts with the setup). */
+  vaultExists(): boolean;
+  /** Create the vault (`cr init`'s code path). Does not wipe `passphrase`. */
+  createVault(passphrase: SecretBuf): Promise<void>;
+  /** Weak-passphrase warnings computed on the bytes (`cr init`'s rule); never quote it. */
+  passphraseWarnings(passphrase: SecretBuf): string[];
+  /** Connect to the service, starting it (locked) if none runs. */
+  connect(): Promise<TuiService>;
+  /** Agent binaries on PATH (claude, codex, gemini, aider, cursor-agent, …). */
+  findAgents(): Promise<readonly AgentBinary[]>;
+  /** The realpath of a command as a task target (PATH lookup), or null when there is none. */
+  resolveCommand(command: string): string | null;
+  /** Read a .env file straight into secure memory. */
+  readDotenv(path: string): Promise<DotenvImport>;
+  /** Audit records, oldest first. */
+  readAudit(options: ReadAuditOptions): AsyncIterable<AuditRecordLike>;
+}

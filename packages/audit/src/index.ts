@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * `@cora/audit`: Cora's tamper-evident audit log (DESIGN §10, promise G7): a closed union of
+ * events that cannot hold a value, canonical JSONL lines in a SHA-256 hash chain, HMAC-SHA256
+ * with the vault's audit key while unlocked, group-committed fsynced appends, rotation, and
+ * verify / export.
+ * @packageDocumentation
+ */
+export { AUDIT_OPS, AUDIT_REASONS, LOCK_REASONS, AUDIT_EVENT_TYPES, callerSummary } from './types.ts';
+export type {
+  AuditOp,
+  AuditReason,
+  LockReason,
+  AuditEventType,
+  CallerSummary,
+  AuditEvent,
+  AuditRecord,
+  RecordFields,
+  ServiceStartEvent,
+  ServiceStopEvent,
+  ConnectEvent,
+  CallerRefusedEvent,
+  UnlockEvent,
+  UnlockFailedEvent,
+  AuthFailedEvent,
+  LockEvent,
+  TaskStartEvent,
+  SecretInjectedEvent,
+  SecretMissingEvent,
+  TaskEndEvent,
+  TargetRefusedEvent,
+  TaskRefusedEvent,
+  RateLimitedEvent,
+  ApprovalRequestedEvent,
+  ApprovalGrantedEvent,
+  ApprovalDeniedEvent,
+  ApprovalExpiredEvent,
+  SecretSetEvent,
+  SecretDeletedEvent,
+  PolicyChangedEvent,
+  PasswdEvent,
+  ProtocolErrorEvent,
+  FileStartEvent,
+} from './types.ts';
+export { validateEvent } from './internal/schema.ts';
+export { AuditLog } from './log.ts';
+export type { AuditLogOptions, AuditHead } from './log.ts';
+export { logFiles, readRecords, verifyLog, exportLog, verifyExport } from './verify.ts';
+export type {
+  VerifyOptions,
+  VerifyProblem,
+  VerifyProblemKind,
+  VerifyReport,
+  ExportReport,
+} from './verify.ts';
+export { AuditError, AuditErrorCode, isAuditError } from './errors.ts';

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+// The closed union of audit events (DESIGN §10, G7). Every field is a number, a boolean, a
+// name or path that matches a closed pattern, or a member of a closed list: no field can
+// carry a secret value. The lists live here, not in @cora/ipc or @cora/policy (DESIGN §2).
+import type { CallerIdentity } from '@cora/identity';
+
+/** Requests an audit record can name (the IPC operations plus `connect`). */
+export const AUDIT_OPS = Object.freeze([
+  'connect',
+  'hello',
+  'status',
+  'lock',
+  'unlock',
+  'secrets.list',
+  'secrets.set',
+  'secrets.delete',
+  'secrets.import',
+  'passwd',
+  'policy.get',
+  'policy.set',
+  'policy.explain',
+  'exec',
+  'approve',
+  'audit.verify',
+  'audit.export',
+] as const);
+/** One of {@link AUDIT_OPS}. */
+export type AuditOp = (typeof AUDIT_OPS)[number];
+
+/** Decision and refusal reasons (policy reasons, approval outcomes, service states). */
+export const AUDIT_REASONS = Object.freeze([
+  'CALLER_NOT_ALLOWED',
+  'CALLER_PIN_MISMATCH',
+  'CALLER_HASH_UNAVAILABLE',
+  'CALLER_UID_MISMATCH',
+  'INTERPRETER_NEEDS_SCRIPT',
+  'SCRIPT_NOT_ALLOWED',
+  'UNKNOWN_TASK',
+  'VIA_MISSING',
+  'TARGET_NOT_FOUND',
+  'TARGET_NOT_ALLOWED',
+  'TTL_EXPIRED',
+  'RATE_LIMITED',
+  'APPROVAL_REQUIRED',
+  'ALLOWED',
+  'ALLOWED_BY_GRANT',
+  'LOCKED',
+  'NOT_CLI',
+  'PEER_CHANGED',
+  'AUTH_FAILED',
+  'NO_VAULT',
+  'SELF_APPROVAL',
+  'DENIED',
+  'TIMED_OUT',
+  'CANCELLED',
+] as const);
+/** One of {@link AUDIT_REASONS}. */
+export type AuditReason = (typeof AUDIT_REASONS)[number];
+
+/** Why the service locked. */
+export const LOCK_REASONS = Object.freeze([
+  'request',
+  'idle',
+  'lifetime',
+  'suspend',
+  'signal',
+  'error',
+  'shutdown',
+] as const);
+/** One of {@link LOCK_REASONS}. */
+export type LockReason = (typeof LOCK_REASONS)[number];
+
+/** Every event type, in the order of the README's table. */
+export const AUDIT_EVENT_TYPES = Object.freeze([
+  'service-start',
+  'service-stop',
+  'connect',
+  'caller-refused',
+  'unlock',
+  'unlock-failed',
+  'auth-failed',
+  'lock',
+  'task-start',
+  'secret-injected',
+  'secret-missing',
+  'task-end',
+  'target-refused',
+  'task-refused',
+  'rate-limited',
+  'approval-requested',
+  'approval-granted',
+  'approval-denied',
+  'approval-expired',
+  'secret-set',
+  'secret-deleted',
+  'policy-changed',
+  'passwd',
+  'protocol-error',
+  'file-start',
+] as const);
+/** One of {@link AUDIT_EVENT_TYPES}. */
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/** Who made a request, reduced to what an audit line needs (no argv, no environment). */
+export interface CallerSummary {
+  readonly pid: number;
+  readonly uid: number;
+  /** Absolute path of the caller's executable. */
+  readonly exe: string;
+  /** Script path when the caller is an interpreter running one (weaker evidence, DESIGN §6). */
+  readonly script?: string;
+  readonly parentPid?: number;
+  readonly parentExe?: string;
+  /** Whether the caller is Cora's own CLI. */
+  readonly cli: boolean;
+}
+
+/** `service-start`: the service process started (always written while locked). */
+export interface ServiceStartEvent {
+  readonly type: 'service-start';
+  readonly pid: number;
+  readonly version: string;
+}
+/** `service-stop`: the service is exiting. */
+export interface ServiceStopEvent {
+  readonly type: 'service-stop';
+  readonly reason: 'signal' | 'shutdown' | 'error';
+}
+/** `connect`: a caller connected and was identified by the kernel. */
+export interface ConnectEvent {
+  readonly type: 'connect';
+  readonly caller: CallerSummary;
+}
+/** `caller-refused`: a caller or one of its requests was refused before any work. */
+export interface CallerRefusedEvent {
+  readonly type: 'caller-refused';
+  readonly caller: CallerSummary;
+  readonly op: AuditOp;
+  readonly reason: AuditReason;
+}
+/** `unlock`: the vault was unlocked; written with the audit key, it seals the locked records before it. */
+export interface UnlockEvent {
+  readonly type: 'unlock';
+  readonly caller: CallerSummary;
+  readonly secrets: number;
+}
+/** `unlock-failed`: an unlock attempt failed. */
+export interface UnlockFailedEvent {
+  readonly type: 'unlock-failed';
+  readonly caller: CallerSummary;
+  readonly reason: AuditReason;
+}
+/** `auth-failed`: a wrong passphrase on a mutation or an approval. */
+export interface AuthFailedEvent {
+  readonly type: 'auth-failed';
+  readonly caller: CallerSummary;
+  readonly op: AuditOp;
+}
+/** `lock`: the service locked; written before the key is cleared, it seals the head. */
+export interface LockEvent {
+  readonly type: 'lock';
+  readonly reason: LockReason;
+  readonly caller?: CallerSummary;
+}
+/** `task-start`: a task was allowed and is being spawned. */
+export interface TaskStartEvent {
+  readonly type: 'task-start';
+  readonly caller: CallerSummary;
+  readonly task: string;
+  readonly target: string;
+  readonly secrets: readonly string[];
+  readonly output: 'masked' | 'passthrough';
+  readonly reason: AuditReason;
+  readonly weak: boolean;
+}
+/** `secret-injected`: the child is running with these secrets (names only). */
+export interface SecretInjectedEvent {
+  readonly type: 'secret-injected';
+  readonly task: string;
+  readonly pid: number;
+  readonly secrets: readonly string[];
+}
+/** `secret-missing`: a task names a secret the vault does not hold. */
+export interface SecretMissingEvent {
+  readonly type: 'secret-missing';
+  readonly caller: CallerSummary;
+  readonly task: string;
+  readonly secret: string;
+}
+/** `task-end`: the child exited. */
+export interface TaskEndEvent {
+  readonly type: 'task-end';
+  readonly task: string;
+  readonly pid: number;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly durationMs: number;
+}
+/** `target-refused`: the command a caller asked for is not one the task allows. */
+export interface TargetRefusedEvent {
+  readonly type: 'target-refused';
+  readonly caller: CallerSummary;
+  readonly task: string;
+  readonly target: string | null;
+  readonly reason: AuditReason;
+}
+/** `task-refused`: unknown task, missing `via`, or another denial. */
+export interface TaskRefusedEvent {
+  readonly type: 'task-refused';
+  readonly caller: CallerSummary;
+  readonly task: string;
+  readonly reason: AuditReason;
+}
+/** `rate-limited`: `max_spawns` or `ttl` stopped a spawn. */
+export interface RateLimitedEvent {
+  readonly type: 'rate-limited';
+  readonly caller: CallerSummary;
+  readonly task: string;
+  readonly limit: 'max_spawns' | 'ttl';
+}
+/** `approval-requested`: a spawn waits for a human. */
+export interface ApprovalRequestedEvent {
+  readonly type: 'approval-requested';
+  readonly id: number;
+  readonly caller: CallerSummary;
+  readonly task: string;
+  readonly target: string;
+  readonly secrets: readonly string[];
+  readonly timeoutMs: number;
+}
+/** `approval-granted`: an approver allowed a pending request. */
+export interface ApprovalGrantedEvent {
+  readonly type: 'approval-granted';
+  readonly id: number;
+  readonly task: string;
+  readonly approver: CallerSummary;
+  readonly scope: 'once' | 'window' | 'session';
+  readonly until: string | null;
+}
+/** `approval-denied`: denied, self-approval refused, or cancelled. */
+export interface ApprovalDeniedEvent {
+  readonly type: 'approval-denied';
+  readonly id: number;
+  readonly task: string;
+  readonly approver: CallerSummary | null;
+  readonly reason: AuditReason;
+}
+/** `approval-expired`: nobody answered in time (time-out = deny). */
+export interface ApprovalExpiredEvent {
+  readonly type: 'approval-expired';
+  readonly id: number;
+  readonly task: string;
+}
+/** `secret-set`: secrets were stored (names only). */
+export interface SecretSetEvent {
+  readonly type: 'secret-set';
+  readonly caller: CallerSummary;
+  readonly names: readonly string[];
+  readonly replaced: readonly string[];
+}
+/** `secret-deleted`: a secret was deleted. */
+export interface SecretDeletedEvent {
+  readonly type: 'secret-deleted';
+  readonly caller: CallerSummary;
+  readonly name: string;
+}
+/** `policy-changed`: the policy was replaced (sizes only). */
+export interface PolicyChangedEvent {
+  readonly type: 'policy-changed';
+  readonly caller: CallerSummary;
+  readonly tasks: number;
+  readonly callers: number;
+}
+/** `passwd`: the passphrase was changed. */
+export interface PasswdEvent {
+  readonly type: 'passwd';
+  readonly caller: CallerSummary;
+}
+/** `protocol-error`: a malformed or refused frame (wire error code only). */
+export interface ProtocolErrorEvent {
+  readonly type: 'protocol-error';
+  readonly pid: number | null;
+  readonly code: string;
+}
+/** `file-start`: written by the log itself as the first record of every file after the first. */
+export interface FileStartEvent {
+  readonly type: 'file-start';
+  readonly previous: string | null;
+  readonly torn: number;
+}
+
+/** Any audit event: a discriminated union on `type` (without the record fields). */
+export type AuditEvent =
+  | ServiceStartEvent
+  | ServiceStopEvent
+  | ConnectEvent
+  | CallerRefusedEvent
+  | UnlockEvent
+  | UnlockFailedEvent
+  | AuthFailedEvent
+  | LockEvent
+  | TaskStartEvent
+  | SecretInjectedEvent
+  | SecretMissingEvent
+  | TaskEndEvent
+  | TargetRefusedEvent
+  | TaskRefusedEvent
+  | RateLimitedEvent
+  | ApprovalRequestedEvent
+  | ApprovalGrantedEvent
+  | ApprovalDeniedEvent
+  | ApprovalExpiredEvent
+  | SecretSetEvent
+  | SecretDeletedEvent
+  | PolicyChangedEvent
+  | PasswdEvent
+  | ProtocolErrorEvent
+  | FileStartEvent;
+
+/** The fields every line adds around an event (see the README's "Record format"). */
+export interface RecordFields {
+  readonly v: 1;
+  readonly seq: number;
+  /** ISO-8601 UTC with milliseconds. */
+  readonly time: string;
+  /** Lower-case hex SHA-256 of the previous line (64 zeros for the first record of a log). */
+  readonly prev: string;
+  /** Lower-case hex HMAC-SHA256 with the audit key, or `null` when written while locked. */
+  readonly mac: string | null;
+}
+
+/** One line of the log: an event plus its record fields. */
+export type AuditRecord = AuditEvent & RecordFields;
+
+/**
+ * Reduce a kernel-verified identity to the audit's caller summary: pid, uid, executable,
+ * script path, the parent's pid and executable. Drops argv, start times and everything else.
+ *
+ * @param identity - from `@cora/identity`'s `peerIdentity`
+ * @param cli - whether the caller was recognised as Cora's own CLI
+ * @returns a summary that {@link validateEvent} accepts when the paths are within bounds
+ * @example
+ * ```ts
+ * await log.append({ type: 'connect', caller: callerSummary(peer.identity, true) });
+ * ```
+ */
+export function callerSummary(identity: CallerIdentity, cli: boolean): CallerSummary {
+  const parent = identity.ancestry[0];
+  return {
+    pid: identity.pid,
+    uid: identity.uid,
+    exe: identity.exe,
+    ...(identity.script === undefined ? {} : { script: identity.script.path }),
+    ...(parent === undefined ? {} : { parentPid: parent.pid }),
+    ...(parent?.exe === undefined || parent.exe === null ? {} : { parentExe: parent.exe }),
+    cli,
+  };
+}

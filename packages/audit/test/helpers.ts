@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { SecretBuf } from '@cora/memstore';
+import type { AuditEvent, AuditEventType, CallerSummary } from '../src/index.ts';
+
+export const CALLER: CallerSummary = {
+  pid: 4242,
+  uid: 1000,
+  exe: '/usr/bin/node',
+  script: '/home/me/agent.js',
+  parentPid: 4000,
+  parentExe: '/usr/bin/bash',
+  cli: false,
+};
+
+/** One valid event per type (every optional field present where there is one). */
+export const FIXTURES: { readonly [K in AuditEventType]: Extract<AuditEvent, { type: K }> } = {
+  'service-start': { type: 'service-start', pid: 100, version: '0.1.0' },
+  'service-stop': { type: 'service-stop', reason: 'shutdown' },
+  connect: { type: 'connect', caller: CALLER },
+  'caller-refused': { type: 'caller-refused', caller: CALLER, op: 'exec', reason: 'CALLER_NOT_ALLOWED' },
+  unlock: { type: 'unlock', caller: { ...CALLER, cli: true }, secrets: 3 },
+  'unlock-failed': { type: 'unlock-failed', caller: CALLER, reason: 'AUTH_FAILED' },
+  'auth-failed': { type: 'auth-failed', caller: CALLER, op: 'secrets.set' },
+  lock: { type: 'lock', reason: 'request', caller: CALLER },
+  'task-start': {
+    type: 'task-start',
+    caller: CALLER,
+    task: 'deploy',
+    target: '/usr/bin/git',
+    secrets: ['GITHUB_TOKEN', 'NPM_TOKEN'],
+    output: 'masked',
+    reason: 'ALLOWED',
+    weak: true,
+  },
+  'secret-injected': { type: 'secret-injected', task: 'deploy', pid: 5000, secrets: ['GITHUB_TOKEN'] },
+  'secret-missing': { type: 'secret-missing', caller: CALLER, task: 'deploy', secret: 'NPM_TOKEN' },
+  'task-end': {
+    type: 'task-end',
+    task: 'deploy',
+    pid: 5000,
+    code: null,
+    signal: 'SIGKILL',
+    durationMs: 1234,
+  },
+  'target-refused': {
+    type: 'target-refused',
+    caller: CALLER,
+    task: 'deploy',
+    target: '/usr/bin/curl',
+    reason: 'TARGET_NOT_ALLOWED',
+  },
+  'task-refused': { type: 'task-refused', caller: CALLER, task: 'nope', reason: 'UNKNOWN_TASK' },
+  'rate-limited': { type: 'rate-limited', caller: CALLER, task: 'deploy', limit: 'max_spawns' },
+  'approval-requested': {
+    type: 'approval-requested',
+    id: 7,
+    caller: CALLER,
+    task: 'deploy',
+    target: '/usr/bin/git',
+    secrets: ['GITHUB_TOKEN'],
+    timeoutMs: 60_000,
+  },
+  'approval-granted': {
+    type: 'approval-granted',
+    id: 7,
+    task: 'deploy',
+    approver: { ...CALLER, pid: 4343, cli: true },
+    scope: 'window',
+    until: '2026-11-23T12:00:00.000Z',
+  },
+  'approval-denied': { type: 'approval-denied', id: 8, task: 'deploy', approver: null, reason: 'CANCELLED' },
+  'approval-expired': { type: 'approval-expired', id: 9, task: 'deploy' },
+  'secret-set': { type: 'secret-set', caller: CALLER, names: ['A', 'B_2'], replaced: ['A'] },
+  'secret-deleted': { type: 'secret-deleted', caller: CALLER, name: 'A' },
+  'policy-changed': { type: 'policy-changed', caller: CALLER, tasks: 4, callers: 2 },
+  passwd: { type: 'passwd', caller: CALLER },
+  'protocol-error': { type: 'protocol-error', pid: null, code: 'FRAME_TOO_LARGE' },
+  'file-start': { type: 'file-start', previous: 'audit-000000000001.jsonl', torn: 0 },
+};
+
+/** A 32-byte test key; `use` lends its bytes to node:crypto for cross-checks in tests only. */
+export function testKey(): SecretBuf {
+  return SecretBuf.random(32);
+}
+
+/** A stream of events for filling logs (no file-start: the log writes those). */
+export function someEvents(n: number): AuditEvent[] {
+  const kinds = Object.values(FIXTURES).filter((e) => e.type !== 'file-start' && e.type !== 'unlock');
+  return Array.from({ length: n }, (_, i) => kinds[i % kinds.length]!);
+}
