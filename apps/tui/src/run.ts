@@ -96,6 +96,9 @@ export async function runTui(backend: TuiBackend, options: RunTuiOptions = {}): 
       stdout,
       exitOnCtrlC: false,
       patchConsole: false,
+      // Checked above that both ends are terminals: Ink must not fall back to its CI mode
+      // (only the last frame, at exit) because a CI variable is set in the environment.
+      interactive: true,
       alternateScreen: true,
     },
   );
