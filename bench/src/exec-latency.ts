@@ -34,7 +34,15 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function serviceSide(): Promise<Record<string, { p50: number; p99: number }>> {
+/** Service-side spawn latency, the client's whole exec round trip, and spawns per second. */
+interface SideFigures {
+  p50: number;
+  p99: number;
+  roundP50: number;
+  perSecond: number;
+}
+
+async function serviceSide(): Promise<Record<string, SideFigures>> {
   const dir = mkdtempSync(join(tmpdir(), 'cora-bench-exec-'));
   const policy = parsePolicy({
     version: 1,
@@ -83,7 +91,7 @@ async function serviceSide(): Promise<Record<string, { p50: number; p99: number 
     await run.end();
     await run.done;
   };
-  const out: Record<string, { p50: number; p99: number }> = {};
+  const out: Record<string, SideFigures> = {};
   try {
     for (const concurrency of [1, 32]) {
       const clients = await Promise.all(
@@ -91,14 +99,27 @@ async function serviceSide(): Promise<Record<string, { p50: number; p99: number 
       );
       for (const client of clients) for (let i = 0; i < 5; i++) await once(client); // warm-up
       times = [];
+      const rounds: number[] = [];
+      const t0 = performance.now();
       await Promise.all(
         clients.map(async (client) => {
-          for (let i = 0; i < SPAWNS_PER_CLIENT / Math.min(concurrency, 8); i++) await once(client);
+          for (let i = 0; i < SPAWNS_PER_CLIENT / Math.min(concurrency, 8); i++) {
+            const r0 = performance.now();
+            await once(client);
+            rounds.push(performance.now() - r0);
+          }
         }),
       );
+      const elapsed = performance.now() - t0;
       for (const client of clients) client.close();
       const sorted = [...times].sort((a, b) => a - b);
-      out[`clients=${String(concurrency)}`] = { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+      const whole = [...rounds].sort((a, b) => a - b);
+      out[`clients=${String(concurrency)}`] = {
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        roundP50: percentile(whole, 50),
+        perSecond: (times.length / elapsed) * 1000,
+      };
     }
   } finally {
     await server.close();
@@ -182,9 +203,11 @@ async function endToEnd(): Promise<{ cr: number; crVersion: number; node: number
 }
 
 const service = await serviceSide();
-console.log('service side: request received → child running (ms)');
-for (const [name, { p50, p99 }] of Object.entries(service)) {
-  console.log(`  ${name.padEnd(11)} p50 ${p50.toFixed(3)}  p99 ${p99.toFixed(3)}`);
+console.log('service side: request received → child running (ms); whole exec round trip; spawns/s');
+for (const [name, { p50, p99, roundP50, perSecond }] of Object.entries(service)) {
+  console.log(
+    `  ${name.padEnd(11)} p50 ${p50.toFixed(3)}  p99 ${p99.toFixed(3)}  round trip p50 ${roundP50.toFixed(2)}  ${perSecond.toFixed(0)}/s`,
+  );
 }
 const e2e = await endToEnd();
 console.log(
