@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { packageBuild } from '../../tooling/config/tsup.ts';
 
-export default packageBuild({ cli: 'src/cli.ts', 'service-main': 'src/service-main.ts' });
+// Code splitting: `cr exec` (cli.ts) loads its own chunk without the rest of the CLI.
+export default packageBuild(
+  { cli: 'src/cli.ts', 'service-main': 'src/service-main.ts' },
+  { splitting: true },
+);

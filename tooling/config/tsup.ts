@@ -2,7 +2,10 @@
 import { defineConfig, type Options } from 'tsup';
 
 /** The one build preset: ESM + .d.ts, no bundling of dependencies, no minify (auditable output). */
-export function packageBuild(entry: Record<string, string>): Options | Options[] {
+export function packageBuild(
+  entry: Record<string, string>,
+  overrides: Pick<Options, 'splitting'> = {},
+): Options | Options[] {
   return defineConfig({
     entry,
     format: ['esm'],
@@ -14,5 +17,6 @@ export function packageBuild(entry: Record<string, string>): Options | Options[]
     splitting: false,
     treeshake: false,
     minify: false,
+    ...overrides,
   }) as Options;
 }

@@ -86,7 +86,7 @@ async function connect(): Promise<IpcClient> {
  *   `REFUSED` (target not allowed, caller refused), `RATE_LIMITED`, `DENIED` (approval denied
  *   or timed out), `AUDIT_UNAVAILABLE` (the service cannot write its audit log).
  */
-async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
+export async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
   if (argv.length === 0) throw new CrError('USAGE', 'usage: cr exec TASK -- COMMAND [ARG…]');
   const client = await connect();
   // End-to-end back-pressure: when our stdout or stderr cannot take more, stop reading the
