@@ -114,6 +114,8 @@ export function Approvals(): ReactElement {
           setNote(messageOf(error));
           return;
         }
+        // The request frame (with its copy of the passphrase) was built inside approve().
+        wipe();
         session.current = { service, approval };
         approval.done
           .then(
