@@ -262,5 +262,19 @@ describe('cr audit (e2e)', () => {
     expect(verify.stdout).toMatch(/^OK/);
     expect(verify.code).toBe(0);
     expect((await status(home)).state).toBe('unlocked');
+
+    // An unlock the log cannot record does not stay unlocked.
+    expect((await home.cr(['lock'])).code).toBe(0);
+    const locked = readFileSync(log).length;
+    spawnSync('prlimit', ['--pid', String(pid), `--fsize=${String(locked + 16)}:unlimited`]);
+    try {
+      const unlock = await home.cr(['unlock', '--passphrase-file', home.passFile]);
+      expect(unlock.code).toBe(12);
+      expect((await status(home)).state).toBe('locked');
+    } finally {
+      spawnSync('prlimit', ['--pid', String(pid), '--fsize=unlimited']);
+    }
+    expect((await home.cr(['unlock', '--passphrase-file', home.passFile])).code).toBe(0);
+    expect((await home.cr(['audit', 'verify'])).code).toBe(0);
   });
 });

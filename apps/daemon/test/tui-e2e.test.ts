@@ -3,7 +3,7 @@
 // with send-keys and read with capture-pane — against the real service in a temp home
 // (issue 6). Slow by nature (Argon2id, the service start), hence the long timeouts.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeCoraHome, CR, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
@@ -193,6 +193,11 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
       expect(list.stdout).not.toContain(CANARY);
       const policy = await home.cr(['policy', 'show', '--json']);
       expect(policy.stdout).toContain('deploy');
+      // Every step of the onboarding was audited, by name only.
+      const log = readFileSync(join(home.env['CORA_HOME'] ?? '', 'audit.jsonl'), 'utf8');
+      for (const type of ['"unlock"', '"secret-set"', '"policy-changed"']) expect(log).toContain(type);
+      expect(log).not.toContain(CANARY);
+      expect(log).not.toContain(PASS);
     },
     SLOW,
   );
