@@ -4,7 +4,7 @@
 // metadata and refusals only — never a value.
 import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,14 @@ function serviceDemo(home: string): void {
     run(['secrets', 'set', 'DEMO_TOKEN', ...withPass], printableRandom(32));
     run(['secrets', 'list']);
     run(['status']);
+    // A task instead of a key: the service runs the command with the secret in its
+    // environment; the output comes back masked.
+    const sh = realpathSync('/bin/sh');
+    run(['policy', 'task', 'add', 'demo', 'DEMO_TOKEN', '--target', sh, ...withPass]);
+    run(['exec', 'demo', '--', 'sh', '-c', 'echo "the child sees: $DEMO_TOKEN"']);
+    // Everything above was audited (names, never values), chained and MACed.
+    run(['audit', 'tail', '-n', '4']);
+    run(['audit', 'verify']);
     run(['lock']);
     run(['status']);
   } finally {
