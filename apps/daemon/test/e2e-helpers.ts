@@ -166,11 +166,12 @@ export async function status(home: CoraHome, asUid?: number): Promise<StatusJson
  * The e2e set-up of a test file: check the build first, and stop the service of (and remove)
  * every home made through the returned function after each test.
  * @param passphrase - the vault passphrase written to each home's `passFile`
- * @returns makes a home; `owner` chowns it (root only), `env` is added to its environment
+ * @returns makes a home; `owner` chowns it (root only), `env` is added to its environment,
+ *   `passphrase` replaces the file's default
  */
 export function useCoraHomes(
   passphrase: string,
-): (options?: { owner?: number; env?: NodeJS.ProcessEnv }) => Promise<CoraHome> {
+): (options?: { owner?: number; env?: NodeJS.ProcessEnv; passphrase?: string }) => Promise<CoraHome> {
   const homes: CoraHome[] = [];
   beforeAll(() => {
     requireBuild();
@@ -182,7 +183,7 @@ export function useCoraHomes(
     }
   });
   return async (options = {}) => {
-    const home = await makeCoraHome(passphrase, options.owner);
+    const home = await makeCoraHome(options.passphrase ?? passphrase, options.owner);
     Object.assign(home.env, options.env ?? {});
     homes.push(home);
     return home;

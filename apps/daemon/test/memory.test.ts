@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CANARY_FORM_LABELS,
   canaryForms,
@@ -13,22 +13,13 @@ import {
   scanProcessMemory,
   type MemoryHit,
 } from '@cora/test-utils';
-import { CR, makeCoraHome, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
+import { CR, status, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
 import { APP_DIR } from './helpers.ts';
 
 const asRoot = process.getuid?.() === 0;
 const hasGdb = spawnSync('gdb', ['--version']).status === 0;
-const homes: CoraHome[] = [];
-
-beforeAll(() => {
-  requireBuild();
-});
-afterEach(async () => {
-  for (const home of homes.splice(0)) {
-    await home.stopService();
-    await home.dir.remove();
-  }
-});
+// Each test brings its own canary passphrase.
+const newHome = useCoraHomes('unused');
 
 function describeHits(hits: readonly MemoryHit[], what: string): string[] {
   return hits.map(
@@ -39,8 +30,7 @@ function describeHits(hits: readonly MemoryHit[], what: string): string[] {
 
 describe.runIf(asRoot)('memory of the service and the CLI (root only)', () => {
   async function unlockedService(passphrase: Buffer): Promise<{ home: CoraHome; pid: number }> {
-    const home = await makeCoraHome(passphrase.toString('latin1'));
-    homes.push(home);
+    const home = await newHome({ passphrase: passphrase.toString('latin1') });
     expect((await home.cr(['init', '--passphrase-file', home.passFile])).code).toBe(0);
     expect((await home.cr(['unlock', '--passphrase-file', home.passFile])).code).toBe(0);
     return { home, pid: (await status(home)).pid! };
@@ -133,8 +123,7 @@ describe.runIf(asRoot)('memory of the service and the CLI (root only)', () => {
   it('should hold a value read from stdin only in secure memory while secrets set runs', async () => {
     const passphrase = makeCanary();
     const value = makeCanary();
-    const home = await makeCoraHome(passphrase.toString('latin1'));
-    homes.push(home);
+    const home = await newHome({ passphrase: passphrase.toString('latin1') });
     expect((await home.cr(['init', '--passphrase-file', home.passFile])).code).toBe(0);
     // The CLI reads the value from stdin, then blocks reading the passphrase from fd 3.
     const child = spawn(CR, ['secrets', 'set', 'CANARY', '--passphrase-fd', '3'], {
