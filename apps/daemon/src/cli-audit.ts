@@ -205,9 +205,9 @@ async function cmdShow(
   }
 }
 
-function printReport(report: AuditVerifyResult, json: boolean, keyed: boolean): void {
+function printReport(report: AuditVerifyResult, json: boolean): void {
   if (json) {
-    out(JSON.stringify({ ...report, macChecked: keyed && report.macChecked }, null, 2));
+    out(JSON.stringify(report, null, 2));
     return;
   }
   const problem = report.firstProblem;
@@ -223,6 +223,11 @@ function printReport(report: AuditVerifyResult, json: boolean, keyed: boolean): 
           : 'chain only (MACs not checked: the vault is locked; cr unlock, then verify again)'),
     );
   }
+  if (report.firstProblem === null && !report.macChecked) {
+    out(
+      'without the key anyone can rebuild a chain: this finds accidents and naive edits, not a careful forger',
+    );
+  }
   if (report.torn !== null) {
     out(
       `torn tail: ${String(report.torn.bytes)} bytes at offset ${String(report.torn.offset)} of ${report.torn.file} (a crash mid-write; not part of the chain)`,
@@ -235,9 +240,9 @@ async function cmdVerify(options: ReadOptions): Promise<void> {
   const service = await connectService(serviceSocketPath());
   let report: AuditVerifyResult | null = null;
   if (service !== null) {
+    // The service checks against the head it wrote (and, unlocked, every MAC).
     try {
-      const status = await service.status();
-      if (status.state === 'unlocked') report = await service.auditVerify();
+      report = await service.auditVerify();
     } finally {
       service.close();
     }
@@ -246,7 +251,7 @@ async function cmdVerify(options: ReadOptions): Promise<void> {
     const local = await verifyLog(home);
     report = { ...local, files: [...local.files] };
   }
-  printReport(report, options.json === true, true);
+  printReport(report, options.json === true);
   if (!report.ok)
     throw new CrError('AUDIT_INVALID', 'the audit log does not verify (see the first bad line above)');
 }

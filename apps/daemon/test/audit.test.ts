@@ -193,6 +193,20 @@ describe('cr audit (e2e)', () => {
     expect(bad.stdout).toMatch(new RegExp(`audit\\.jsonl:${String(at + 1)} .*mac`));
   });
 
+  it('should find a cut tail against the running service, locked or not', async () => {
+    const home = await unlockedHome();
+    expect((await home.cr(['lock'])).code).toBe(0);
+    const logPath = join(coraDir(home), 'audit.jsonl');
+    const whole = readFileSync(logPath);
+    // Drop the last record (the lock): what is left is a valid chain, sealed by the unlock.
+    writeFileSync(logPath, whole.subarray(0, whole.lastIndexOf('\n', whole.length - 2) + 1));
+    const cut = await home.cr(['audit', 'verify', '--json']);
+    expect(cut.code).toBe(14);
+    // The service's head is gone (head-mismatch), or its next record no longer follows (seq).
+    const report = JSON.parse(cut.stdout) as { firstProblem: { kind: string } | null };
+    expect(report.firstProblem?.kind).toMatch(/^(head-mismatch|seq)$/);
+  });
+
   it('should record max_spawns and ttl refusals as rate-limited, with the limit', async () => {
     const home = await unlockedHome();
     const pass = ['--passphrase-file', home.passFile];

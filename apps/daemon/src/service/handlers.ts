@@ -288,17 +288,18 @@ export function createHandlers(
       }),
     'audit.verify': () =>
       guarded(async () => {
+        // While locked there is no key: the chain alone, but still against the head this
+        // service wrote, so a cut or rewritten tail is found either way.
         const key = state.auditKeyCopy();
-        if (key === null) throw new IpcError('LOCKED', 'verifying the MACs needs the key; run cr unlock');
         try {
           const head = audit.log.head();
           const report = await verifyLog(parts.auditDir, {
-            key,
+            ...(key === null ? {} : { key }),
             ...(head.seq > 0 ? { expectHead: { seq: head.seq, hash: head.hash } } : {}),
           });
           return toWire(report);
         } finally {
-          key.wipe();
+          key?.wipe();
         }
       }),
     'audit.export': (_request, context) =>
