@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { lstatSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   connectIpc,
   isIpcError,
@@ -180,8 +180,11 @@ export async function ensureService(
   const existing = await connectService(path);
   if (existing !== null) return { service: existing, started: false };
   let started = false;
+  let exitCode: number | null | undefined;
   if (options.startIfMissing ?? true) {
-    startDetachedService(settings);
+    void startDetachedService(settings).exited.then((code) => {
+      exitCode = code;
+    });
     started = true;
   }
   const deadline = Date.now() + (options.waitMs ?? 10_000);
@@ -189,9 +192,31 @@ export async function ensureService(
     await new Promise((resolve) => setTimeout(resolve, 25));
     const service = await connectService(path);
     if (service !== null) return { service, started };
+    // It exited without listening (e.g. it refused to start): say why now, not in 10 s. Exit
+    // code 0 is another service that won the race to the socket: keep trying to connect.
+    if (exitCode !== undefined && exitCode !== 0) {
+      const why = lastLogLine(settings.home);
+      throw new CrError(
+        'UNAVAILABLE',
+        `the service did not start${why === null ? '' : `: ${why}`} (see ${settings.home}/service.log)`,
+      );
+    }
   }
   throw new CrError(
     'UNAVAILABLE',
     `the service did not start listening on ${path} within ${String(options.waitMs ?? 10_000)} ms; see ${settings.home}/service.log`,
   );
+}
+
+/** The message of the last line of the service log (it never holds a secret), or null. */
+function lastLogLine(home: string): string | null {
+  try {
+    const lines = readFileSync(join(home, 'service.log'), 'utf8').trimEnd().split('\n');
+    const last = lines.at(-1) ?? '';
+    // "<time> cora-service[pid]: <message>"
+    const at = last.indexOf(']: ');
+    return at < 0 ? null : last.slice(at + 3);
+  } catch {
+    return null;
+  }
 }

@@ -59,6 +59,13 @@ function serviceArgs(settings: ServiceSettings): string[] {
   ];
 }
 
+/** A service started by {@link startDetachedService}. */
+export interface StartedService {
+  readonly pid: number;
+  /** Settles with the exit code if the service exits while this CLI still runs. */
+  readonly exited: Promise<number | null>;
+}
+
 /**
  * Start the service detached: `detached: true` makes Node call `setsid()` in the child, so it
  * has no controlling terminal and survives the CLI and the terminal (DESIGN §9). Its
@@ -66,9 +73,9 @@ function serviceArgs(settings: ServiceSettings): string[] {
  * Its stderr goes to `<home>/service.log` (0600, append; messages there never hold secrets).
  *
  * @param settings - home, idle timeout and lifetime
- * @returns the pid of the new service process
+ * @returns the pid of the new service process, and its exit while we wait for it
  */
-export function startDetachedService(settings: ServiceSettings): number {
+export function startDetachedService(settings: ServiceSettings): StartedService {
   const log = openSync(
     join(settings.home, 'service.log'),
     constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
@@ -81,8 +88,16 @@ export function startDetachedService(settings: ServiceSettings): number {
       env: scrubEnvironment(process.env),
       cwd: '/',
     });
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => {
+        resolve(code);
+      });
+      child.once('error', () => {
+        resolve(null);
+      });
+    });
     child.unref();
-    return child.pid ?? 0;
+    return { pid: child.pid ?? 0, exited };
   } finally {
     closeSync(log);
   }

@@ -207,6 +207,20 @@ describe('cr audit (e2e)', () => {
     expect(report.firstProblem?.kind).toMatch(/^(head-mismatch|seq)$/);
   });
 
+  it('should refuse to start the service on a log it cannot continue, and say why at once', async () => {
+    const home = await unlockedHome();
+    await home.stopService();
+    writeFileSync(join(coraDir(home), 'audit.jsonl'), '{"v":1,"not":"a record"}\n', { flag: 'a' });
+    const t0 = Date.now();
+    const unlock = await home.cr(['unlock', '--passphrase-file', home.passFile]);
+    expect(unlock.code).toBe(10);
+    expect(unlock.stderr).toMatch(
+      /the service did not start: refusing to start: the audit log cannot be opened/,
+    );
+    expect(Date.now() - t0).toBeLessThan(8000); // not the 10 s socket wait
+    expect((await status(home)).running).toBe(false);
+  });
+
   it('should record max_spawns and ttl refusals as rate-limited, with the limit', async () => {
     const home = await unlockedHome();
     const pass = ['--passphrase-file', home.passFile];
