@@ -351,7 +351,14 @@ function approverSession(approvals: Approvals, context: RequestContext<Peer>): P
     context.send('ready');
     detach = approvals.attach(session);
     context.onInput((input) => {
-      if (input.kind === 'decide') approvals.decide(session, input.approval, input.decision);
+      if (input.kind !== 'decide') return;
+      // G5 for follow-ups too: a decision counts only from the process that proved the
+      // passphrase; one that exec'd something else (or exited) ends the session.
+      if (!context.peer.verified.stillSame()) {
+        session.end('replaced');
+        return;
+      }
+      approvals.decide(session, input.approval, input.decision);
     });
     context.signal.addEventListener(
       'abort',
