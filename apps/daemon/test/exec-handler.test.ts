@@ -32,6 +32,7 @@ const policy = parsePolicy({
       secrets: ['SECRET'],
       targets: ['/bin/sh', '/usr/bin/head', '/usr/bin/sleep'].map((p) => realpathSync(p)),
     },
+    rated: { secrets: ['SECRET'], targets: [realpathSync('/bin/sh')], max_spawns: 2, window_ms: 60_000 },
   },
 });
 
@@ -151,6 +152,20 @@ describe('createExecHandler', () => {
     const out = Buffer.concat(chunks).toString();
     expect(out).toBe('key: <concealed:SECRET> ok');
     expect(chunks.length).toBeGreaterThan(1); // the prompt came out before the pause ended
+  });
+
+  it('should hold max_spawns exactly under concurrent requests (the slot is taken before the audit wait)', async () => {
+    const runs = Array.from({ length: 6 }, () => {
+      const run = client.exec({ ...params(['sh', '-c', 'true']), task: 'rated' });
+      void run.end().catch(() => undefined);
+      return run.done.then(
+        () => 'ran',
+        (error: unknown) => (error as { code?: string }).code ?? 'error',
+      );
+    });
+    const outcomes = await Promise.all(runs);
+    expect(outcomes.filter((o) => o === 'ran')).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 'RATE_LIMITED')).toHaveLength(4);
   });
 
   it('should answer LOCKED while locked', async () => {

@@ -209,6 +209,10 @@ export function createExecHandler(
           `the task needs the secret ${missing}, which the vault does not hold; add it: cr secrets set ${missing}`,
         );
       }
+      // Count the spawn now, in the same tick as the decision: the wait for the audit record
+      // below lets other requests run, and they must see this one against `max_spawns`. A
+      // spawn that then fails still counts (fail closed).
+      record(request.task, now());
       // Fail closed (G7): no secret is copied before this record is on disk.
       await audit.record({
         type: 'task-start',
@@ -221,8 +225,6 @@ export function createExecHandler(
         weak: decision.weakEvidence,
       });
       if (context.signal.aborted) throw new IpcError('NOT_ALLOWED', 'the caller went away');
-      const at = now();
-      record(request.task, at);
 
       const started = start(deps, decision, task, request, target.resolved);
       info.onSpawned?.(performance.now() - received);
