@@ -225,6 +225,10 @@ export function createExecHandler(
         weak: decision.weakEvidence,
       });
       if (context.signal.aborted) throw new IpcError('NOT_ALLOWED', 'the caller went away');
+      // G5 again after the waits (approval, audit): still the process that asked?
+      if (!context.peer.verified.stillSame()) {
+        throw new IpcError('NOT_ALLOWED', 'the calling process changed while the request waited');
+      }
 
       const started = start(deps, decision, task, request, target.resolved);
       info.onSpawned?.(performance.now() - received);
