@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*', 'tooling/test-utils', 'tooling/dist-check'],
+    projects: ['packages/*', 'apps/*', 'tooling/test-utils', 'tooling/dist-check', 'tooling/scripts'],
     // Two cores here and in CI: keep heavy KDF suites from starving each other.
     maxWorkers: 2,
   },
