@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SecretBuf, type SecretEntry, type SecretsBlock } from '@cora/memstore';
 
-/** /work/shared/vectors, found relative to the repository. */
-export const VECTORS_DIR = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url));
+/** The public test vectors, kept in the repository next to the tests (see vectors/SOURCES.md). */
+export const VECTORS_DIR = fileURLToPath(new URL('./vectors/', import.meta.url));
 
 /** Path of a child-process fixture. */
 export function fixture(name: string): string {
