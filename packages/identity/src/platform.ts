@@ -52,13 +52,18 @@ function isPlatform(value: unknown): value is IdentityPlatform {
  * Install the platform implementation that {@link peerCredentials} and {@link peerIdentity}
  * use, replacing the one loaded automatically. For tests and embedders; apps need not call it.
  *
- * @param platform - an implementation, e.g. `createIdentityPlatform(host)` of a platform package
+ * @param platform - an implementation: a test double, or a wrapper of the loaded one
  * @throws TypeError when `platform` does not have the {@link IdentityPlatform} shape.
  * @throws IdentityError `UNSUPPORTED_PLATFORM` when it serves another `process.platform`.
  * @example
  * ```ts
- * import { identityPlatform } from '@cora/identity-linux';
- * registerPlatform(identityPlatform);
+ * // Hash every caller's executable, whatever the call sites ask for:
+ * const loaded = await loadPlatform();
+ * registerPlatform({
+ *   platform: loaded.platform,
+ *   peerCredentials: (socket) => loaded.peerCredentials(socket),
+ *   peerIdentity: (socket, options) => loaded.peerIdentity(socket, { ...options, hashExe: true }),
+ * });
  * ```
  */
 export function registerPlatform(platform: IdentityPlatform): void {

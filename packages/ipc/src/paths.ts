@@ -5,14 +5,18 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { IpcError } from './errors.ts';
 
 /**
- * The service's socket path (DESIGN §5): `$XDG_RUNTIME_DIR/cora/cora.sock` when
- * `XDG_RUNTIME_DIR` is set to an absolute path, else `<CORA_HOME or ~/.cora>/run/cora.sock`.
+ * The service's socket path (DESIGN §5), first match wins: `$CORA_HOME/run/cora.sock` when
+ * `CORA_HOME` is set and not empty; else `$XDG_RUNTIME_DIR/cora/cora.sock` when
+ * `XDG_RUNTIME_DIR` is an absolute path; else `$HOME/.cora/run/cora.sock` (the OS's home
+ * directory when `HOME` is unset).
  *
  * @param env - the environment to read (default `process.env`)
- * @returns an absolute path
+ * @returns the path; absolute unless `CORA_HOME` or `HOME` holds a relative one
  * @example
  * ```ts
- * const server = await createIpcServer({ socketPath: socketPath(), ... });
+ * socketPath({ CORA_HOME: '/srv/cora', XDG_RUNTIME_DIR: '/run/user/1000' }); // '/srv/cora/run/cora.sock'
+ * socketPath({ XDG_RUNTIME_DIR: '/run/user/1000', HOME: '/home/me' }); // '/run/user/1000/cora/cora.sock'
+ * socketPath({ HOME: '/home/me' }); // '/home/me/.cora/run/cora.sock'
  * ```
  */
 export function socketPath(env: NodeJS.ProcessEnv = process.env): string {

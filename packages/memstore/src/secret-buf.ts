@@ -23,8 +23,9 @@ const MAX_ALLOC = 256 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * import { randomFillSync } from 'node:crypto';
  * const key = SecretBuf.alloc(32);
- * key.use((bytes) => sodium.randombytes_buf(bytes));
+ * key.use((bytes) => randomFillSync(bytes));
  * key.wipe();
  * ```
  */
@@ -65,7 +66,7 @@ export class SecretBuf {
    * @throws RangeError when a length, or their sum, is not an integer in [0, 256 MiB].
    * @example
    * ```ts
-   * const [a, b] = SecretBuf.allocMany([16, 32], ([va, vb]) => { va.fill(1); vb.fill(2); });
+   * const [a, b] = SecretBuf.allocMany([16, 32], (views) => views.forEach((view, i) => view.fill(i + 1)));
    * ```
    */
   static allocMany(lengths: readonly number[], init?: (views: Uint8Array[]) => void): SecretBuf[] {
