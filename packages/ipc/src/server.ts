@@ -203,7 +203,7 @@ interface Settings {
  * ```ts
  * const server = await createIpcServer({
  *   authenticate: async (socket) => peerIdentity(socket),
- *   handlers: { status: async () => status(), ... },
+ *   handlers, // IpcHandlers<VerifiedPeer>: one async function per request type
  * });
  * ```
  */
