@@ -58,6 +58,7 @@ async function serviceSide(): Promise<Record<string, SideFigures>> {
     status: refuse,
     lock: refuse,
     unlock: refuse,
+    init: refuse,
     'secrets.list': refuse,
     'secrets.set': refuse,
     'secrets.delete': refuse,

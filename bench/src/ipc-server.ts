@@ -24,6 +24,7 @@ const handlers: IpcHandlers<VerifiedPeer> = {
   },
   lock: refuse,
   unlock: refuse,
+  init: refuse,
   'secrets.list': refuse,
   'secrets.set': refuse,
   'secrets.delete': refuse,

@@ -7,7 +7,8 @@
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import type { ApprovalDecision, ApprovalInfo } from '@cora/ipc';
-import { connectService, serviceSocketPath } from './client.ts';
+import { connectService } from './client.ts';
+import { coraHome } from './paths.ts';
 import { CrError } from './errors.ts';
 import { readPassphrase } from './passphrase.ts';
 
@@ -59,7 +60,7 @@ function question(info: ApprovalInfo): string {
 }
 
 async function cmdApprove(options: ApproveOptions): Promise<void> {
-  const service = await connectService(serviceSocketPath());
+  const service = await connectService(coraHome());
   if (service === null) throw new CrError('LOCKED', 'the service is not running; run cr unlock');
   let passphrase;
   try {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { readRecords, verifyLog, type AuditRecord } from '@cora/audit';
 import type { AuditVerifyResult } from '@cora/ipc';
-import { connectService, serviceSocketPath } from './client.ts';
+import { connectService } from './client.ts';
 import { CrError } from './errors.ts';
 import { coraHome } from './paths.ts';
 
@@ -237,7 +237,7 @@ function printReport(report: AuditVerifyResult, json: boolean): void {
 
 async function cmdVerify(options: ReadOptions): Promise<void> {
   const home = coraHome();
-  const service = await connectService(serviceSocketPath());
+  const service = await connectService(coraHome());
   let report: AuditVerifyResult | null = null;
   if (service !== null) {
     // The service checks against the head it wrote (and, unlocked, every MAC).
@@ -257,7 +257,7 @@ async function cmdVerify(options: ReadOptions): Promise<void> {
 }
 
 async function cmdExport(options: { output?: string }): Promise<void> {
-  const service = await connectService(serviceSocketPath());
+  const service = await connectService(coraHome());
   if (service === null)
     throw new CrError('LOCKED', 'exports are signed by the unlocked service; run cr unlock');
   let fd = 1;

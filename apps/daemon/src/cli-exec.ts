@@ -3,9 +3,11 @@ import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { connectIpc, isIpcError, socketPath, type ExecSignal, type IpcClient } from '@cora/ipc';
+import { connectIpc, isIpcError, type ExecSignal, type IpcClient } from '@cora/ipc';
+import { coraHome, serviceSocketPath } from './paths.ts';
 import { BASE_ENV_NAMES } from '@cora/policy';
-import { CrError, type CrErrorCode } from './errors.ts';
+import { CrError } from './errors.ts';
+import { fromWire } from './wire-errors.ts';
 import { VERSION } from './version.ts';
 
 /** Limits of the `exec` message (`@cora/ipc`): the environment offered for `env_pass`. */
@@ -14,29 +16,12 @@ const MAX_ENV_VALUE_BYTES = 128 * 1024;
 /** Signals `cr exec` forwards to the child (DESIGN §8). */
 const FORWARDED: readonly ExecSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** Wire codes of a refused `exec` as CLI codes (README "Exit codes"). */
-const FROM_IPC: Partial<Record<string, CrErrorCode>> = {
-  LOCKED: 'LOCKED',
-  NOT_FOUND: 'NOT_FOUND',
-  NOT_ALLOWED: 'REFUSED',
-  RATE_LIMITED: 'RATE_LIMITED',
-  BAD_REQUEST: 'INVALID_INPUT',
-  DENIED: 'DENIED',
-  AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
-  UNTRUSTED_SERVER: 'REFUSED',
-  UNSAFE_SOCKET: 'REFUSED',
-  UNSAFE_SOCKET_DIR: 'UNSAFE_PATH',
-  CONNECTION_CLOSED: 'UNAVAILABLE',
-  TIMEOUT: 'UNAVAILABLE',
-  BUSY: 'UNAVAILABLE',
-};
-
 function translate(error: unknown): unknown {
   if (!isIpcError(error)) return error;
   if (error.code === 'NOT_RUNNING') {
     return new CrError('LOCKED', 'the service is not running; run `cr unlock`', { cause: error });
   }
-  return new CrError(FROM_IPC[error.code] ?? 'INTERNAL', error.message, { cause: error });
+  return fromWire(error);
 }
 
 /**
@@ -60,7 +45,7 @@ function offeredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 async function connect(): Promise<IpcClient> {
-  const path = socketPath();
+  const path = serviceSocketPath(coraHome());
   try {
     lstatSync(dirname(path));
   } catch {

@@ -11,7 +11,7 @@ import { CrError } from './errors.ts';
 import { parseDotenv, wipeDotenv } from './dotenv.ts';
 import { parseDuration } from './internal/duration.ts';
 import { readFdToSecret, readFileToSecret } from './internal/read-bytes.ts';
-import { coraHome, ensurePrivateDir, vaultPath } from './paths.ts';
+import { coraHome, ensurePrivateDir, serviceSocketPath, vaultPath } from './paths.ts';
 import { createNewVault } from './vault-init.ts';
 import {
   passphraseWarnings,
@@ -22,8 +22,9 @@ import {
   type PassphraseSource,
 } from './passphrase.ts';
 import { registerPolicyCommands } from './cli-policy.ts';
-import { connectService, ensureService, serviceSocketPath, type Service } from './client.ts';
+import { connectService, ensureService, type Service } from './client.ts';
 import { startForegroundService } from './launcher.ts';
+import { ownerPid } from './owner-lock.ts';
 import { registerExec } from './cli-exec.ts';
 import { registerApprove } from './cli-approve.ts';
 import { registerAudit } from './cli-audit.ts';
@@ -111,6 +112,7 @@ async function cmdInit(options: PassOptions): Promise<void> {
 
 interface UnlockOptions extends PassOptions {
   foreground?: boolean;
+  acceptVault?: boolean;
   idleTimeout?: string;
   lifetime?: string;
 }
@@ -130,13 +132,8 @@ async function cmdUnlock(options: UnlockOptions): Promise<void> {
     await unlockForeground(settings, options);
     return;
   }
-  const { service, started } = await ensureService(settings);
+  const { service } = await ensureService(settings);
   try {
-    if (!started && (options.idleTimeout !== undefined || options.lifetime !== undefined)) {
-      note(
-        'note: the service was already running; --idle-timeout and --lifetime apply when it starts (cr lock, then stop it with kill, to change them)',
-      );
-    }
     const status = await service.status();
     if (status.state === 'unlocked') {
       out(`Already unlocked (${String(status.secrets)} secrets, pid ${String(status.pid)}).`);
@@ -144,7 +141,7 @@ async function cmdUnlock(options: UnlockOptions): Promise<void> {
     }
     const result = await withSecret(
       () => readPassphrase(passSource(options), 'Passphrase: '),
-      (passphrase) => service.unlock(passphrase),
+      (passphrase) => service.unlock(passphrase, unlockParams(settings, options)),
     );
     out(`Unlocked: ${String(result.secrets)} secrets (service pid ${String(status.pid)}).`);
   } finally {
@@ -152,16 +149,27 @@ async function cmdUnlock(options: UnlockOptions): Promise<void> {
   }
 }
 
+/** This unlock's settings: they apply whether the service was just started or already ran. */
+function unlockParams(
+  settings: { idleTimeoutMs: number; lifetimeMs: number },
+  options: UnlockOptions,
+): { acceptVault?: boolean; idleTimeoutMs: number; lifetimeMs: number } {
+  return {
+    ...(options.acceptVault === true ? { acceptVault: true } : {}),
+    idleTimeoutMs: settings.idleTimeoutMs,
+    lifetimeMs: settings.lifetimeMs,
+  };
+}
+
 async function unlockForeground(
   settings: { home: string; idleTimeoutMs: number; lifetimeMs: number },
-  options: PassOptions,
+  options: UnlockOptions,
 ): Promise<void> {
-  const running = await connectService(serviceSocketPath());
-  if (running !== null) {
-    running.close();
+  const owner = ownerPid(settings.home);
+  if (owner !== null) {
     throw new CrError(
       'USAGE',
-      'a service is already running; --foreground starts a new one only when none runs',
+      `the service of this vault already runs (pid ${String(owner)}); --foreground starts one only when none runs`,
     );
   }
   const child = startForegroundService(settings);
@@ -177,7 +185,7 @@ async function unlockForeground(
   try {
     const result = await withSecret(
       () => readPassphrase(passSource(options), 'Passphrase: '),
-      (passphrase) => service.unlock(passphrase),
+      (passphrase) => service.unlock(passphrase, unlockParams(settings, options)),
     );
     note(`Unlocked: ${String(result.secrets)} secrets (service pid ${String(child.pid)}; Ctrl-C stops it).`);
   } catch (error) {
@@ -190,7 +198,7 @@ async function unlockForeground(
 }
 
 async function cmdLock(): Promise<void> {
-  const service = await connectService(serviceSocketPath());
+  const service = await connectService(coraHome());
   if (service === null) {
     out('The service is not running: nothing is unlocked.');
     return;
@@ -204,8 +212,8 @@ async function cmdLock(): Promise<void> {
 }
 
 async function cmdStatus(options: { json?: boolean }): Promise<void> {
-  const socket = serviceSocketPath();
-  const service = await connectService(socket);
+  const socket = serviceSocketPath(coraHome());
+  const service = await connectService(coraHome());
   let status: Record<string, unknown>;
   if (service === null) {
     status = {
@@ -287,7 +295,7 @@ async function cmdSecretsSet(name: string, options: PassOptions & { raw?: boolea
 }
 
 async function cmdSecretsList(options: { json?: boolean }): Promise<void> {
-  const service = await connectService(serviceSocketPath());
+  const service = await connectService(coraHome());
   if (service === null) throw new CrError('LOCKED', 'the service is not running; run cr unlock');
   try {
     const list = await service.list();
@@ -415,7 +423,11 @@ function buildProgram(): Command {
       .description('start the service if needed and unlock it')
       .option('--foreground', 'run the service attached to this terminal (Ctrl-C stops it)')
       .option('--idle-timeout <duration>', 'lock after this long without a request (default 15m; 0 = never)')
-      .option('--lifetime <duration>', 'lock this long after unlock, busy or not (default: no limit)'),
+      .option('--lifetime <duration>', 'lock this long after unlock, busy or not (default: no limit)')
+      .option(
+        '--accept-vault',
+        'open a vault file the audit log does not vouch for (a restored backup); recorded in the log',
+      ),
   ).action((options: UnlockOptions) => cmdUnlock(options));
 
   program

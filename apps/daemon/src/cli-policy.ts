@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { IpcError, connectIpc, isIpcError, type IpcClient, type IpcErrorCode } from '@cora/ipc';
+import { IpcError, connectIpc, isIpcError, type IpcClient } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
 import {
   addTask,
@@ -26,7 +26,8 @@ import {
   type Task,
 } from '@cora/policy';
 import { CrError, type CrErrorCode } from './errors.ts';
-import { serviceSocketPath } from './client.ts';
+import { fromWire } from './wire-errors.ts';
+import { coraHome, serviceSocketPath } from './paths.ts';
 import { readPassphrase } from './passphrase.ts';
 import { resolveCommand } from './service/resolve.ts';
 import { VERSION } from './version.ts';
@@ -38,22 +39,6 @@ interface PassOptions {
 
 /** Exit code of `cr policy explain` when the request would be denied or need approval. */
 const EXIT_EXPLAIN_DENY = 9;
-
-const FROM_IPC: Partial<Record<IpcErrorCode, CrErrorCode>> = {
-  AUTH_FAILED: 'AUTH_FAILED',
-  LOCKED: 'LOCKED',
-  NOT_FOUND: 'NOT_FOUND',
-  NO_VAULT: 'NO_VAULT',
-  BAD_REQUEST: 'INVALID_INPUT',
-  NOT_ALLOWED: 'REFUSED',
-  UNTRUSTED_SERVER: 'REFUSED',
-  UNSAFE_SOCKET: 'REFUSED',
-  UNSAFE_SOCKET_DIR: 'UNSAFE_PATH',
-  CONNECTION_CLOSED: 'UNAVAILABLE',
-  TIMEOUT: 'UNAVAILABLE',
-  BUSY: 'UNAVAILABLE',
-  RATE_LIMITED: 'UNAVAILABLE',
-};
 
 /** `@cora/policy` errors as CLI errors (exit codes in the README). */
 const FROM_POLICY: Readonly<Record<PolicyErrorCode, CrErrorCode>> = {
@@ -70,8 +55,7 @@ function translate(error: unknown): unknown {
     if (error.code === 'NOT_RUNNING') {
       return new CrError('LOCKED', 'the service is not running, so the policy is locked away; run cr unlock');
     }
-    const hint = error.code === 'AUTH_FAILED' ? ' (nothing was changed; try again)' : '';
-    return new CrError(FROM_IPC[error.code] ?? 'INTERNAL', `${error.message}${hint}`, { cause: error });
+    return fromWire(error);
   }
   if (isPolicyError(error)) return new CrError(FROM_POLICY[error.code], error.message, { cause: error });
   return error;
@@ -79,7 +63,7 @@ function translate(error: unknown): unknown {
 
 async function withClient<T>(fn: (client: IpcClient) => Promise<T>): Promise<T> {
   let client: IpcClient | undefined;
-  const path = serviceSocketPath();
+  const path = serviceSocketPath(coraHome());
   if (!existsSync(dirname(path))) throw translate(new IpcError('NOT_RUNNING', 'no service runs'));
   try {
     client = await connectIpc({ socketPath: path, clientName: `cr/${VERSION}` });

@@ -13,10 +13,10 @@ import type { TuiBackend, serviceFromIpc as ServiceFromIpc } from '@cora/tui';
 import { followRecords } from './cli-audit.ts';
 import { parseDotenv } from './dotenv.ts';
 import { readFileToSecret } from './internal/read-bytes.ts';
-import { coraHome, vaultPath } from './paths.ts';
+import { coraHome, serviceSocketPath, vaultPath } from './paths.ts';
 import { createNewVault } from './vault-init.ts';
 import { passphraseWarnings } from './passphrase.ts';
-import { ensureService, serviceSocketPath } from './client.ts';
+import { ensureService } from './client.ts';
 import { resolveCommand } from './service/resolve.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './service/state.ts';
 import { VERSION } from './version.ts';
@@ -45,10 +45,12 @@ function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
   return {
     home,
     vaultPath: vault,
-    socketPath: serviceSocketPath(),
+    socketPath: serviceSocketPath(home),
     version: VERSION,
     vaultExists: () => existsSync(vault),
-    createVault: (passphrase) => createNewVault(home, passphrase, 'tui'),
+    createVault: async (passphrase) => {
+      await createNewVault(home, passphrase, 'tui');
+    },
     passphraseWarnings: (passphrase) => passphraseWarnings(passphrase),
     connect: async () => {
       // Starts the service (locked) when none runs, like every vault-changing command.
@@ -59,7 +61,7 @@ function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
       });
       service.close();
       return serviceFromIpc(
-        await connectIpc({ socketPath: serviceSocketPath(), clientName: `cr/${VERSION}` }),
+        await connectIpc({ socketPath: serviceSocketPath(home), clientName: `cr/${VERSION}` }),
       );
     },
     findAgents: () =>

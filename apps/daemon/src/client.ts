@@ -4,13 +4,13 @@ import { dirname, join } from 'node:path';
 import {
   connectIpc,
   isIpcError,
-  socketPath,
   type ApproveHandle,
   type ApproveOptions,
   type AuditExportResult,
   type AuditVerifyResult,
   type IpcClient,
-  type IpcErrorCode,
+  type InitResult,
+  type RequestParams,
   type SecretMeta,
   type SecretsImportResult,
   type SecretsSetResult,
@@ -18,49 +18,14 @@ import {
   type UnlockResult,
 } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
-import { CrError, type CrErrorCode } from './errors.ts';
+import { CrError } from './errors.ts';
+import { fromWire } from './wire-errors.ts';
 import { startDetachedService, type ServiceSettings } from './launcher.ts';
+import { EXIT_NOT_OWNER, ownerPid } from './owner-lock.ts';
+import { serviceSocketPath } from './paths.ts';
 import { VERSION } from './version.ts';
 
-/** IPC error codes as CLI error codes (and so exit codes). */
-const FROM_IPC: Partial<Record<IpcErrorCode, CrErrorCode>> = {
-  AUTH_FAILED: 'AUTH_FAILED',
-  LOCKED: 'LOCKED',
-  NOT_FOUND: 'NOT_FOUND',
-  INVALID_NAME: 'INVALID_NAME',
-  TOO_LARGE: 'TOO_LARGE',
-  NO_VAULT: 'NO_VAULT',
-  VAULT_EXISTS: 'VAULT_EXISTS',
-  NOT_ALLOWED: 'REFUSED',
-  UNTRUSTED_SERVER: 'REFUSED',
-  UNSAFE_SOCKET: 'REFUSED',
-  UNSAFE_SOCKET_DIR: 'UNSAFE_PATH',
-  NOT_RUNNING: 'UNAVAILABLE',
-  CONNECTION_CLOSED: 'UNAVAILABLE',
-  TIMEOUT: 'UNAVAILABLE',
-  BUSY: 'UNAVAILABLE',
-  RATE_LIMITED: 'UNAVAILABLE',
-  BAD_REQUEST: 'INVALID_INPUT',
-  AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
-  DENIED: 'DENIED',
-};
-
-/** Extra advice after the service's own message. */
-const HINT: Partial<Record<IpcErrorCode, string>> = {
-  AUTH_FAILED: 'nothing was changed; try again',
-  NOT_ALLOWED: 'the service only talks to this installation’s cr',
-  UNTRUSTED_SERVER: 'something other than your Cora service holds the socket; stop it and retry',
-  UNSAFE_SOCKET: 'something other than your Cora service holds the socket path; remove it and retry',
-};
-
-function translate(error: unknown): unknown {
-  if (!isIpcError(error)) return error;
-  const code = FROM_IPC[error.code] ?? 'INTERNAL';
-  const hint = HINT[error.code];
-  return new CrError(code, hint === undefined ? error.message : `${error.message} (${hint})`, {
-    cause: error,
-  });
-}
+const translate = fromWire;
 
 async function call<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -73,7 +38,10 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
 /** The service as the CLI uses it: one typed method per request, CLI error codes. */
 export interface Service {
   status(): Promise<StatusResult>;
-  unlock(passphrase: SecretBuf): Promise<UnlockResult>;
+  /** `acceptVault`: adopt a vault file the audit log does not vouch for (audited). */
+  unlock(passphrase: SecretBuf, options?: RequestParams['unlock']): Promise<UnlockResult>;
+  /** Create the vault through the service that owns the home. */
+  init(passphrase: SecretBuf, by: 'cli' | 'tui'): Promise<InitResult>;
   lock(): Promise<void>;
   list(): Promise<readonly SecretMeta[]>;
   set(name: string, value: SecretBuf, passphrase: SecretBuf): Promise<SecretsSetResult>;
@@ -95,7 +63,9 @@ export interface Service {
 function wrap(client: IpcClient): Service {
   return {
     status: () => call(() => client.request('status', {})),
-    unlock: (passphrase) => call(() => client.request('unlock', {}, { parts: [passphrase] })),
+    unlock: (passphrase, options = {}) =>
+      call(() => client.request('unlock', options, { parts: [passphrase] })),
+    init: (passphrase, by) => call(() => client.request('init', { by }, { parts: [passphrase] })),
     lock: () =>
       call(async () => {
         await client.request('lock', {});
@@ -137,19 +107,15 @@ function wrap(client: IpcClient): Service {
   };
 }
 
-/** The socket the service listens on (`@cora/ipc`, DESIGN §5). */
-export function serviceSocketPath(): string {
-  return socketPath();
-}
-
 /**
- * Connect to the running service, after `@cora/ipc` checked the socket's directory, owner and
- * the server's peer uid (G5).
- * @param path - the socket path
+ * Connect to the service that owns the vault in `home`, after `@cora/ipc` checked the
+ * socket's directory, owner and the server's peer uid (G5).
+ * @param home - the Cora home (the socket is found from it, never from the environment)
  * @returns the service, or null when none runs
  * @throws CrError `REFUSED` (impostor or refused), `UNSAFE_PATH`, `UNAVAILABLE`.
  */
-export async function connectService(path: string): Promise<Service | null> {
+export async function connectService(home: string): Promise<Service | null> {
+  const path = serviceSocketPath(home);
   try {
     lstatSync(dirname(path));
   } catch (error) {
@@ -165,8 +131,9 @@ export async function connectService(path: string): Promise<Service | null> {
 }
 
 /**
- * Connect to the service, starting it (detached, locked) when none runs, and wait up to
- * `waitMs` for its socket.
+ * Connect to the service of `settings.home`, starting it (detached, locked) when none runs,
+ * and wait up to `waitMs` for it to listen. Two CLIs that start one at the same moment end
+ * with one service: the other exits at once, having written nothing (owner-lock.ts).
  * @param settings - used only when the service has to be started
  * @param options - `startIfMissing` (default true), `waitMs` (default 10 s)
  * @returns the service and whether this call started it
@@ -176,25 +143,25 @@ export async function ensureService(
   settings: ServiceSettings,
   options: { startIfMissing?: boolean; waitMs?: number } = {},
 ): Promise<{ service: Service; started: boolean }> {
-  const path = serviceSocketPath();
-  const existing = await connectService(path);
+  const existing = await connectService(settings.home);
   if (existing !== null) return { service: existing, started: false };
   let started = false;
   let exitCode: number | null | undefined;
-  if (options.startIfMissing ?? true) {
+  if ((options.startIfMissing ?? true) && ownerPid(settings.home) === null) {
     void startDetachedService(settings).exited.then((code) => {
       exitCode = code;
     });
     started = true;
   }
-  const deadline = Date.now() + (options.waitMs ?? 10_000);
+  const waitMs = options.waitMs ?? 10_000;
+  const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 25));
-    const service = await connectService(path);
+    const service = await connectService(settings.home);
     if (service !== null) return { service, started };
-    // It exited without listening (e.g. it refused to start): say why now, not in 10 s. Exit
-    // code 0 is another service that won the race to the socket: keep trying to connect.
-    if (exitCode !== undefined && exitCode !== 0) {
+    // It exited without listening (e.g. it refused to start): say why now, not in 10 s.
+    // EXIT_NOT_OWNER is another service that owns the vault: keep trying to connect to it.
+    if (exitCode !== undefined && exitCode !== EXIT_NOT_OWNER) {
       const why = lastLogLine(settings.home);
       throw new CrError(
         'UNAVAILABLE',
@@ -202,9 +169,12 @@ export async function ensureService(
       );
     }
   }
+  const owner = ownerPid(settings.home);
   throw new CrError(
     'UNAVAILABLE',
-    `the service did not start listening on ${path} within ${String(options.waitMs ?? 10_000)} ms; see ${settings.home}/service.log`,
+    owner === null
+      ? `the service did not start listening on ${serviceSocketPath(settings.home)} within ${String(waitMs)} ms; see ${settings.home}/service.log`
+      : `the service of this vault (pid ${String(owner)}) does not answer on ${serviceSocketPath(settings.home)}; stop it (kill ${String(owner)}) and retry`,
   );
 }
 

@@ -39,8 +39,30 @@ export const CrErrorCode = {
   AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
   /** An approver denied the request, or nobody approved it in time (DESIGN §7). */
   DENIED: 'DENIED',
-  /** `cr audit verify` found a problem in the log. */
+  /** `cr audit verify` found a problem in the log, or the log does not vouch where it must. */
   AUDIT_INVALID: 'AUDIT_INVALID',
+  /** The vault file is damaged or not a vault. */
+  VAULT_CORRUPT: 'VAULT_CORRUPT',
+  /** The vault file's version or KDF is unknown (a newer Cora wrote it). */
+  VAULT_UNSUPPORTED: 'VAULT_UNSUPPORTED',
+  /** The vault header's KDF cost is outside the floor and ceiling. */
+  KDF_OUT_OF_RANGE: 'KDF_OUT_OF_RANGE',
+  /** The vault file is older than, or other than, the one the audit log vouches for. */
+  VAULT_ROLLBACK: 'VAULT_ROLLBACK',
+  /** No space left on the device (or quota). */
+  DISK_FULL: 'DISK_FULL',
+  /** The disk reported an I/O error. */
+  IO_ERROR: 'IO_ERROR',
+  /** The file system is read-only. */
+  READ_ONLY: 'READ_ONLY',
+  /** The operating system refused access to a file. */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /** Another live process holds the vault's write lock. */
+  LOCK_HELD: 'LOCK_HELD',
+  /** The vault's budget (secret count, total bytes) would be exceeded. */
+  BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
+  /** The service is throttling this client (too many requests or connections); retry. */
+  BUSY: 'BUSY',
   /** Anything else (a bug, an I/O error). */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -68,6 +90,17 @@ const EXIT_CODES: Readonly<Record<CrErrorCode, number>> = Object.freeze({
   AUDIT_UNAVAILABLE: 12,
   DENIED: 13,
   AUDIT_INVALID: 14,
+  VAULT_CORRUPT: 15,
+  VAULT_UNSUPPORTED: 16,
+  KDF_OUT_OF_RANGE: 17,
+  VAULT_ROLLBACK: 18,
+  DISK_FULL: 19,
+  IO_ERROR: 20,
+  READ_ONLY: 21,
+  PERMISSION_DENIED: 22,
+  LOCK_HELD: 23,
+  BUDGET_EXCEEDED: 24,
+  BUSY: 25,
   CANCELLED: 130,
 });
 

@@ -70,3 +70,26 @@ export function ensurePrivateDir(home: string, create = true): void {
     );
   }
 }
+
+/** Longest path a Unix socket address holds on Linux (sun_path is 108 bytes with the NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * The socket of the service that owns the vault in `home`: `<home>/run/cora.sock`. It is a
+ * function of the home alone, never of XDG_RUNTIME_DIR or whether CORA_HOME was spelled out,
+ * so every shell that names the same vault reaches the same service (owner-lock.ts).
+ *
+ * @param home - the Cora home
+ * @returns an absolute path
+ * @throws CrError `USAGE` when the home's path is too long for a socket address.
+ */
+export function serviceSocketPath(home: string): string {
+  const path = join(home, 'run', 'cora.sock');
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+    throw new CrError(
+      'USAGE',
+      `the Cora home ${home} is too long for its socket (${path} is over ${String(MAX_SOCKET_PATH_BYTES)} bytes); use a shorter CORA_HOME`,
+    );
+  }
+  return path;
+}

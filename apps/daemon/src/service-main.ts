@@ -7,10 +7,11 @@
 import inspector from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import { AuditLog, callerSummary, type AuditReason } from '@cora/audit';
-import { createIpcServer, isIpcError, socketPath, type IpcServer } from '@cora/ipc';
+import { createIpcServer, isIpcError, type IpcServer } from '@cora/ipc';
 import { peerIdentity } from '@cora/identity';
 import { hardenProcess, isDangerousNodeFlag } from './harden.ts';
-import { vaultPath } from './paths.ts';
+import { EXIT_NOT_OWNER, claimOwnership } from './owner-lock.ts';
+import { serviceSocketPath, vaultPath } from './paths.ts';
 import {
   gateHandlers,
   ownFingerprint,
@@ -22,6 +23,7 @@ import { Approvals } from './service/approvals.ts';
 import { ServiceAudit } from './service/audit.ts';
 import { createHandlers, type Peer } from './service/handlers.ts';
 import { ServiceState } from './service/state.ts';
+import { VaultHistory } from './service/vault-history.ts';
 import { VERSION } from './version.ts';
 
 /** Exit code when the service dies of an unexpected error (EX_SOFTWARE). */
@@ -75,7 +77,16 @@ function optionalArg(name: string): number | undefined {
 const home = arg('--home');
 if (home === undefined) fail('missing --home', EXIT_REFUSED);
 
-// 4. The audit log (DESIGN §10). A log that cannot be opened keeps the service from starting:
+// 4. One service per vault (owner-lock.ts): before anything is written. A second service
+// started meanwhile (another shell, another environment) exits here and writes nothing.
+try {
+  const claim = claimOwnership(home);
+  if (!claim.owned) process.exit(EXIT_NOT_OWNER);
+} catch (error) {
+  fail(`refusing to start: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
+}
+
+// 5. The audit log (DESIGN §10). A log that cannot be opened keeps the service from starting:
 // it would have to refuse every request anyway (G7).
 let auditLog: AuditLog;
 try {
@@ -95,8 +106,21 @@ const audit = new ServiceAudit(auditLog, log);
 const approvals = new Approvals(optionalEntry('timeoutMs', optionalArg('--approval-timeout-ms')));
 audit.note({ type: 'service-start', pid: process.pid, version: VERSION });
 
+// The write history the log vouches for; a write a crash left half done is resolved here.
+let history: VaultHistory;
+try {
+  history = await VaultHistory.open(audit, home, vaultPath(home));
+} catch (error) {
+  fail(
+    `refusing to start: the vault's write history cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+    EXIT_REFUSED,
+  );
+}
+
 const state = new ServiceState({
   vaultPath: vaultPath(home),
+  history,
+  report: log,
   idleTimeoutMs: msArg('--idle-timeout-ms'),
   lifetimeMs: msArg('--lifetime-ms'),
   onUnlock: (key) => {
@@ -165,13 +189,13 @@ process.on('exit', () => {
   state.dispose();
 });
 
-// 5. Listen. This installation's `cr` CLI may always call; anything else only when the
+// 6. Listen. This installation's `cr` CLI may always call; anything else only when the
 // unlocked vault's policy admits it (DESIGN §7), checked at connect and again per request.
 const cliScript = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './cli.ts' : './cli.js', import.meta.url),
 );
 const fingerprint = ownFingerprint(cliScript);
-const path = socketPath();
+const path = serviceSocketPath(home);
 try {
   server = await createIpcServer<Peer>({
     socketPath: path,
@@ -224,7 +248,9 @@ try {
     },
   });
 } catch (error) {
-  if (isIpcError(error, 'ALREADY_RUNNING')) fail('another service already runs for this user', 0);
+  // We own the vault, so whatever answers on its socket is not a Cora service of this vault.
+  if (isIpcError(error, 'ALREADY_RUNNING'))
+    fail(`refusing to start: another process listens on ${path}; stop it and retry`, EXIT_REFUSED);
   fail(`cannot listen on ${path}: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
 }
 log(

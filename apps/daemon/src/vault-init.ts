@@ -1,37 +1,35 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { createVault, isCryptoFormatError } from '@cora/crypto-format';
-import { SecretBuf } from '@cora/memstore';
+import { existsSync } from 'node:fs';
+import type { SecretBuf } from '@cora/memstore';
+import { ensureService } from './client.ts';
 import { CrError } from './errors.ts';
 import { ensurePrivateDir, vaultPath } from './paths.ts';
-import { VERSION } from './version.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from './service/state.ts';
 
 /**
- * Create a new, empty vault in `home` (`cr init`, and the TUI's onboarding): no secret, an
- * empty policy (only the `cr` CLI may call), and a fresh random audit key (DESIGN §10).
+ * Create a new, empty vault in `home` (`cr init`, and the TUI's onboarding). Like every write,
+ * it goes through the service that owns the home (started locked when none runs), which
+ * records it in the audit log and gives it the next generation of the log's history.
  *
  * @param home - the Cora home (created 0700 when missing)
  * @param passphrase - the new passphrase (not wiped: the caller owns it)
  * @param by - who created it, recorded in `meta`
- * @throws CrError `VAULT_EXISTS` (never overwrites), `UNSAFE_PATH`.
+ * @returns the new vault's generation
+ * @throws CrError `VAULT_EXISTS` (never overwrites), `UNSAFE_PATH`, and the service's errors.
  */
-export async function createNewVault(home: string, passphrase: SecretBuf, by: 'cli' | 'tui'): Promise<void> {
+export async function createNewVault(
+  home: string,
+  passphrase: SecretBuf,
+  by: 'cli' | 'tui',
+): Promise<number> {
   ensurePrivateDir(home);
   const path = vaultPath(home);
-  const auditKey = SecretBuf.random(32);
-  const json = Buffer.from(
-    JSON.stringify({
-      policy: {},
-      meta: { created: new Date().toISOString(), by: `cr ${VERSION}${by === 'tui' ? ' tui' : ''}` },
-    }),
-  );
+  if (existsSync(path))
+    throw new CrError('VAULT_EXISTS', `a vault already exists at ${path}; refusing to overwrite it`);
+  const { service } = await ensureService({ home, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, lifetimeMs: 0 });
   try {
-    await createVault(path, { entries: [], auditKey, json }, passphrase);
-  } catch (error) {
-    if (isCryptoFormatError(error, 'VAULT_EXISTS')) {
-      throw new CrError('VAULT_EXISTS', `a vault already exists at ${path}; refusing to overwrite it`);
-    }
-    throw error;
+    return (await service.init(passphrase, by)).generation;
   } finally {
-    auditKey.wipe();
+    service.close();
   }
 }

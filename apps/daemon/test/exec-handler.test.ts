@@ -61,6 +61,7 @@ beforeAll(async () => {
     status: refuse,
     lock: refuse,
     unlock: refuse,
+    init: refuse,
     'secrets.list': refuse,
     'secrets.set': refuse,
     'secrets.delete': refuse,
@@ -165,7 +166,7 @@ describe('createExecHandler', () => {
     });
     const outcomes = await Promise.all(runs);
     expect(outcomes.filter((o) => o === 'ran')).toHaveLength(2);
-    expect(outcomes.filter((o) => o === 'RATE_LIMITED')).toHaveLength(4);
+    expect(outcomes.filter((o) => o === 'TASK_RATE_LIMITED')).toHaveLength(4);
   });
 
   it('should answer LOCKED while locked', async () => {

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { AuditLog } from '@cora/audit';
 import { createVault } from '@cora/crypto-format';
 import { SecretBuf } from '@cora/memstore';
+import { ServiceAudit } from '../src/service/audit.ts';
+import { VaultHistory } from '../src/service/vault-history.ts';
 
 /** The package root (apps/daemon). */
 export const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -18,6 +21,16 @@ export function secret(text: string | Uint8Array): SecretBuf {
 /** The bytes of a SecretBuf as a Buffer copy (tests only). */
 export function reveal(buf: SecretBuf): Buffer {
   return buf.use((bytes) => Buffer.from(bytes));
+}
+
+/** A real audit log in `dir` and the vault history over it, as the service opens them. */
+export async function openHistory(
+  dir: string,
+  vaultPath: string,
+): Promise<{ history: VaultHistory; log: AuditLog }> {
+  const log = await AuditLog.open({ dir, fsync: false });
+  const history = await VaultHistory.open(new ServiceAudit(log, () => undefined), dir, vaultPath);
+  return { history, log };
 }
 
 /** Create an empty vault at `path` under `passphrase` at the KDF floor. */

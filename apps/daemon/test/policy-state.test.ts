@@ -2,6 +2,9 @@
 // The policy side of ServiceState (DESIGN §7) and resolveCommand, on real vault files.
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AuditLog } from '@cora/audit';
+import { isIpcError } from '@cora/ipc';
+import type { VaultHistory } from '../src/service/vault-history.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createVault, readVault, updateVault } from '@cora/crypto-format';
 import { SecretBuf, wipeSecretsBlock } from '@cora/memstore';
@@ -10,12 +13,14 @@ import { makeTempDir, type TempDir } from '@cora/test-utils';
 import { isCrError } from '../src/errors.ts';
 import { resolveCommand } from '../src/service/resolve.ts';
 import { ServiceState } from '../src/service/state.ts';
-import { reveal, secret } from './helpers.ts';
+import { openHistory, reveal, secret } from './helpers.ts';
 
 const PASS = 'policy state passphrase';
 let dir: TempDir;
 let vault: string;
 const states: ServiceState[] = [];
+let history: VaultHistory;
+let auditLog: AuditLog;
 
 async function writeVault(json: string): Promise<void> {
   const pass = secret(PASS);
@@ -42,15 +47,17 @@ async function writeVault(json: string): Promise<void> {
 beforeEach(async () => {
   dir = await makeTempDir('cora-policy-state-');
   vault = join(dir.path, 'vault.cora');
+  ({ history, log: auditLog } = await openHistory(dir.path, vault));
 });
 afterEach(async () => {
   for (const s of states.splice(0)) s.dispose();
+  await auditLog.close();
   await dir.remove();
 });
 
 async function unlocked(json = '{"policy":{},"meta":{"by":"test"}}'): Promise<ServiceState> {
   await writeVault(json);
-  const state = new ServiceState({ vaultPath: vault, authDelayBaseMs: 1 });
+  const state = new ServiceState({ vaultPath: vault, history, authDelayBaseMs: 1 });
   states.push(state);
   const p = secret(PASS);
   try {
@@ -76,6 +83,7 @@ async function setWith(state: ServiceState, pass: string, policy: Policy): Promi
     await state.setPolicy(p, policy);
     return 'ok';
   } catch (error) {
+    if (isIpcError(error)) return error.code;
     return isCrError(error) ? error.code : `other: ${String(error)}`;
   } finally {
     p.wipe();
@@ -104,7 +112,7 @@ const withTask = (): Policy =>
 
 describe('ServiceState policy', () => {
   it('should give the empty policy while locked and for an issue-3 vault ({}), and the unlock time', async () => {
-    const state = new ServiceState({ vaultPath: join(dir.path, 'none.cora') });
+    const state = new ServiceState({ vaultPath: join(dir.path, 'none.cora'), history });
     states.push(state);
     expect(state.policy()).toEqual(emptyPolicy());
     expect(state.unlockedAt()).toBeNull();
@@ -121,9 +129,11 @@ describe('ServiceState policy', () => {
     const good = await unlocked(JSON.stringify({ policy: withTask(), meta: {} }));
     expect(good.policy().tasks['web']?.targets).toEqual(['/usr/bin/true']);
     good.dispose();
+    await auditLog.close();
     await dir.remove();
     dir = await makeTempDir('cora-policy-state-');
     vault = join(dir.path, 'vault.cora');
+    ({ history, log: auditLog } = await openHistory(dir.path, vault));
     const bad = await unlocked(
       JSON.stringify({ policy: { version: 1, callers: [{ exe: 'relative' }], tasks: {} } }),
     );
@@ -137,7 +147,8 @@ describe('ServiceState policy', () => {
     expect(await setWith(state, PASS, withTask())).toBe('ok');
     expect(state.policy().callers).toEqual([{ exe: '/usr/bin/env' }]);
     const stored = await section();
-    expect(stored['meta']).toEqual({ by: 'test' });
+    // meta is kept; the write added its generation (the first use was 0, so this is 1).
+    expect(stored['meta']).toEqual({ by: 'test', generation: 1 });
     expect(parsePolicy(stored['policy'])).toEqual(withTask());
     const [token] = state.secretsFor(['TOKEN']);
     expect(token === undefined ? '' : reveal(token.value).toString()).toBe('token-value');
@@ -178,7 +189,7 @@ describe('ServiceState policy', () => {
     expect(codeOf(() => state.secretsFor(['TOKEN']))).toBe('LOCKED');
   });
 
-  it('should follow a vault changed on disk after a setPolicy (memory matches what was written)', async () => {
+  it('should refuse to write over a vault changed on disk behind its back, and keep both untouched', async () => {
     const state = await unlocked();
     const p = secret(PASS);
     try {
@@ -190,9 +201,10 @@ describe('ServiceState policy', () => {
       p.wipe();
     }
     const next = allowCaller(emptyPolicy(), { exe: '/usr/bin/id' });
-    expect(await setWith(state, PASS, next)).toBe('ok');
+    // The service never adopts a file it did not write (issue 10, item 4).
+    expect(await setWith(state, PASS, next)).toBe('VAULT_ROLLBACK');
     expect((await section())['meta']).toEqual({ by: 'elsewhere' });
-    expect(state.policy()).toEqual(next);
+    expect(state.policy()).toEqual(emptyPolicy());
   });
 });
 

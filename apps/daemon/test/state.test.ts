@@ -1,31 +1,37 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AuditLog } from '@cora/audit';
+import type { VaultHistory } from '../src/service/vault-history.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readVault } from '@cora/crypto-format';
 import { SecretBuf, wipeSecretsBlock } from '@cora/memstore';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
 import { isCrError } from '../src/errors.ts';
 import { ServiceState, type LockReason, type StateOptions } from '../src/service/state.ts';
-import { makeVault, reveal, secret } from './helpers.ts';
+import { openHistory, makeVault, reveal, secret } from './helpers.ts';
 
 const PASS = 'state test passphrase';
 let dir: TempDir;
 let vault: string;
 const states: ServiceState[] = [];
+let history: VaultHistory;
+let auditLog: AuditLog;
 
 beforeEach(async () => {
   dir = await makeTempDir('cora-state-');
   vault = join(dir.path, 'vault.cora');
+  ({ history, log: auditLog } = await openHistory(dir.path, vault));
   await makeVault(vault, PASS);
 });
 afterEach(async () => {
   for (const s of states.splice(0)) s.dispose();
+  await auditLog.close();
   await dir.remove();
 });
 
 function make(options: Partial<StateOptions> = {}): ServiceState {
-  const state = new ServiceState({ vaultPath: vault, authDelayBaseMs: 1, ...options });
+  const state = new ServiceState({ vaultPath: vault, history, authDelayBaseMs: 1, ...options });
   states.push(state);
   return state;
 }
@@ -111,7 +117,7 @@ describe('ServiceState', () => {
   });
 
   it('should report NO_VAULT when the file is missing', async () => {
-    const state = new ServiceState({ vaultPath: join(dir.path, 'none.cora') });
+    const state = new ServiceState({ vaultPath: join(dir.path, 'none.cora'), history });
     states.push(state);
     expect(await codeOf(withPass(PASS, (p) => state.unlock(p)))).toBe('NO_VAULT');
   });
@@ -260,7 +266,7 @@ describe('ServiceState', () => {
   });
 
   it('should refuse bad durations with RangeError', () => {
-    expect(() => new ServiceState({ vaultPath: vault, idleTimeoutMs: -1 })).toThrow(RangeError);
-    expect(() => new ServiceState({ vaultPath: vault, lifetimeMs: 1.5 })).toThrow(RangeError);
+    expect(() => new ServiceState({ vaultPath: vault, history, idleTimeoutMs: -1 })).toThrow(RangeError);
+    expect(() => new ServiceState({ vaultPath: vault, history, lifetimeMs: 1.5 })).toThrow(RangeError);
   });
 });

@@ -6,7 +6,14 @@
  * verify / export.
  * @packageDocumentation
  */
-export { AUDIT_OPS, AUDIT_REASONS, LOCK_REASONS, AUDIT_EVENT_TYPES, callerSummary } from './types.ts';
+export {
+  AUDIT_OPS,
+  AUDIT_REASONS,
+  LOCK_REASONS,
+  AUDIT_EVENT_TYPES,
+  VAULT_OPS,
+  callerSummary,
+} from './types.ts';
 export type {
   AuditOp,
   AuditReason,
@@ -41,11 +48,16 @@ export type {
   PasswdEvent,
   ProtocolErrorEvent,
   FileStartEvent,
+  VaultOp,
+  VaultWriteEvent,
+  VaultStateEvent,
 } from './types.ts';
 export { validateEvent } from './internal/schema.ts';
 export { AuditLog } from './log.ts';
 export type { AuditLogOptions, AuditHead } from './log.ts';
 export { logFiles, readRecords, verifyLog, exportLog, verifyExport } from './verify.ts';
+export { findLastRecords } from './find.ts';
+export type { FoundRecord, FindOptions } from './find.ts';
 export type {
   VerifyOptions,
   VerifyProblem,

@@ -198,6 +198,7 @@ export class AuditLog {
   readonly #now: () => number;
   #fd: FileHandle | null = null;
   #key: MacKey | null = null;
+  #carry: AuditEvent | null = null;
   #durable: Tail;
   #tail: Tail;
   #queue: Item[] = [];
@@ -402,7 +403,10 @@ export class AuditLog {
       ) {
         this.#enqueueRotate(rotatedName(this.#fileName, tail.firstSeq), 0);
       }
-      if (this.#tail.pendingStart !== null) this.#enqueueStart(now).catch(ignore);
+      if (this.#tail.pendingStart !== null) {
+        this.#enqueueStart(now).catch(ignore);
+        if (this.#carry !== null) this.#enqueue(this.#carry, now).catch(ignore);
+      }
       return this.#enqueue(checked, now);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -429,6 +433,26 @@ export class AuditLog {
     if (key === null) return;
     if (this.#closed) throw new AuditError('CLOSED', 'the audit log is closed');
     this.#key = new MacKey(key);
+  }
+
+  /**
+   * An event to restate right after the `file-start` of every file a rotation opens, so that
+   * the newest file always holds it (the service's `vault-state`: which vault the log vouches
+   * for, found without reading older files). Null stops it.
+   *
+   * @param event - the event, or null
+   * @throws AuditError `INVALID_EVENT` when it fails the schema or is a `file-start`.
+   */
+  setCarry(event: AuditEvent | null): void {
+    if (event === null) {
+      this.#carry = null;
+      return;
+    }
+    const checked = validateEvent(event);
+    if (checked.type === 'file-start' || checked.type === 'unlock') {
+      throw new AuditError('INVALID_EVENT', `a ${checked.type} record cannot be carried`);
+    }
+    this.#carry = checked;
   }
 
   /** The last durable record (seq 0 and 64 zeros for an empty log). */

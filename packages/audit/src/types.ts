@@ -11,6 +11,7 @@ export const AUDIT_OPS = Object.freeze([
   'status',
   'lock',
   'unlock',
+  'init',
   'secrets.list',
   'secrets.set',
   'secrets.delete',
@@ -49,6 +50,7 @@ export const AUDIT_REASONS = Object.freeze([
   'PEER_CHANGED',
   'AUTH_FAILED',
   'NO_VAULT',
+  'VAULT_ROLLBACK',
   'SELF_APPROVAL',
   'DENIED',
   'TIMED_OUT',
@@ -97,7 +99,21 @@ export const AUDIT_EVENT_TYPES = Object.freeze([
   'passwd',
   'protocol-error',
   'file-start',
+  'vault-write',
+  'vault-state',
 ] as const);
+/** Operations that write the vault file (`vault-write`). */
+export const VAULT_OPS = Object.freeze([
+  'init',
+  'secrets.set',
+  'secrets.delete',
+  'secrets.import',
+  'passwd',
+  'policy.set',
+] as const);
+/** One of {@link VAULT_OPS}. */
+export type VaultOp = (typeof VAULT_OPS)[number];
+
 /** One of {@link AUDIT_EVENT_TYPES}. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -289,6 +305,36 @@ export interface FileStartEvent {
   readonly torn: number;
 }
 
+/**
+ * `vault-write`: one step of a vault write. `intent` is on disk before the new file is renamed
+ * into place, `commit` after it, `abort` when it never was. `sha256` is the hash of the new
+ * (encrypted, public) file and `previous` of the file it replaces; `recovered` marks the
+ * commit or abort a service wrote at start for a write that a crash left half done.
+ */
+export interface VaultWriteEvent {
+  readonly type: 'vault-write';
+  readonly phase: 'intent' | 'commit' | 'abort';
+  readonly op: VaultOp;
+  readonly generation: number;
+  readonly sha256: string;
+  readonly previous: string | null;
+  readonly recovered: boolean;
+}
+
+/**
+ * `vault-state`: the vault the log vouches for, restated. `carry` opens a rotated file so the
+ * newest file always names it; `first-use` adopts a vault the log had never seen; `adopted`
+ * records the user's explicit acceptance of a file the log did not vouch for (`vouched` is the
+ * generation it vouched for until then).
+ */
+export interface VaultStateEvent {
+  readonly type: 'vault-state';
+  readonly reason: 'carry' | 'first-use' | 'adopted';
+  readonly generation: number;
+  readonly sha256: string;
+  readonly vouched: number | null;
+}
+
 /** Any audit event: a discriminated union on `type` (without the record fields). */
 export type AuditEvent =
   | ServiceStartEvent
@@ -315,7 +361,9 @@ export type AuditEvent =
   | PolicyChangedEvent
   | PasswdEvent
   | ProtocolErrorEvent
-  | FileStartEvent;
+  | FileStartEvent
+  | VaultWriteEvent
+  | VaultStateEvent;
 
 /** The fields every line adds around an event (see the README's "Record format"). */
 export interface RecordFields {

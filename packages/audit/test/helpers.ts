@@ -76,6 +76,22 @@ export const FIXTURES: { readonly [K in AuditEventType]: Extract<AuditEvent, { t
   passwd: { type: 'passwd', caller: CALLER },
   'protocol-error': { type: 'protocol-error', pid: null, code: 'FRAME_TOO_LARGE' },
   'file-start': { type: 'file-start', previous: 'audit-000000000001.jsonl', torn: 0 },
+  'vault-write': {
+    type: 'vault-write',
+    phase: 'intent',
+    op: 'secrets.set',
+    generation: 4,
+    sha256: 'ab'.repeat(32),
+    previous: 'cd'.repeat(32),
+    recovered: false,
+  },
+  'vault-state': {
+    type: 'vault-state',
+    reason: 'carry',
+    generation: 4,
+    sha256: 'ab'.repeat(32),
+    vouched: null,
+  },
 };
 
 /** A 32-byte test key; `use` lends its bytes to node:crypto for cross-checks in tests only. */

@@ -25,5 +25,5 @@ export { readVaultFile, writeFileAtomic } from './file.ts';
 export type { ReadFileOptions, WriteFileOptions } from './file.ts';
 export { withFileLock } from './lock.ts';
 export type { LockOptions } from './lock.ts';
-export { createVault, readVault, updateVault } from './vault.ts';
-export type { CreateVaultOptions, UpdateVaultOptions, VaultMutation } from './vault.ts';
+export { createVault, openVaultBlock, readVault, updateVault } from './vault.ts';
+export type { BeforeWrite, CreateVaultOptions, UpdateVaultOptions, VaultMutation } from './vault.ts';

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { lstat } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import {
   SecretBuf,
   decodeSecretsBlock,
@@ -13,13 +14,27 @@ import { parseHeader, type KdfParams } from './format.ts';
 import { readVaultFile, writeFileAtomic } from './file.ts';
 import { deriveVaultKey } from './internal/kdf.ts';
 import { openVaultWith, sealVaultWith } from './internal/seal-core.ts';
+import { fsyncDir } from './internal/fsutil.ts';
 import { withFileLock, type LockOptions } from './lock.ts';
 import type { SealOptions } from './seal.ts';
+
+/**
+ * Called under the lock with the sealed bytes about to be written (and the bytes of the file
+ * they replace, null for a new vault), before anything touches the disk. Throwing aborts the
+ * write. A write-ahead record goes here: the caller learns the new file's exact bytes (to hash
+ * them) while the old file is still in place.
+ */
+export type BeforeWrite = (files: {
+  readonly current: Uint8Array | null;
+  readonly next: Uint8Array;
+}) => void | Promise<void>;
 
 /** Options for {@link createVault}. */
 export interface CreateVaultOptions extends SealOptions {
   /** Lock timeout and retry delay. */
   readonly lock?: LockOptions;
+  /** See {@link BeforeWrite}. */
+  readonly beforeWrite?: BeforeWrite;
 }
 
 /** Options for {@link updateVault}. */
@@ -38,6 +53,14 @@ export interface UpdateVaultOptions {
   readonly newPassphrase?: SecretBuf;
   /** Lock timeout and retry delay. */
   readonly lock?: LockOptions;
+  /**
+   * Keep the replaced file as `<path>.prev` (default true, DESIGN §4). With false, nothing is
+   * kept and an existing `.prev` is removed after the new file is in place: a `.prev` would
+   * still open with a passphrase changed away from, and hold values deleted since.
+   */
+  readonly keepPrevious?: boolean;
+  /** See {@link BeforeWrite}. */
+  readonly beforeWrite?: BeforeWrite;
 }
 
 /** What an {@link updateVault} callback gets and returns. */
@@ -76,6 +99,17 @@ function decode(plaintext: SecretBuf, path: string): SecretsBlock {
   } finally {
     plaintext.wipe(); // decodeSecretsBlock wipes it too; this covers a TypeError before that.
   }
+}
+
+/** Remove `<path>.prev` durably (a crash must not bring it back); absent is fine. */
+async function removePrevious(path: string): Promise<void> {
+  try {
+    await unlink(`${path}.prev`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  await fsyncDir(dirname(resolve(path)));
 }
 
 /** Wipe a caller-built block without letting a malformed one mask the error in flight. */
@@ -139,6 +173,7 @@ export async function createVault(
         });
       }
       const file = await sealBlock(block, passphrase, sealOptions);
+      await options.beforeWrite?.({ current: null, next: file });
       await writeFileAtomic(path, file, { keepPrevious: false });
     },
     lockOptions(options),
@@ -163,7 +198,32 @@ export async function createVault(
  * ```
  */
 export async function readVault(path: string, passphrase: SecretBuf): Promise<SecretsBlock> {
-  const file = await readVaultFile(path);
+  return openVaultBlock(await readVaultFile(path), passphrase, path);
+}
+
+/**
+ * Authenticate and decode vault bytes already read (with {@link readVaultFile}): for a caller
+ * that needs the exact bytes it opened too, e.g. to hash them.
+ *
+ * @param file - the whole vault file
+ * @param passphrase - the passphrase bytes (not wiped)
+ * @param path - named in error messages
+ * @returns the decoded block; wipe it with memstore's `wipeSecretsBlock` when done
+ * @throws CryptoFormatError any code of {@link openVault}, and `INVALID_PLAINTEXT`.
+ * @example
+ * ```ts
+ * const file = await readVaultFile(path);
+ * const block = await openVaultBlock(file, passphrase, path);
+ * try { load(block); } finally { wipeSecretsBlock(block); }
+ * ```
+ */
+export async function openVaultBlock(
+  file: Uint8Array,
+  passphrase: SecretBuf,
+  path = 'vault',
+): Promise<SecretsBlock> {
+  if (!(file instanceof Uint8Array)) throw new TypeError('file must be a Uint8Array');
+  if (!(passphrase instanceof SecretBuf)) throw new TypeError('passphrase must be a SecretBuf');
   const plaintext = await openVaultWith(file, passphrase, deriveVaultKey);
   return decode(plaintext, path);
 }
@@ -226,7 +286,10 @@ export async function updateVault(
           kdf: options.kdf ?? header.params,
           ...(keepSalt ? { salt: header.salt } : {}),
         });
-        await writeFileAtomic(path, sealed, { keepPrevious: true });
+        await options.beforeWrite?.({ current: file, next: sealed });
+        const keepPrevious = options.keepPrevious ?? true;
+        await writeFileAtomic(path, sealed, { keepPrevious });
+        if (!keepPrevious) await removePrevious(path);
       } finally {
         wipeSecretsBlock(block);
         if (next !== undefined && next !== block) wipeQuietly(next);

@@ -28,8 +28,10 @@ export const WireErrorCode = {
   IDLE_TIMEOUT: 'IDLE_TIMEOUT',
   /** Too many connections, or too many requests in flight on this connection. */
   BUSY: 'BUSY',
-  /** The caller's token bucket is empty; retry later. */
+  /** The caller's token bucket (this connection's request rate) is empty; retry later. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /** A task's `max_spawns` were used up within its window (a policy limit, not the socket's). */
+  TASK_RATE_LIMITED: 'TASK_RATE_LIMITED',
   /** The caller is not allowed (identity or policy). */
   NOT_ALLOWED: 'NOT_ALLOWED',
   /** The operation needs an unlocked service. */
@@ -54,6 +56,28 @@ export const WireErrorCode = {
   AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
   /** An approver said no, or nobody decided in time (DESIGN §7 approvals). */
   DENIED: 'DENIED',
+  /** The vault file is damaged or not a vault (magic, lengths, a non-regular file, bad plaintext). */
+  VAULT_CORRUPT: 'VAULT_CORRUPT',
+  /** The vault file's format version or KDF is one this service does not know. */
+  VAULT_UNSUPPORTED: 'VAULT_UNSUPPORTED',
+  /** The vault header's KDF cost is under the floor (a downgrade) or over the ceiling (a bomb). */
+  KDF_OUT_OF_RANGE: 'KDF_OUT_OF_RANGE',
+  /** The vault file is older than (or other than) the one the audit log vouches for. */
+  VAULT_ROLLBACK: 'VAULT_ROLLBACK',
+  /** The audit log does not verify where the service relies on it. */
+  AUDIT_INVALID: 'AUDIT_INVALID',
+  /** No space left (or quota exceeded) while writing; nothing was changed. */
+  DISK_FULL: 'DISK_FULL',
+  /** The disk reported an I/O error. */
+  IO_ERROR: 'IO_ERROR',
+  /** The file system holding the vault is read-only. */
+  READ_ONLY: 'READ_ONLY',
+  /** The operating system refused access to a file of the vault. */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /** Another live process holds the vault's write lock. */
+  LOCK_HELD: 'LOCK_HELD',
+  /** The change would take the vault past its budget (secret count or total bytes). */
+  BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
   /** Anything unexpected; the message is always generic. */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -118,6 +142,28 @@ export function isIpcError(value: unknown, code?: IpcErrorCode): value is IpcErr
 }
 
 const WIRE_CODES: ReadonlySet<string> = new Set(Object.values(WireErrorCode));
+
+/**
+ * Wire codes a handler may throw (as an IpcError) and see reach the client with its message.
+ * The framing and handshake codes are the server's own; INTERNAL never carries a message.
+ */
+export const HANDLER_ERROR_CODES: ReadonlySet<WireErrorCode> = new Set<WireErrorCode>(
+  (Object.values(WireErrorCode) as WireErrorCode[]).filter(
+    (code) =>
+      ![
+        'BAD_FRAME',
+        'FRAME_TOO_LARGE',
+        'BAD_JSON',
+        'BAD_ATTACHMENT',
+        'UNKNOWN_TYPE',
+        'UNSUPPORTED_VERSION',
+        'HANDSHAKE_REQUIRED',
+        'HANDSHAKE_TIMEOUT',
+        'IDLE_TIMEOUT',
+        'INTERNAL',
+      ].includes(code),
+  ),
+);
 
 /** True when `code` is one of the wire error codes (`WireErrorCode`). */
 export function isWireErrorCode(code: unknown): code is WireErrorCode {

@@ -30,7 +30,7 @@ export { socketPath } from './paths.ts';
 export { adoptWithOwnBuffer } from './own-read.ts';
 export type { OwnBufferOptions } from './own-read.ts';
 export { encodeFrame, FrameDecoder, packParts, unpackParts, DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
-export type { DecodedFrame, FrameDecoderOptions } from './frame.ts';
+export type { DecodedFrame, FrameDecoderOptions, PushResult } from './frame.ts';
 export {
   PROTOCOL_VERSION,
   SUPPORTED_PROTOCOLS,
@@ -49,6 +49,7 @@ export type {
   StatusResult,
   LockResult,
   UnlockResult,
+  InitResult,
   SecretMeta,
   SecretsSetResult,
   SecretsDeleteResult,

@@ -26,8 +26,19 @@ export interface RequestParams {
   hello: { readonly protocol: number; readonly client: string };
   status: EmptyParams;
   lock: EmptyParams;
-  /** Attachment: the passphrase. */
-  unlock: EmptyParams;
+  /**
+   * Attachment: the passphrase. `acceptVault`: adopt a vault file the audit log does not vouch
+   * for (an older generation, or one written elsewhere) instead of refusing it; audited.
+   */
+  unlock: {
+    readonly acceptVault?: boolean;
+    /** Lock after this long without a request, for this unlock (0 = never); default the service's. */
+    readonly idleTimeoutMs?: number;
+    /** Lock this long after this unlock whatever happens (0 = no limit); default the service's. */
+    readonly lifetimeMs?: number;
+  };
+  /** Create the vault (`cr init`), through the service that owns the home. Attachment: the new passphrase. */
+  init: { readonly by: 'cli' | 'tui' };
   'secrets.list': EmptyParams;
   /** Attachment: passphrase, value (see `packParts`). */
   'secrets.set': { readonly name: string };
@@ -214,6 +225,12 @@ export interface SecretsImportResult {
   readonly replaced: readonly string[];
 }
 
+/** Result of `init`: the new vault's generation (it continues the audit log's history). */
+export interface InitResult {
+  readonly created: true;
+  readonly generation: number;
+}
+
 /** Result of `passwd`. */
 export interface PasswdResult {
   readonly changed: true;
@@ -290,6 +307,7 @@ export interface Results {
   status: StatusResult;
   lock: LockResult;
   unlock: UnlockResult;
+  init: InitResult;
   'secrets.list': readonly SecretMeta[];
   'secrets.set': SecretsSetResult;
   'secrets.delete': SecretsDeleteResult;
@@ -355,6 +373,7 @@ export const ATTACHMENT_PARTS: Readonly<Record<MessageType | InputType, number |
     status: 0,
     lock: 0,
     unlock: 1,
+    init: 1,
     'secrets.list': 0,
     'secrets.set': 2,
     'secrets.delete': 1,

@@ -38,6 +38,10 @@ export function fakeHandlers(seen: string[] = []): IpcHandlers<{ uid: number }> 
       locked = false;
       return { state: 'unlocked', secrets: names.size };
     },
+    init: async (request, { parts }) => {
+      seen.push(`init ${request.by} ${parts.map((p) => p.length).join(',')}`);
+      return { created: true, generation: 1 };
+    },
     'secrets.list': async () =>
       [...names].map(([name, length]) => ({
         name,

@@ -81,7 +81,7 @@ function refuse(decision: Decision): IpcError {
     case 'TARGET_NOT_FOUND':
       return new IpcError('NOT_FOUND', decision.message);
     case 'RATE_LIMITED':
-      return new IpcError('RATE_LIMITED', decision.message);
+      return new IpcError('TASK_RATE_LIMITED', decision.message);
     default:
       return new IpcError('NOT_ALLOWED', decision.message);
   }

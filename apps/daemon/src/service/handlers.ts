@@ -10,6 +10,7 @@ import {
 } from '@cora/audit';
 import {
   IpcError,
+  isIpcError,
   type ApproveResult,
   type AuditVerifyResult,
   type IpcHandlers,
@@ -148,17 +149,29 @@ export function createHandlers(
         state.lock('request');
         return Promise.resolve({ state: 'locked' as const });
       }),
-    unlock: (_request, context) =>
+    init: (request, context) =>
+      guarded(async () => {
+        const by = `cr ${info.version}${request.by === 'tui' ? ' tui' : ''}`;
+        const generation = await state.init(part(context, 0), { created: new Date().toISOString(), by });
+        return { created: true as const, generation };
+      }),
+    unlock: (request, context) =>
       guarded(async () => {
         state.touch();
         const caller = audit.caller(context.peer);
         let unlocked: boolean;
         try {
-          unlocked = await state.unlock(part(context, 0));
+          unlocked = await state.unlock(part(context, 0), {
+            ...(request.acceptVault === undefined ? {} : { acceptVault: request.acceptVault }),
+            ...(request.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: request.idleTimeoutMs }),
+            ...(request.lifetimeMs === undefined ? {} : { lifetimeMs: request.lifetimeMs }),
+          });
         } catch (error) {
           if (isCrError(error, 'AUTH_FAILED'))
             audit.note({ type: 'unlock-failed', caller, reason: 'AUTH_FAILED' });
           if (isCrError(error, 'NO_VAULT')) audit.note({ type: 'unlock-failed', caller, reason: 'NO_VAULT' });
+          if (isIpcError(error, 'VAULT_ROLLBACK'))
+            audit.note({ type: 'unlock-failed', caller, reason: 'VAULT_ROLLBACK' });
           throw error;
         }
         if (!unlocked) throw new IpcError('UNLOCKED', 'the service is already unlocked');

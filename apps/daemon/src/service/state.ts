@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { performance } from 'node:perf_hooks';
-import { isCryptoFormatError, readVault, updateVault } from '@cora/crypto-format';
+import {
+  createVault,
+  isCryptoFormatError,
+  openVaultBlock,
+  readVault,
+  readVaultFile,
+  updateVault,
+} from '@cora/crypto-format';
+import { IpcError } from '@cora/ipc';
+import type { VaultOp } from '@cora/audit';
 import {
   DEFAULT_LIMITS,
   MAX_VALUE_BYTES,
@@ -14,6 +23,8 @@ import {
 } from '@cora/memstore';
 import { emptyPolicy, isPolicyError, parsePolicy, serializePolicy, type Policy } from '@cora/policy';
 import { CrError } from '../errors.ts';
+import { describeForLog, serviceError } from './errors.ts';
+import type { PendingWrite, VaultHistory } from './vault-history.ts';
 
 /** Why the service locked; audited by a later issue, reported in `status` now. */
 export type LockReason = 'request' | 'idle' | 'lifetime' | 'suspend' | 'signal' | 'error' | 'shutdown';
@@ -29,6 +40,10 @@ export interface Clocks {
 /** Options of a {@link ServiceState}. */
 export interface StateOptions {
   readonly vaultPath: string;
+  /** The write history the audit log vouches for: checked at unlock and before every write. */
+  readonly history: VaultHistory;
+  /** Writes one line to the service log (a vault or disk refusal: class, step, errno). */
+  readonly report?: (line: string) => void;
   /** Lock after this long without a request (DESIGN §9: default 15 min). 0 disables. */
   readonly idleTimeoutMs?: number;
   /** Lock this long after unlock, whatever happens (`--lifetime`). 0 or absent: no limit. */
@@ -58,6 +73,16 @@ export interface StateSnapshot {
   readonly lifetimeDeadline: string | null;
   readonly unlockedAt: string | null;
   readonly lastLockReason: LockReason | null;
+}
+
+/** Options of one {@link ServiceState.unlock}. */
+export interface UnlockOptions {
+  /** Adopt a vault file the audit log does not vouch for (`cr unlock --accept-vault`). */
+  readonly acceptVault?: boolean;
+  /** Idle timeout of this unlock; default the service's. 0 disables. */
+  readonly idleTimeoutMs?: number;
+  /** Lifetime of this unlock; default the service's. 0: no limit. */
+  readonly lifetimeMs?: number;
 }
 
 /** Result of an import: which names were new and which replaced a stored value. */
@@ -100,8 +125,9 @@ interface Unlocked {
 export class ServiceState {
   readonly #options: StateOptions;
   readonly #clocks: Clocks;
-  readonly #idleMs: number;
-  readonly #lifetimeMs: number;
+  /** Idle timeout and lifetime of the current unlock (the service's defaults unless it asked). */
+  #idleMs: number;
+  #lifetimeMs: number;
   #unlocked: Unlocked | null = null;
   #lastActivityMono = 0;
   #lastActivityWall = 0;
@@ -259,7 +285,7 @@ export class ServiceState {
       throw error;
     }
     await this.#exclusive(async () => {
-      await this.#mutate(passphrase, (block) => {
+      await this.#mutate('policy.set', passphrase, (block) => {
         const section = readSection(block.json);
         const json = new TextEncoder().encode(JSON.stringify({ ...section.rest, policy: value }));
         return { ...block, json };
@@ -282,16 +308,37 @@ export class ServiceState {
    * read and false is returned. The passphrase is not wiped (the caller owns it).
    *
    * @param passphrase - the vault passphrase
+   * @param options - adopt a file the audit log does not vouch for (audited); this unlock's
+   *   idle timeout and lifetime
    * @returns true when this call unlocked, false when already unlocked
-   * @throws CrError `AUTH_FAILED` (after the escalating delay), `NO_VAULT`; other
-   *   CryptoFormatErrors for damaged files.
+   * @throws CrError `AUTH_FAILED` (after the escalating delay), `NO_VAULT`; IpcError
+   *   `VAULT_ROLLBACK` and the file classes of ./errors.ts.
    */
-  unlock(passphrase: SecretBuf): Promise<boolean> {
+  unlock(passphrase: SecretBuf, options: UnlockOptions = {}): Promise<boolean> {
+    for (const key of ['idleTimeoutMs', 'lifetimeMs'] as const) {
+      const v = options[key];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+        throw new RangeError(`options.${key} must be a non-negative integer, got ${String(v)}`);
+      }
+    }
     return this.#exclusive(async () => {
       if (this.#unlocked !== null) return false;
-      const block = await this.#authenticated(() => readVault(this.#options.vaultPath, passphrase));
+      this.#idleMs = options.idleTimeoutMs ?? this.#options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+      this.#lifetimeMs = options.lifetimeMs ?? this.#options.lifetimeMs ?? 0;
+      const path = this.#options.vaultPath;
+      const { file, block } = await this.#authenticated(async () => {
+        const bytes = await readVaultFile(path);
+        return { file: bytes, block: await openVaultBlock(bytes, passphrase, path) };
+      });
       let loaded: Unlocked;
       try {
+        // Before anything is used: the file must be the one the audit log vouches for.
+        await this.#options.history.checkOpened(
+          file,
+          generationOf(block.json),
+          block.auditKey,
+          options.acceptVault === true,
+        );
         loaded = this.#load(block, true);
       } catch (error) {
         wipeSecretsBlock(block);
@@ -372,27 +419,24 @@ export class ServiceState {
     }
     return await this.#exclusive(async () => {
       const result: ImportResult = { added: [], replaced: [] };
-      await this.#mutate(passphrase, (block) => {
+      await this.#mutate(items.length === 1 ? 'secrets.set' : 'secrets.import', passphrase, (block) => {
         const now = this.#clocks.wall();
         const entries: SecretEntry[] = [...block.entries];
-        for (const item of items) {
-          const at = entries.findIndex((e) => e.name === item.name);
+        const index = new Map(entries.map((e, i) => [e.name, i]));
+        // Copies, in one region: updateVault wipes what the block holds; the caller keeps its values.
+        const values = copyAll(items.map((item) => item.value));
+        for (const [i, item] of items.entries()) {
+          const at = index.get(item.name) ?? -1;
           const created = at >= 0 ? (entries[at]?.created ?? now) : now;
-          // A copy: updateVault wipes what the block holds; the caller keeps its value.
-          const entry = { name: item.name, value: copy(item.value), created, updated: now };
+          const entry = { name: item.name, value: values[i] as SecretBuf, created, updated: now };
           if (at >= 0) {
             result.replaced.push(item.name);
             entries[at] = entry;
           } else {
             result.added.push(item.name);
+            index.set(item.name, entries.length);
             entries.push(entry);
           }
-        }
-        if (entries.length > DEFAULT_LIMITS.maxEntries) {
-          throw new CrError(
-            'TOO_LARGE',
-            `the vault holds at most ${String(DEFAULT_LIMITS.maxEntries)} secrets`,
-          );
         }
         return { ...block, entries };
       });
@@ -409,7 +453,7 @@ export class ServiceState {
   async deleteSecret(name: string, passphrase: SecretBuf): Promise<void> {
     checkName(name);
     await this.#exclusive(async () => {
-      await this.#mutate(passphrase, (block) => {
+      await this.#mutate('secrets.delete', passphrase, (block) => {
         if (!block.entries.some((e) => e.name === name)) {
           throw new CrError('NOT_FOUND', `there is no secret called ${name}`);
         }
@@ -426,10 +470,44 @@ export class ServiceState {
    * @throws CrError `AUTH_FAILED`, `NO_VAULT`.
    */
   changePassphrase(passphrase: SecretBuf, newPassphrase: SecretBuf): Promise<void> {
+    return this.#exclusive(() => this.#mutate('passwd', passphrase, (block) => block, newPassphrase));
+  }
+
+  /**
+   * Create the vault (`cr init`, the TUI's onboarding): no secret, an empty policy (only the
+   * `cr` CLI may call) and a fresh random audit key. Its generation continues the audit log's
+   * history, so a vault made again after one was removed is not taken for a rollback.
+   *
+   * @param passphrase - the new passphrase (not wiped)
+   * @param meta - recorded in the JSON section's `meta` (not secret)
+   * @returns the new vault's generation
+   * @throws CrError `VAULT_EXISTS`; IpcError `UNLOCKED` while a vault is held, and the file
+   *   classes of ./errors.ts.
+   */
+  init(passphrase: SecretBuf, meta: Readonly<Record<string, string>>): Promise<number> {
     return this.#exclusive(async () => {
-      await this.#authenticated(() =>
-        updateVault(this.#options.vaultPath, passphrase, (block) => block, { newPassphrase }),
-      );
+      if (this.#unlocked !== null) {
+        throw new IpcError('UNLOCKED', 'the service holds an unlocked vault; run cr lock first');
+      }
+      const history = this.#options.history;
+      const generation = history.next(0);
+      const auditKey = SecretBuf.random(32);
+      const json = new TextEncoder().encode(JSON.stringify({ policy: {}, meta: { ...meta, generation } }));
+      const pending: { value: PendingWrite | null } = { value: null };
+      try {
+        await createVault(this.#options.vaultPath, { entries: [], auditKey, json }, passphrase, {
+          beforeWrite: async ({ next }) => {
+            pending.value = await history.begin('init', null, 0, next, generation, copy(auditKey));
+          },
+        });
+      } catch (error) {
+        if (pending.value !== null && (await history.settle(pending.value))) return generation;
+        throw this.#refused(error, 'init');
+      } finally {
+        auditKey.wipe();
+      }
+      if (pending.value !== null) await history.commit(pending.value);
+      return generation;
     });
   }
 
@@ -467,49 +545,119 @@ export class ServiceState {
           cause: error,
         });
       }
+      throw this.#refused(error, 'vault');
+    }
+  }
+
+  /** Map an error to its class and log what broke (never a value). */
+  #refused(error: unknown, op: string): Error {
+    const mapped = serviceError(error, op);
+    const line = describeForLog(mapped, op);
+    if (line !== null) this.#options.report?.(line);
+    return mapped;
+  }
+
+  /**
+   * One vault write, in the order that leaves no inconsistent crash point (vault-history.ts):
+   * read and authenticate → check the budget → seal → the file must be the one the log vouches
+   * for → intent record (fsynced) → rename → commit record. When unlocked, memory is rebuilt
+   * from exactly what was written (copies made inside `change`, since updateVault wipes the
+   * block) and swapped in once the new file is in place — also when an error came after the
+   * rename, so vault, memory and log always agree.
+   */
+  async #mutate(
+    op: VaultOp,
+    passphrase: SecretBuf,
+    change: (block: SecretsBlock) => SecretsBlock,
+    newPassphrase?: SecretBuf,
+  ): Promise<void> {
+    const history = this.#options.history;
+    // Holders, not `let`s: the callbacks assign them and TypeScript's narrowing cannot see that.
+    const built: { value: Unlocked | null } = { value: null };
+    const plan: { fileGeneration: number; generation: number; key: SecretBuf | null } = {
+      fileGeneration: 0,
+      generation: 0,
+      key: null,
+    };
+    const pending: { value: PendingWrite | null } = { value: null };
+    try {
+      await this.#authenticated(() =>
+        updateVault(
+          this.#options.vaultPath,
+          passphrase,
+          (block) => {
+            plan.fileGeneration = generationOf(block.json);
+            plan.generation = history.next(plan.fileGeneration);
+            const changed = change(block);
+            const next: SecretsBlock = { ...changed, json: withGeneration(changed.json, plan.generation) };
+            checkBudget(next.entries);
+            // While locked the log has no key: the write's records are MACed with this copy.
+            plan.key = this.#unlocked === null ? copy(next.auditKey) : null;
+            if (this.#unlocked !== null) built.value = this.#rebuild(next);
+            return next;
+          },
+          {
+            keepPrevious: false,
+            ...(newPassphrase === undefined ? {} : { newPassphrase }),
+            beforeWrite: async ({ current, next }) => {
+              const key = plan.key;
+              plan.key = null; // the pending write owns it now
+              pending.value = await history.begin(
+                op,
+                current,
+                plan.fileGeneration,
+                next,
+                plan.generation,
+                key,
+              );
+            },
+          },
+        ),
+      );
+    } catch (error) {
+      plan.key?.wipe();
+      if (pending.value !== null && (await history.settle(pending.value))) {
+        this.#swapIn(built.value);
+        const mapped = serviceError(error, op); // already logged by #authenticated
+        throw mapped instanceof IpcError
+          ? new IpcError(mapped.code, `${mapped.message} (the change itself is in place)`, {
+              cause: mapped.cause,
+            })
+          : mapped;
+      }
+      discard(built.value);
+      throw serviceError(error, op);
+    }
+    this.#swapIn(built.value);
+    if (pending.value !== null) await history.commit(pending.value);
+  }
+
+  /** A new in-memory copy of a block about to be written (updateVault wipes the block itself). */
+  #rebuild(next: SecretsBlock): Unlocked {
+    // One region for every copy: a region per value would cost each secret its own mapping and
+    // guard pages, and with the decoded block alive too the process runs out of mappings
+    // (vm.max_map_count) near 7,500 secrets, under the 10,000 cap.
+    const values = copyAll([...next.entries.map((e) => e.value), next.auditKey]);
+    const copied: SecretsBlock = {
+      entries: next.entries.map((e, i) => ({ ...e, value: values[i] as SecretBuf })),
+      auditKey: values[next.entries.length] as SecretBuf,
+      json: Uint8Array.from(next.json),
+    };
+    try {
+      return this.#load(copied, false);
+    } catch (error) {
+      wipeSecretsBlock(copied);
       throw error;
     }
   }
 
-  /**
-   * updateVault, and when unlocked rebuild memory from exactly what was written, so memory and
-   * disk agree even if the file changed since unlock. The new store is built from copies inside
-   * `mutate` (updateVault wipes the block) and swapped in only after the write succeeded.
-   */
-  async #mutate(passphrase: SecretBuf, change: (block: SecretsBlock) => SecretsBlock): Promise<void> {
-    // A holder, not a `let`: the callback assigns it and TypeScript's narrowing cannot see that.
-    const built: { value: Unlocked | null } = { value: null };
-    try {
-      await this.#authenticated(() =>
-        updateVault(this.#options.vaultPath, passphrase, (block) => {
-          const next = change(block);
-          if (this.#unlocked !== null) {
-            const copied: SecretsBlock = {
-              entries: next.entries.map((e) => ({ ...e, value: copy(e.value) })),
-              auditKey: copy(next.auditKey),
-              json: Uint8Array.from(next.json),
-            };
-            try {
-              built.value = this.#load(copied, false);
-            } catch (error) {
-              wipeSecretsBlock(copied);
-              throw error;
-            }
-          }
-          return next;
-        }),
-      );
-    } catch (error) {
-      discard(built.value);
-      throw error;
-    }
+  /** Replace the unlocked memory with `next` (the file now in place). */
+  #swapIn(next: Unlocked | null): void {
     const old = this.#unlocked;
-    const next = built.value;
-    if (old === null) {
+    if (old === null || next === null) {
       discard(next); // locked meanwhile (signal, lifetime): keep it locked
       return;
     }
-    if (next === null) return;
     this.#unlocked = {
       ...next,
       unlockedAtWall: old.unlockedAtWall,
@@ -602,6 +750,18 @@ function copy(buf: SecretBuf): SecretBuf {
   return buf.use((bytes) => SecretBuf.from(bytes));
 }
 
+/** Copies of `bufs` in one secure-memory region (see #rebuild). */
+function copyAll(bufs: readonly SecretBuf[]): SecretBuf[] {
+  return SecretBuf.allocMany(
+    bufs.map((buf) => buf.length),
+    (views) => {
+      bufs.forEach((buf, i) => {
+        buf.use((bytes) => views[i]?.set(bytes));
+      });
+    },
+  );
+}
+
 function discard(u: Unlocked | null): void {
   if (u === null) return;
   u.store.wipeAll();
@@ -645,4 +805,43 @@ function policyOf(json: Uint8Array): { policy: Policy; policyError: string | nul
     const message = isPolicyError(error) ? error.message : 'the stored policy could not be read';
     return { policy: emptyPolicy(), policyError: message };
   }
+}
+
+/**
+ * The budget every write must respect, locked or unlocked (the same limits the in-memory
+ * store enforces at unlock, so no write can make a vault that will not open).
+ * @throws IpcError `BUDGET_EXCEEDED` naming the limit.
+ */
+function checkBudget(entries: readonly SecretEntry[]): void {
+  const { maxEntries, maxTotalBytes } = DEFAULT_LIMITS;
+  if (entries.length > maxEntries) {
+    throw new IpcError(
+      'BUDGET_EXCEEDED',
+      `the vault holds at most ${String(maxEntries)} secrets; this change would make ${String(entries.length)}: delete some first (cr secrets delete NAME)`,
+    );
+  }
+  const total = entries.reduce((sum, e) => sum + e.value.length, 0);
+  if (total > maxTotalBytes) {
+    throw new IpcError(
+      'BUDGET_EXCEEDED',
+      `the vault holds at most ${String(maxTotalBytes)} bytes of values; this change would make ${String(total)}: delete some first (cr secrets delete NAME)`,
+    );
+  }
+}
+
+/** The generation stored in the JSON section's `meta` (0 for a vault from before generations). */
+function generationOf(json: Uint8Array): number {
+  const meta = readSection(json).rest['meta'];
+  const value =
+    typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>)['generation'] : 0;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0;
+}
+
+/** The JSON section with `meta.generation` set (everything else kept as it was). */
+function withGeneration(json: Uint8Array, generation: number): Uint8Array {
+  const { policy, rest } = readSection(json);
+  const meta = rest['meta'];
+  const base = typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? meta : {};
+  const section = { ...(policy === undefined ? {} : { policy }), ...rest, meta: { ...base, generation } };
+  return new TextEncoder().encode(JSON.stringify(section));
 }

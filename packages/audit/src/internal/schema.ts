@@ -8,6 +8,7 @@ import {
   AUDIT_OPS,
   AUDIT_REASONS,
   LOCK_REASONS,
+  VAULT_OPS,
   type AuditEvent,
   type AuditEventType,
   type AuditRecord,
@@ -35,6 +36,8 @@ const task = v.pipe(v.string(), v.regex(TASK_RE));
 const secretName = v.pipe(v.string(), v.regex(SECRET_RE));
 const names = v.pipe(v.array(secretName), v.maxLength(MAX_NAMES));
 const iso = v.pipe(v.string(), v.regex(ISO_RE));
+// A SHA-256 of a public file (the encrypted vault), never of a value.
+const hex64 = v.pipe(v.string(), v.regex(HEX64_RE));
 const caller = v.strictObject({
   pid: uint,
   uid: uint,
@@ -118,6 +121,20 @@ const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
   'file-start': [
     f('previous', 'str', v.nullable(v.pipe(v.string(), v.regex(FILE_RE)))),
     f('torn', 'num', uint),
+  ],
+  'vault-write': [
+    f('phase', 'str', v.picklist(['intent', 'commit', 'abort'])),
+    f('op', 'str', v.picklist(VAULT_OPS)),
+    f('generation', 'num', uint),
+    f('sha256', 'str', hex64),
+    f('previous', 'str', v.nullable(hex64)),
+    f('recovered', 'bool', v.boolean()),
+  ],
+  'vault-state': [
+    f('reason', 'str', v.picklist(['carry', 'first-use', 'adopted'])),
+    f('generation', 'num', uint),
+    f('sha256', 'str', hex64),
+    f('vouched', 'num', v.nullable(uint)),
   ],
 };
 

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * One service per vault home, whatever the environment says. The service holds a POSIX
+ * record lock (`fcntl F_SETLK`) on `<home>/service.lock` for its whole life; the kernel drops
+ * it when the process dies, so a stale lock cannot exist, and `F_GETLK` tells anyone else the
+ * holder's pid. The socket is found from the home too (`<home>/run/cora.sock`), so every shell
+ * that names the same home — through CORA_HOME, `~/.cora`, a symlink or a bind mount — reaches
+ * the same service.
+ *
+ * Why fcntl and not a lock file with a pid in it: the kernel is the only party a same-user
+ * process cannot lie to about who holds it, and a crash leaves nothing to clean up.
+ */
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import koffi from 'koffi';
+import { CrError } from './errors.ts';
+
+/**
+ * Exit code of a service that found the vault owned by another (EX_TEMPFAIL): it exits at once
+ * and writes nothing, and the CLI that started it connects to the owner instead.
+ */
+export const EXIT_NOT_OWNER = 75;
+
+/** The lock file inside the home (empty; only its kernel lock matters). */
+export const OWNER_LOCK_FILE = 'service.lock';
+
+// <fcntl.h> on Linux (x86_64 and aarch64 alike): commands and lock types.
+const F_GETLK = 5;
+const F_SETLK = 6;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+/** struct flock: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (+pad). */
+const FLOCK_SIZE = 32;
+const FLOCK_PID_OFFSET = 24;
+const EAGAIN = 11;
+const EACCES = 13;
+
+type Fcntl = (fd: number, cmd: number, flock: Uint8Array) => number;
+let fcntl: Fcntl | undefined;
+
+function loadFcntl(): Fcntl {
+  if (fcntl !== undefined) return fcntl;
+  const lib = koffi.load('libc.so.6');
+  const fn = lib.func('int fcntl(int fd, int cmd, ...)');
+  fcntl = (fd, cmd, flock) => fn(fd, cmd, 'void *', flock) as number;
+  return fcntl;
+}
+
+/** A whole-file write lock request (l_start = l_len = 0, SEEK_SET). */
+function flockStruct(type: number): Uint8Array {
+  const buf = new Uint8Array(FLOCK_SIZE);
+  new DataView(buf.buffer).setInt16(0, type, true);
+  return buf;
+}
+
+function openLockFile(home: string, write: boolean): number | null {
+  // libuv opens every descriptor close-on-exec, so children never inherit the lock.
+  const flags = write
+    ? constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW
+    : constants.O_RDONLY | constants.O_NOFOLLOW;
+  let fd: number;
+  try {
+    fd = openSync(join(home, OWNER_LOCK_FILE), flags, 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!write && code === 'ENOENT') return null;
+    if (code === 'ELOOP') {
+      throw new CrError('UNSAFE_PATH', `${join(home, OWNER_LOCK_FILE)} is a symbolic link; remove it`);
+    }
+    throw error;
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid)) {
+    closeSync(fd);
+    throw new CrError(
+      'UNSAFE_PATH',
+      `${join(home, OWNER_LOCK_FILE)} is not a regular file of yours; remove it and retry`,
+    );
+  }
+  return fd;
+}
+
+/**
+ * Which process owns the vault in `home`, as the kernel sees it.
+ * @param home - the Cora home
+ * @returns the pid of the live owner, or null when no process holds the lock
+ * @throws CrError `UNSAFE_PATH` when the lock path is a symlink or not a file of ours.
+ */
+export function ownerPid(home: string): number | null {
+  const fd = openLockFile(home, false);
+  if (fd === null) return null;
+  try {
+    const query = flockStruct(F_WRLCK);
+    if (loadFcntl()(fd, F_GETLK, query) !== 0) {
+      throw new Error(`fcntl(F_GETLK) failed (errno ${String(koffi.errno())})`);
+    }
+    const view = new DataView(query.buffer);
+    if (view.getInt16(0, true) === F_UNLCK) return null;
+    return view.getInt32(FLOCK_PID_OFFSET, true);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The outcome of {@link claimOwnership}. */
+export type Claim =
+  { readonly owned: true; readonly fd: number } | { readonly owned: false; readonly holder: number | null };
+
+/**
+ * Take the vault's ownership for the life of this process. The descriptor must stay open (and
+ * no other descriptor of the same file may be closed in this process: POSIX record locks go
+ * with any close), so it is never closed here.
+ *
+ * @param home - the Cora home (must exist)
+ * @returns `{owned: true}` or the pid that holds it
+ */
+export function claimOwnership(home: string): Claim {
+  const fd = openLockFile(home, true);
+  if (fd === null) throw new Error('unreachable: the lock file is created');
+  if (loadFcntl()(fd, F_SETLK, flockStruct(F_WRLCK)) === 0) return { owned: true, fd };
+  const errno = koffi.errno();
+  closeSync(fd);
+  if (errno !== EAGAIN && errno !== EACCES) {
+    throw new Error(`fcntl(F_SETLK) on ${join(home, OWNER_LOCK_FILE)} failed (errno ${String(errno)})`);
+  }
+  return { owned: false, holder: ownerPid(home) };
+}
