@@ -30,6 +30,20 @@ export interface DecodedFrame {
 export interface FrameDecoderOptions {
   /** Largest accepted frame (the bytes after the length field). Default 1 MiB. */
   readonly maxFrameBytes?: number;
+  /**
+   * Largest accepted first frame of the stream (a handshake such as `hello`), at most
+   * `maxFrameBytes`. Default `maxFrameBytes`. A server sets it low so that a peer that has
+   * not completed its handshake cannot make it buffer a whole large frame.
+   */
+  readonly maxFirstFrameBytes?: number;
+}
+
+/** What {@link FrameDecoder.pushUntilError} returns. */
+export interface PushResult {
+  /** The frames completed before the error (or in the whole chunk); the caller owns their attachments. */
+  readonly frames: DecodedFrame[];
+  /** The protocol error that stopped decoding (`FRAME_TOO_LARGE`, `BAD_FRAME`), or `null`. */
+  readonly error: IpcError | null;
 }
 
 /**
@@ -141,12 +155,22 @@ export class FrameDecoder {
   /** Total bytes of the current frame including the length field, or 0 while unknown. */
   #total = 0;
   #failed: IpcError | null = null;
+  /** The limit for the current frame: `#maxFirst` until the first frame is complete. */
+  #limit: number;
 
   /**
-   * @throws RangeError when `options.maxFrameBytes` is not an integer from 8 to 64 MiB.
+   * @throws RangeError when `options.maxFrameBytes` is not an integer from 8 to 64 MiB, or
+   *   `options.maxFirstFrameBytes` not one from 8 to `maxFrameBytes`.
    */
   constructor(options: FrameDecoderOptions = {}) {
     this.#max = checkMaxFrameBytes(options.maxFrameBytes, 'options.maxFrameBytes');
+    const first = checkMaxFrameBytes(options.maxFirstFrameBytes ?? this.#max, 'options.maxFirstFrameBytes');
+    if (first > this.#max) {
+      throw new RangeError(
+        `options.maxFirstFrameBytes must not exceed maxFrameBytes (${this.#max}), got ${first}`,
+      );
+    }
+    this.#limit = first;
   }
 
   /** Bytes held for the frame in progress (0 between frames). */
@@ -168,8 +192,34 @@ export class FrameDecoder {
    *   chunk are wiped; the decoder stays failed).
    */
   push(chunk: Uint8Array): DecodedFrame[] {
+    const { frames, error } = this.pushUntilError(chunk);
+    if (error !== null) {
+      for (const frame of frames) frame.attachment?.wipe();
+      throw error;
+    }
+    return frames;
+  }
+
+  /**
+   * Feed one chunk, like {@link FrameDecoder.push}, but a protocol error does not discard the
+   * frames completed before it in the same chunk: they are returned with the error, so a
+   * server can answer a valid request before refusing the bytes that followed it. After an
+   * error the decoder is failed for good (later calls return `BAD_FRAME`).
+   * @param chunk - bytes read from the socket (copied; the caller still owns it)
+   * @returns the complete frames (the caller owns their attachments) and the error, if any
+   * @throws TypeError when `chunk` is not a Uint8Array.
+   * @example
+   * ```ts
+   * const { frames, error } = decoder.pushUntilError(chunk);
+   * for (const frame of frames) handle(frame);
+   * if (error !== null) refuse(error);
+   * ```
+   */
+  pushUntilError(chunk: Uint8Array): PushResult {
     if (!(chunk instanceof Uint8Array)) throw new TypeError('chunk must be a Uint8Array');
-    if (this.#failed !== null) throw new IpcError('BAD_FRAME', 'the decoder already refused this stream');
+    if (this.#failed !== null) {
+      return { frames: [], error: new IpcError('BAD_FRAME', 'the decoder already refused this stream') };
+    }
     const frames: DecodedFrame[] = [];
     try {
       let pos = 0;
@@ -190,12 +240,11 @@ export class FrameDecoder {
           this.#release();
         }
       }
-      return frames;
+      return { frames, error: null };
     } catch (error) {
-      for (const frame of frames) frame.attachment?.wipe();
       this.#failed = error instanceof IpcError ? error : new IpcError('BAD_FRAME', 'malformed frame');
       this.#release(true);
-      throw this.#failed;
+      return { frames, error: this.#failed };
     }
   }
 
@@ -219,8 +268,13 @@ export class FrameDecoder {
   }
 
   #checkLength(length: number): void {
-    if (length > this.#max) {
-      throw new IpcError('FRAME_TOO_LARGE', `frame of ${length} bytes is over the limit of ${this.#max}`);
+    if (length > this.#limit) {
+      throw new IpcError(
+        'FRAME_TOO_LARGE',
+        this.#limit < this.#max
+          ? `a first frame of ${length} bytes is over the handshake limit of ${this.#limit}`
+          : `frame of ${length} bytes is over the limit of ${this.#max}`,
+      );
     }
     if (length < 4 + MIN_HEADER_BYTES) {
       throw new IpcError('BAD_FRAME', `frame length ${length} is too short`);
@@ -261,6 +315,7 @@ export class FrameDecoder {
   }
 
   #frame(bytes: Uint8Array, pos: number, total: number): DecodedFrame {
+    this.#limit = this.#max;
     const headerLength = readU32(bytes, pos + 4);
     const headerEnd = pos + PREFIX_BYTES + headerLength;
     // A copy (Buffer#slice would be a view into bytes the caller is about to wipe).

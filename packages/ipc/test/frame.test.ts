@@ -108,6 +108,46 @@ describe('FrameDecoder', () => {
     expect(isIpcError(caught, 'FRAME_TOO_LARGE')).toBe(true);
   });
 
+  it('should return the frames before an error with the error (pushUntilError), then stay failed', () => {
+    const decoder = new FrameDecoder();
+    const good = encodeFrame({ id: 1 }, Buffer.from('secret'));
+    const { frames, error } = decoder.pushUntilError(
+      Buffer.concat([good, encodeFrame({ id: 2 }), Buffer.from([0, 0, 0, 3])]),
+    );
+    expect(frames.map(text)).toEqual(['{"id":1}', '{"id":2}']);
+    expect(bytesOf(frames[0]!.attachment)).toBe('secret');
+    frames[0]!.attachment!.wipe();
+    expect(isIpcError(error, 'BAD_FRAME')).toBe(true);
+    expect(decoder.failed).toBe(true);
+    expect(decoder.buffered).toBe(0);
+    const again = decoder.pushUntilError(encodeFrame({ id: 3 }));
+    expect(again.frames).toEqual([]);
+    expect(isIpcError(again.error, 'BAD_FRAME')).toBe(true);
+    expect(decoder.pushUntilError(encodeFrame({})).error).not.toBeNull();
+    expect(() => decoder.pushUntilError('x' as unknown as Uint8Array)).toThrow(TypeError);
+  });
+
+  it('should hold the first frame to maxFirstFrameBytes and later frames to maxFrameBytes', () => {
+    const big = encodeFrame({ a: 'x'.repeat(200) });
+    // Refused as the first frame as soon as its 4 length bytes arrive, nothing buffered.
+    const first = new FrameDecoder({ maxFrameBytes: 1024, maxFirstFrameBytes: 64 });
+    expect(first.push(big.subarray(0, 3))).toEqual([]);
+    expect(() => first.push(big.subarray(3, 4))).toThrow(
+      expect.objectContaining({ code: 'FRAME_TOO_LARGE' }),
+    );
+    expect(first.buffered).toBe(0);
+    // After a small first frame, the same frame is fine (one chunk, and byte by byte).
+    const later = new FrameDecoder({ maxFrameBytes: 1024, maxFirstFrameBytes: 64 });
+    expect(later.push(Buffer.concat([encodeFrame({ id: 1 }), big])).map(text)).toHaveLength(2);
+    const slow = new FrameDecoder({ maxFrameBytes: 1024, maxFirstFrameBytes: 64 });
+    let count = 0;
+    for (const byte of Buffer.concat([encodeFrame({ id: 1 }), big]))
+      count += slow.push(Uint8Array.of(byte)).length;
+    expect(count).toBe(2);
+    expect(() => new FrameDecoder({ maxFrameBytes: 64, maxFirstFrameBytes: 65 })).toThrow(RangeError);
+    expect(() => new FrameDecoder({ maxFirstFrameBytes: 4 })).toThrow(RangeError);
+  });
+
   it('should hold only the bytes received for a frame that announces the maximum', () => {
     const decoder = new FrameDecoder();
     const prefix = Buffer.alloc(8);
