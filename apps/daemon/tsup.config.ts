@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { packageBuild } from '../../tooling/config/tsup.ts';
 
-// Code splitting: `cr exec` (cli.ts) loads its own chunk without the rest of the CLI.
+// Code splitting: `cr exec` (src/cli/main.ts) loads its own chunk without the rest of the CLI.
 export default packageBuild(
-  { cli: 'src/cli.ts', 'service-main': 'src/service-main.ts' },
+  { cli: 'src/cli/main.ts', 'service-main': 'src/service/main.ts' },
   { splitting: true },
 );

@@ -22,7 +22,7 @@ import { parsePolicy } from '@cora/policy';
 import { AuditLog } from '@cora/audit';
 import { Approvals } from '../../apps/daemon/src/service/approvals.ts';
 import { ServiceAudit } from '../../apps/daemon/src/service/audit.ts';
-import { createExecHandler } from '../../apps/daemon/src/service/exec.ts';
+import { createExecHandler } from '../../apps/daemon/src/service/exec-handler.ts';
 import type { Peer } from '../../apps/daemon/src/service/handlers.ts';
 
 const SPAWNS_PER_CLIENT = Number(process.env['BENCH_SPAWNS'] ?? 200);

@@ -7,7 +7,7 @@
 // Usage: pnpm --filter @cora/bench masker   (BENCH_MIB=256, BENCH_BINARY=1)
 import { randomBytes, randomInt } from 'node:crypto';
 import { SecretBuf } from '@cora/memstore';
-import { createMasker } from '../../apps/daemon/src/exec/masker.ts';
+import { createMasker } from '../../apps/daemon/src/service/exec/masker.ts';
 
 const TOTAL_MIB = Number(process.env['BENCH_MIB'] ?? 256);
 const BINARY = process.env['BENCH_BINARY'] === '1';

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseDotenv, wipeDotenv, type DotenvProblem, type DotenvResult } from '../src/dotenv.ts';
+import { parseDotenv, wipeDotenv, type DotenvProblem, type DotenvResult } from '../src/cli/dotenv.ts';
 import { reveal } from './helpers.ts';
 
 function parse(text: string | Uint8Array): DotenvResult {

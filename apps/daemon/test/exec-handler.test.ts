@@ -19,7 +19,7 @@ import { makeTempDir, type TempDir } from '@cora/test-utils';
 import { AuditLog } from '@cora/audit';
 import { Approvals } from '../src/service/approvals.ts';
 import { ServiceAudit } from '../src/service/audit.ts';
-import { createExecHandler, type ExecDeps } from '../src/service/exec.ts';
+import { createExecHandler, type ExecDeps } from '../src/service/exec-handler.ts';
 import type { Peer } from '../src/service/handlers.ts';
 
 const VALUE = Buffer.from('handler-test-value-0123456789');

@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unprivilegedCanRun, waitForLine } from '@cora/test-utils';
-import { isDangerousNodeFlag, scrubEnvironment, serviceNodeFlags } from '../src/harden.ts';
+import { isDangerousNodeFlag, scrubEnvironment, serviceNodeFlags } from '../src/shared/harden.ts';
 import { APP_DIR, SOURCE_FLAGS, runNode } from './helpers.ts';
 
 describe('hardenProcess', () => {

@@ -4,9 +4,9 @@ import { SecretBuf, isMemstoreError } from '@cora/memstore';
 import { canaryForms, makeCanary } from '@cora/test-utils';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isCrError } from '../src/errors.ts';
-import { maskerInternals } from '../src/exec/internal/masker-internals.ts';
-import { createMasker, type Masker } from '../src/exec/masker.ts';
+import { isCrError } from '../src/shared/errors.ts';
+import { maskerInternals } from '../src/service/exec/internal/masker-internals.ts';
+import { createMasker, type Masker } from '../src/service/exec/masker.ts';
 
 // Tests build expected encodings with Node's own encoders (strings are fine here: the oracle
 // must be independent of the byte encoders under test).

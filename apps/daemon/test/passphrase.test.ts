@@ -5,14 +5,14 @@ import { chmodSync, closeSync, openSync, symlinkSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
-import { isCrError } from '../src/errors.ts';
+import { isCrError } from '../src/shared/errors.ts';
 import {
   MAX_PASSPHRASE_BYTES,
   passphraseWarnings,
   readNewPassphrase,
   readPassphrase,
   stripTrailingNewline,
-} from '../src/passphrase.ts';
+} from '../src/cli/passphrase.ts';
 import { APP_DIR, SOURCE_FLAGS, reveal, runNode, secret } from './helpers.ts';
 
 let dir: TempDir;

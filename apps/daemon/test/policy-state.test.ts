@@ -10,8 +10,8 @@ import { createVault, readVault, updateVault } from '@cora/crypto-format';
 import { SecretBuf, wipeSecretsBlock } from '@cora/memstore';
 import { addTask, allowCaller, emptyPolicy, parsePolicy, type Policy } from '@cora/policy';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
-import { isCrError } from '../src/errors.ts';
-import { resolveCommand } from '../src/service/resolve.ts';
+import { isCrError } from '../src/shared/errors.ts';
+import { resolveCommand } from '../src/shared/resolve.ts';
 import { ServiceState } from '../src/service/state.ts';
 import { openHistory, reveal, secret } from './helpers.ts';
 

@@ -11,8 +11,8 @@ import type { TempDir } from '@cora/test-utils';
 // memstore's count of SecretBufs not yet wiped (vitest resolves @cora/memstore to these same
 // sources, so this is the very counter spawnChild's SecretBuf updates).
 import { liveSecretBufs } from '../../../packages/memstore/src/internal/live.ts';
-import { isSpawnError, spawnChild } from '../src/exec/spawn.ts';
-import type { SpawnEnvEntry, SpawnOptions, SpawnedChild } from '../src/exec/spawn.ts';
+import { isSpawnError, spawnChild } from '../src/service/exec/spawn.ts';
+import type { SpawnEnvEntry, SpawnOptions, SpawnedChild } from '../src/service/exec/spawn.ts';
 import { APP_DIR, SOURCE_FLAGS, secret } from './helpers.ts';
 
 const PATH_ENV: SpawnEnvEntry = { name: 'PATH', value: Buffer.from('/usr/bin:/bin') };

@@ -2,12 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '@cora/audit';
+import { isIpcError } from '@cora/ipc';
 import type { VaultHistory } from '../src/service/vault-history.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readVault } from '@cora/crypto-format';
 import { SecretBuf, wipeSecretsBlock } from '@cora/memstore';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
-import { isCrError } from '../src/errors.ts';
+import { isCrError } from '../src/shared/errors.ts';
 import { ServiceState, type LockReason, type StateOptions } from '../src/service/state.ts';
 import { openHistory, makeVault, reveal, secret } from './helpers.ts';
 
@@ -50,8 +51,20 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     await promise;
     return 'resolved';
   } catch (error) {
+    if (isIpcError(error)) return error.code;
     return isCrError(error) ? error.code : `other: ${String(error)}`;
   }
+}
+
+/** `count` values of `size` bytes (filled with their index), in one region as the service's parts are. */
+function values(count: number, size: number, prefix: string): { name: string; value: SecretBuf }[] {
+  const bufs = SecretBuf.allocMany(
+    Array.from({ length: count }, () => size),
+    (views) => {
+      views.forEach((view, i) => view.fill(i % 251));
+    },
+  );
+  return bufs.map((value, i) => ({ name: `${prefix}_${String(i)}`, value }));
 }
 
 /** Names and values on disk (test only). */
@@ -264,6 +277,44 @@ describe('ServiceState', () => {
     expect(await codeOf(withPass(PASS, (p) => state.unlock(p)))).toBe('AUTH_FAILED');
     expect(await codeOf(withPass('brand new passphrase', (p) => state.unlock(p)))).toBe('resolved');
   });
+
+  it('should take the documented 10,000 secrets while unlocked and refuse one more (issue 10, item 6)', async () => {
+    const state = make();
+    await withPass(PASS, (p) => state.unlock(p));
+    const full = values(10_000, 24, 'S');
+    try {
+      expect(await codeOf(withPass(PASS, (p) => state.importSecrets(full, p)))).toBe('resolved');
+    } finally {
+      for (const item of full) item.value.wipe();
+    }
+    expect(state.snapshot().secrets).toBe(10_000);
+    const one = values(1, 24, 'EXTRA');
+    try {
+      expect(await codeOf(withPass(PASS, (p) => state.importSecrets(one, p)))).toBe('BUDGET_EXCEEDED');
+    } finally {
+      one[0]?.value.wipe();
+    }
+    expect(state.snapshot().secrets).toBe(10_000);
+  }, 120_000);
+
+  it('should hold the 64 MiB budget while locked, at the limit and one byte past it, and still unlock', async () => {
+    const state = make();
+    // 1,024 values of 64 KiB: exactly the budget.
+    const full = values(1024, 65_536, 'BIG');
+    try {
+      expect(await codeOf(withPass(PASS, (p) => state.importSecrets(full, p)))).toBe('resolved');
+    } finally {
+      for (const item of full) item.value.wipe();
+    }
+    const one = values(1, 1, 'ONE_BYTE');
+    try {
+      expect(await codeOf(withPass(PASS, (p) => state.importSecrets(one, p)))).toBe('BUDGET_EXCEEDED');
+    } finally {
+      one[0]?.value.wipe();
+    }
+    expect(await codeOf(withPass(PASS, (p) => state.unlock(p)))).toBe('resolved');
+    expect(state.snapshot().secrets).toBe(1024);
+  }, 120_000);
 
   it('should refuse bad durations with RangeError', () => {
     expect(() => new ServiceState({ vaultPath: vault, history, idleTimeoutMs: -1 })).toThrow(RangeError);

@@ -7,7 +7,7 @@
 import { isCryptoFormatError, type CryptoFormatError } from '@cora/crypto-format';
 import { IpcError, type WireErrorCode } from '@cora/ipc';
 import { isMemstoreError } from '@cora/memstore';
-import { isCrError } from '../errors.ts';
+import { isCrError } from '../shared/errors.ts';
 
 /** errno → wire code, for system errors that reach the service unwrapped. */
 const ERRNO: Readonly<Record<string, WireErrorCode>> = {

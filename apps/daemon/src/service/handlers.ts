@@ -20,10 +20,10 @@ import {
 } from '@cora/ipc';
 import type { VerifiedPeer } from '@cora/identity';
 import type { SecretBuf } from '@cora/memstore';
-import { isCrError, type CrErrorCode } from '../errors.ts';
+import { isCrError, type CrErrorCode } from '../shared/errors.ts';
 import type { Approvals, ApproverSession } from './approvals.ts';
 import type { ServiceAudit } from './audit.ts';
-import { createExecHandler } from './exec.ts';
+import { createExecHandler } from './exec-handler.ts';
 import { policyExplain, policyGet, policySet } from './policy-handlers.ts';
 import type { ServiceState } from './state.ts';
 

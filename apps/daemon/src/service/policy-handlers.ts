@@ -20,9 +20,9 @@ import {
   type EvaluationContext,
   type EvaluationRequest,
 } from '@cora/policy';
-import { CrError } from '../errors.ts';
+import { CrError } from '../shared/errors.ts';
 import { policyNeedsHash } from './authorize.ts';
-import { resolveCommand } from './resolve.ts';
+import { resolveCommand } from '../shared/resolve.ts';
 import type { ServiceState } from './state.ts';
 
 /** The caller of a `policy.explain`, as the handlers know it. */

@@ -22,7 +22,8 @@ import {
   type SecretsBlock,
 } from '@cora/memstore';
 import { emptyPolicy, isPolicyError, parsePolicy, serializePolicy, type Policy } from '@cora/policy';
-import { CrError } from '../errors.ts';
+import { CrError } from '../shared/errors.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../shared/duration.ts';
 import { describeForLog, serviceError } from './errors.ts';
 import type { PendingWrite, VaultHistory } from './vault-history.ts';
 
@@ -97,8 +98,6 @@ export interface ImportItem {
   readonly value: SecretBuf;
 }
 
-/** The 15 minutes of DESIGN §9. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 15 * 60 * 1000;
 /** Longest escalated delay after wrong passphrases (DESIGN §7: up to 10 s). */
 const MAX_AUTH_DELAY_MS = 10_000;
 

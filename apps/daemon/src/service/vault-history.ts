@@ -216,6 +216,12 @@ export class VaultHistory {
     );
     try {
       await this.#withKey(pending.key, () => this.#audit.record(event));
+    } catch (error) {
+      throw new IpcError(
+        'AUDIT_UNAVAILABLE',
+        'the audit log cannot be written (disk full, I/O error or permissions), so the commit is not recorded yet (the change itself is in place; the next service start records it)',
+        { cause: error },
+      );
     } finally {
       pending.key?.wipe();
     }

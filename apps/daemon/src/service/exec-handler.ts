@@ -12,13 +12,13 @@ import {
   type Policy,
   type Task,
 } from '@cora/policy';
-import { isCrError } from '../errors.ts';
+import { isCrError } from '../shared/errors.ts';
 import type { Approvals } from './approvals.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
-import { createMasker, type Masker } from '../exec/masker.ts';
-import { isSpawnError, spawnChild, type SpawnedChild } from '../exec/spawn.ts';
+import { createMasker, type Masker } from './exec/masker.ts';
+import { isSpawnError, spawnChild, type SpawnedChild } from './exec/spawn.ts';
 import type { Peer } from './handlers.ts';
-import { resolveCommand } from './resolve.ts';
+import { resolveCommand } from '../shared/resolve.ts';
 
 /** What the exec handler needs from the service state (issue 4; `ServiceState` implements it). */
 export interface ExecDeps {

@@ -4,7 +4,7 @@
  * with. A `Record` over every code, so the compiler names any code added without a row.
  */
 import { isIpcError, type IpcErrorCode } from '@cora/ipc';
-import { CrError, type CrErrorCode } from './errors.ts';
+import { CrError, type CrErrorCode } from '../shared/errors.ts';
 
 const FROM_WIRE: Readonly<Record<IpcErrorCode, CrErrorCode>> = {
   // The protocol itself: a client of this version never causes these, so they are bugs or a

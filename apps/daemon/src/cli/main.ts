@@ -6,7 +6,7 @@
  * the vault format), which roughly halves its start-up. The service recognises this file as
  * the `cr` CLI (service/authorize.ts), whatever it loads next.
  */
-import { isCrError } from './errors.ts';
+import { isCrError } from '../shared/errors.ts';
 
 /** Print an error the way every command does and return its exit code. */
 function report(error: unknown): number {
@@ -28,11 +28,11 @@ function report(error: unknown): number {
 try {
   const [command, task, dash, ...rest] = process.argv.slice(2);
   if (command === 'exec' && task !== undefined && !task.startsWith('-') && dash === '--' && rest.length > 0) {
-    const { cmdExec } = await import('./cli-exec.ts');
+    const { cmdExec } = await import('./commands/exec.ts');
     process.exitCode = await cmdExec(task, rest);
   } else {
     // Everything else, and every other form of `exec` (help, usage errors), gets the full CLI.
-    const { runCli } = await import('./cli-main.ts');
+    const { runCli } = await import('./program.ts');
     await runCli(process.argv);
   }
 } catch (error) {

@@ -7,12 +7,11 @@
 import { closeSync, constants, openSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Option, type Command } from 'commander';
 import { readRecords, verifyLog, type AuditRecord } from '@cora/audit';
 import type { AuditVerifyResult } from '@cora/ipc';
-import { connectService } from './client.ts';
-import { CrError } from './errors.ts';
-import { coraHome } from './paths.ts';
+import { connectService } from '../client.ts';
+import { CrError } from '../../shared/errors.ts';
+import { coraHome } from '../../shared/paths.ts';
 
 const AUDIT_FILE = 'audit.jsonl';
 /** How often `tail --follow` looks for new records. */
@@ -20,6 +19,19 @@ const FOLLOW_POLL_MS = 250;
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** EPIPE: the reader went away (`cr audit tail | head -1`); end quietly with 0, as `cat` does. */
+function exitIfReaderGone(error: unknown): void {
+  if ((error as NodeJS.ErrnoException | null)?.code === 'EPIPE') process.exit(0);
+}
+
+/** A closed stdout ends the command instead of throwing from the next write (a stack trace). */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (error: Error) => {
+    exitIfReaderGone(error);
+    throw error;
+  });
 }
 
 function note(line: string): void {
@@ -55,11 +67,12 @@ function print(record: AuditRecord, json: boolean): void {
   out(json ? JSON.stringify(record) : formatRecord(record));
 }
 
-interface ReadOptions {
+export interface ReadOptions {
   json?: boolean;
 }
 
-async function cmdTail(options: ReadOptions & { lines?: number; follow?: boolean }): Promise<void> {
+export async function cmdTail(options: ReadOptions & { lines?: number; follow?: boolean }): Promise<void> {
+  endQuietlyWhenStdoutCloses();
   const home = coraHome();
   const count = options.lines ?? 20;
   const last: AuditRecord[] = [];
@@ -193,9 +206,10 @@ function sinceOf(text: string): number {
   return at;
 }
 
-async function cmdShow(
+export async function cmdShow(
   options: ReadOptions & { task?: string; since?: string; type?: string },
 ): Promise<void> {
+  endQuietlyWhenStdoutCloses();
   const since = options.since === undefined ? null : sinceOf(options.since);
   for await (const record of readRecords(coraHome())) {
     if (options.type !== undefined && record.type !== options.type) continue;
@@ -235,7 +249,8 @@ function printReport(report: AuditVerifyResult, json: boolean): void {
   }
 }
 
-async function cmdVerify(options: ReadOptions): Promise<void> {
+export async function cmdVerify(options: ReadOptions): Promise<void> {
+  endQuietlyWhenStdoutCloses();
   const home = coraHome();
   const service = await connectService(coraHome());
   let report: AuditVerifyResult | null = null;
@@ -256,7 +271,7 @@ async function cmdVerify(options: ReadOptions): Promise<void> {
     throw new CrError('AUDIT_INVALID', 'the audit log does not verify (see the first bad line above)');
 }
 
-async function cmdExport(options: { output?: string }): Promise<void> {
+export async function cmdExport(options: { output?: string }): Promise<void> {
   const service = await connectService(coraHome());
   if (service === null)
     throw new CrError('LOCKED', 'exports are signed by the unlocked service; run cr unlock');
@@ -270,49 +285,16 @@ async function cmdExport(options: { output?: string }): Promise<void> {
   }
   try {
     const result = await service.auditExport((line) => {
-      writeSync(fd, `${line}\n`);
+      try {
+        writeSync(fd, `${line}\n`);
+      } catch (error) {
+        if (fd === 1) exitIfReaderGone(error);
+        throw error;
+      }
     });
     note(`exported ${String(result.count)} records; head ${result.head}`);
   } finally {
     service.close();
     if (fd !== 1) closeSync(fd);
   }
-}
-
-/**
- * Register `cr audit …` on the program.
- * @param program - the `cr` command
- */
-export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description('read and check the tamper-evident audit log');
-  audit
-    .command('tail')
-    .description('the last records (and, with --follow, new ones as they come)')
-    .addOption(
-      new Option('-n, --lines <n>', 'how many records (default 20)').argParser((value) => {
-        if (!/^\d{1,7}$/.test(value)) throw new CrError('USAGE', `-n takes a number, got '${value}'`);
-        return Number(value);
-      }),
-    )
-    .option('-f, --follow', 'keep printing new records (Ctrl-C stops)')
-    .option('--json', 'one JSON record per line')
-    .action((options: ReadOptions & { lines?: number; follow?: boolean }) => cmdTail(options));
-  audit
-    .command('show')
-    .description('records matching a filter')
-    .option('--task <name>', 'only this task')
-    .option('--type <type>', 'only this event type (e.g. task-start)')
-    .option('--since <when>', 'a date/time, or a duration back from now (2h, 7d)')
-    .option('--json', 'one JSON record per line')
-    .action((options: ReadOptions & { task?: string; since?: string; type?: string }) => cmdShow(options));
-  audit
-    .command('verify')
-    .description('check the hash chain and MACs; exit 14 and print the first bad line on a problem')
-    .option('--json', 'machine-readable report')
-    .action((options: ReadOptions) => cmdVerify(options));
-  audit
-    .command('export')
-    .description('the verified log as NDJSON with a MACed trailer (needs the unlocked service)')
-    .option('-o, --output <file>', 'write to a new file (mode 600) instead of stdout')
-    .action((options: { output?: string }) => cmdExport(options));
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { CrError } from './errors.ts';
@@ -91,5 +91,18 @@ export function serviceSocketPath(home: string): string {
       `the Cora home ${home} is too long for its socket (${path} is over ${String(MAX_SOCKET_PATH_BYTES)} bytes); use a shorter CORA_HOME`,
     );
   }
+  return path;
+}
+
+/**
+ * The vault of `home`, which must exist (every command but `init`) in a private home.
+ * @param home - the Cora home
+ * @returns the vault's path
+ * @throws CrError `NO_VAULT`, `UNSAFE_PATH`.
+ */
+export function requireVault(home: string): string {
+  const path = vaultPath(home);
+  if (!existsSync(path)) throw new CrError('NO_VAULT', `there is no vault at ${path}; run 'cr init' first`);
+  ensurePrivateDir(home, false);
   return path;
 }

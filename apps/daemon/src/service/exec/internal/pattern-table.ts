@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { SecretBuf } from '@cora/memstore';
-import { CrError } from '../../errors.ts';
+import { CrError } from '../../../shared/errors.ts';
 import { FORMS } from './encodings.ts';
 
 /**

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { CrError } from '../errors.ts';
+import { CrError } from './errors.ts';
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 /** Longest duration accepted: 24 days (setTimeout cannot wait longer than ~24.8 days). */
@@ -25,3 +25,6 @@ export function parseDuration(text: string, option: string): number {
   }
   return ms;
 }
+
+/** The idle timeout of an unlock when none is given: 15 minutes from the last request. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 15 * 60 * 1000;

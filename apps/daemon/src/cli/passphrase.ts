@@ -2,8 +2,8 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import { ReadStream, WriteStream } from 'node:tty';
 import { SecretBuf } from '@cora/memstore';
-import { CrError } from './errors.ts';
-import { readFdToSecret, readFileToSecret } from './internal/read-bytes.ts';
+import { CrError } from '../shared/errors.ts';
+import { readFdToSecret, readFileToSecret } from './read-bytes.ts';
 
 /** Longest passphrase accepted, in bytes. Argon2id takes any length; this bounds the prompt. */
 export const MAX_PASSPHRASE_BYTES = 1024;

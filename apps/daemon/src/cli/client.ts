@@ -18,12 +18,13 @@ import {
   type UnlockResult,
 } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
-import { CrError } from './errors.ts';
+import { CrError } from '../shared/errors.ts';
 import { fromWire } from './wire-errors.ts';
 import { startDetachedService, type ServiceSettings } from './launcher.ts';
-import { EXIT_NOT_OWNER, ownerPid } from './owner-lock.ts';
-import { serviceSocketPath } from './paths.ts';
-import { VERSION } from './version.ts';
+import { EXIT_NOT_OWNER, ownerPid } from '../shared/owner-lock.ts';
+import { serviceSocketPath } from '../shared/paths.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../shared/duration.ts';
+import { VERSION } from '../shared/version.ts';
 
 const translate = fromWire;
 
@@ -188,5 +189,20 @@ function lastLogLine(home: string): string | null {
     return at < 0 ? null : last.slice(at + 3);
   } catch {
     return null;
+  }
+}
+
+/**
+ * Run `fn` with the service of `home` (started locked when none runs), then close the connection.
+ * @param home - the Cora home
+ * @param fn - what to do with the service
+ * @returns what `fn` returns
+ */
+export async function withService<T>(home: string, fn: (service: Service) => Promise<T>): Promise<T> {
+  const { service } = await ensureService({ home, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, lifetimeMs: 0 });
+  try {
+    return await fn(service);
+  } finally {
+    service.close();
   }
 }

@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CrError } from './errors.ts';
-import { scrubEnvironment, serviceNodeFlags } from './harden.ts';
-import { parseDuration } from './internal/duration.ts';
+import { CrError } from '../shared/errors.ts';
+import { scrubEnvironment, serviceNodeFlags } from '../shared/harden.ts';
+import { parseDuration } from '../shared/duration.ts';
 
 /** Settings the service is started with (its command line; none of it is secret). */
 export interface ServiceSettings {
@@ -16,8 +16,9 @@ export interface ServiceSettings {
 
 /** Where the service entry point sits: beside this module (dist/ when built, src/ in tests). */
 function serviceMainPath(): string {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return fileURLToPath(new URL(`./service-main${ext}`, import.meta.url));
+  // Built, every chunk sits in dist/ beside service-main.js; from sources, src/service/main.ts.
+  const source = import.meta.url.endsWith('.ts');
+  return fileURLToPath(new URL(source ? '../service/main.ts' : './service-main.js', import.meta.url));
 }
 
 /**

@@ -2,13 +2,12 @@
 import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import type { Command } from 'commander';
 import { connectIpc, isIpcError, type ExecSignal, type IpcClient } from '@cora/ipc';
-import { coraHome, serviceSocketPath } from './paths.ts';
+import { coraHome, serviceSocketPath } from '../../shared/paths.ts';
 import { BASE_ENV_NAMES } from '@cora/policy';
-import { CrError } from './errors.ts';
-import { fromWire } from './wire-errors.ts';
-import { VERSION } from './version.ts';
+import { CrError } from '../../shared/errors.ts';
+import { fromWire } from '../wire-errors.ts';
+import { VERSION } from '../../shared/version.ts';
 
 /** Limits of the `exec` message (`@cora/ipc`): the environment offered for `env_pass`. */
 const MAX_ENV_VARS = 256;
@@ -138,20 +137,4 @@ async function pipeStdin(run: {
 }): Promise<void> {
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) await run.stdin(chunk);
   await run.end();
-}
-
-/**
- * Register `cr exec` on the program.
- * @param program - the `cr` command
- */
-export function registerExec(program: Command): void {
-  program
-    .command('exec')
-    .description("run a command under a task: the task's secrets reach its environment, never you")
-    .usage('TASK -- COMMAND [ARG…]')
-    .argument('<task>', 'task name (cr policy task add)')
-    .argument('<argv...>', 'the command and its arguments, after --')
-    .action(async (task: string, argv: string[]) => {
-      process.exitCode = await cmdExec(task, argv);
-    });
 }

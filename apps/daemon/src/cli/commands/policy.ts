@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
 import { IpcError, connectIpc, isIpcError, type IpcClient } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
 import {
@@ -25,17 +24,13 @@ import {
   type PolicyErrorCode,
   type Task,
 } from '@cora/policy';
-import { CrError, type CrErrorCode } from './errors.ts';
-import { fromWire } from './wire-errors.ts';
-import { coraHome, serviceSocketPath } from './paths.ts';
-import { readPassphrase } from './passphrase.ts';
-import { resolveCommand } from './service/resolve.ts';
-import { VERSION } from './version.ts';
-
-interface PassOptions {
-  passphraseFd?: number;
-  passphraseFile?: string;
-}
+import { CrError, type CrErrorCode } from '../../shared/errors.ts';
+import type { PassOptions } from '../options.ts';
+import { fromWire } from '../wire-errors.ts';
+import { coraHome, serviceSocketPath } from '../../shared/paths.ts';
+import { readPassphrase } from '../passphrase.ts';
+import { resolveCommand } from '../../shared/resolve.ts';
+import { VERSION } from '../../shared/version.ts';
 
 /** Exit code of `cr policy explain` when the request would be denied or need approval. */
 const EXIT_EXPLAIN_DENY = 9;
@@ -116,18 +111,6 @@ function realCommand(command: string, option: string): string {
   return resolved;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function integer(option: string): (value: string) => number {
-  return (value) => {
-    if (!/^\d{1,15}$/.test(value))
-      throw new CrError('USAGE', `${option} must be a whole number, got '${value}'`);
-    return Number(value);
-  };
-}
-
 function describeRule(rule: CallerRule): string {
   const extra = [
     rule.script === undefined ? '' : ` running ${rule.script}`,
@@ -163,20 +146,20 @@ function printPolicy(policy: Policy): void {
   }
 }
 
-async function cmdShow(options: { json?: boolean }): Promise<void> {
+export async function cmdShow(options: { json?: boolean }): Promise<void> {
   const policy = await withClient(currentPolicy);
   if (options.json === true) out(JSON.stringify(serializePolicy(policy), null, 2));
   else printPolicy(policy);
 }
 
-interface AllowOptions extends PassOptions {
+export interface AllowOptions extends PassOptions {
   pin?: boolean;
   script?: string;
   uid?: number;
   status?: boolean;
 }
 
-async function cmdAllow(path: string, options: AllowOptions): Promise<void> {
+export async function cmdAllow(path: string, options: AllowOptions): Promise<void> {
   const exe = realCommand(path, 'allow');
   let rule: CallerRule = { exe };
   if (options.pin === true)
@@ -188,7 +171,7 @@ async function cmdAllow(path: string, options: AllowOptions): Promise<void> {
   out(`Allowed ${describeRule(rule).trim()}${list === 'status_callers' ? ' (status only)' : ''}.`);
 }
 
-async function cmdDeny(
+export async function cmdDeny(
   path: string,
   options: PassOptions & { script?: string; status?: boolean },
 ): Promise<void> {
@@ -209,7 +192,7 @@ async function cmdDeny(
   out(`Denied ${denied}.`);
 }
 
-interface TaskAddOptions extends PassOptions {
+export interface TaskAddOptions extends PassOptions {
   target: string[];
   via: string[];
   maxSpawns?: number;
@@ -220,7 +203,7 @@ interface TaskAddOptions extends PassOptions {
   output?: string;
 }
 
-async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptions): Promise<void> {
+export async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptions): Promise<void> {
   if ((options.maxSpawns === undefined) !== (options.windowMs === undefined)) {
     throw new CrError('USAGE', '--max-spawns and --window-ms go together');
   }
@@ -246,12 +229,12 @@ async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptio
   if (added.targets.length === 0) out('It has no --target, so it runs nothing until you add one.');
 }
 
-async function cmdTaskRemove(name: string, options: PassOptions): Promise<void> {
+export async function cmdTaskRemove(name: string, options: PassOptions): Promise<void> {
   await changePolicy(options, `Passphrase to remove task ${name}: `, (policy) => removeTask(policy, name));
   out(`Removed task ${name}.`);
 }
 
-async function cmdExplain(
+export async function cmdExplain(
   task: string,
   argv: string[],
   options: { caller?: string; json?: boolean },
@@ -273,85 +256,4 @@ async function cmdExplain(
     out(`→ ${result.outcome} (${result.reason})`);
   }
   if (result.outcome !== 'allow') process.exitCode = EXIT_EXPLAIN_DENY;
-}
-
-function withPass(command: Command): Command {
-  return command
-    .addOption(
-      new Option('--passphrase-fd <n>', 'read the passphrase from file descriptor N').argParser(
-        integer('--passphrase-fd'),
-      ),
-    )
-    .addOption(new Option('--passphrase-file <path>', 'read the passphrase from a private file (mode 600)'));
-}
-
-/**
- * Add `cr policy …` to the program.
- * @param program - the `cr` program of cli.ts
- */
-export function registerPolicyCommands(program: Command): void {
-  const policy = program
-    .command('policy')
-    .description('who may call the service and which tasks it runs (changes need the passphrase)');
-  policy
-    .command('show')
-    .description('print the policy (callers, tasks)')
-    .option('--json', 'machine-readable output')
-    .action((options: { json?: boolean }) => cmdShow(options));
-  withPass(
-    policy
-      .command('allow')
-      .description('let a program talk to the service directly')
-      .argument('<path>', 'the executable (resolved to its realpath; bare names are looked up on PATH)')
-      .option('--pin', "also require the binary's current sha256")
-      .option('--script <path>', 'for an interpreter (python, node…): the script it must run')
-      .addOption(new Option('--uid <n>', 'only for this uid').argParser(integer('--uid')))
-      .option('--status', 'allow status only (status_callers)'),
-  ).action((path: string, options: AllowOptions) => cmdAllow(path, options));
-  withPass(
-    policy
-      .command('deny')
-      .description('remove the rules that allow a program')
-      .argument('<path>', 'the executable')
-      .option('--script <path>', 'only the rule for this script')
-      .option('--status', 'from status_callers'),
-  ).action((path: string, options: PassOptions & { script?: string; status?: boolean }) =>
-    cmdDeny(path, options),
-  );
-  const task = policy.command('task').description('add or remove tasks');
-  withPass(
-    task
-      .command('add')
-      .description('add a task: which secrets, for which binaries, under which limits')
-      .argument('<name>', 'task name, [A-Za-z0-9][A-Za-z0-9_.-]*')
-      .argument('<secrets...>', 'names of the secrets the task injects')
-      .option(
-        '--target <path>',
-        'a binary the task may run (repeatable; bare names looked up on PATH)',
-        collect,
-        [],
-      )
-      .option('--via <path>', 'a program that must be the caller or its ancestor (repeatable)', collect, [])
-      .addOption(
-        new Option('--max-spawns <n>', 'at most N spawns per window').argParser(integer('--max-spawns')),
-      )
-      .addOption(new Option('--window-ms <ms>', 'the rate window').argParser(integer('--window-ms')))
-      .option('--ttl <duration>', 'runnable this long after unlock (30m, 8h…)')
-      .option('--env-pass <var>', 'pass this caller variable to the child (repeatable)', collect, [])
-      .option('--approve <mode>', 'never | once | session | window:DURATION')
-      .option('--output <mode>', 'masked (default) | passthrough'),
-  ).action((name: string, secrets: string[], options: TaskAddOptions) => cmdTaskAdd(name, secrets, options));
-  withPass(task.command('remove').description('remove a task').argument('<name>', 'task name')).action(
-    (name: string, options: PassOptions) => cmdTaskRemove(name, options),
-  );
-  policy
-    .command('explain')
-    .description('say whether a cr exec would be allowed, step by step (runs nothing)')
-    .argument('<task>', 'task name')
-    .argument('<argv...>', 'the command line, after --')
-    .option('--caller <path>', 'explain for this program instead of cr')
-    .option('--json', 'machine-readable output')
-    .action((name: string, argv: string[], options: { caller?: string; json?: boolean }) =>
-      cmdExplain(name, argv, options),
-    );
 }

@@ -9,22 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { AuditLog, callerSummary, type AuditReason } from '@cora/audit';
 import { createIpcServer, isIpcError, type IpcServer } from '@cora/ipc';
 import { peerIdentity } from '@cora/identity';
-import { hardenProcess, isDangerousNodeFlag } from './harden.ts';
-import { EXIT_NOT_OWNER, claimOwnership } from './owner-lock.ts';
-import { serviceSocketPath, vaultPath } from './paths.ts';
-import {
-  gateHandlers,
-  ownFingerprint,
-  policyNeedsHash,
-  policyRefusal,
-  refusalReason,
-} from './service/authorize.ts';
-import { Approvals } from './service/approvals.ts';
-import { ServiceAudit } from './service/audit.ts';
-import { createHandlers, type Peer } from './service/handlers.ts';
-import { ServiceState } from './service/state.ts';
-import { VaultHistory } from './service/vault-history.ts';
-import { VERSION } from './version.ts';
+import { hardenProcess, isDangerousNodeFlag } from '../shared/harden.ts';
+import { EXIT_NOT_OWNER, claimOwnership } from '../shared/owner-lock.ts';
+import { serviceSocketPath, vaultPath } from '../shared/paths.ts';
+import { gateHandlers, ownFingerprint, policyNeedsHash, policyRefusal, refusalReason } from './authorize.ts';
+import { Approvals } from './approvals.ts';
+import { ServiceAudit } from './audit.ts';
+import { createHandlers, type Peer } from './handlers.ts';
+import { ServiceState } from './state.ts';
+import { VaultHistory } from './vault-history.ts';
+import { VERSION } from '../shared/version.ts';
 
 /** Exit code when the service dies of an unexpected error (EX_SOFTWARE). */
 const EXIT_CRASH = 70;
@@ -192,7 +186,7 @@ process.on('exit', () => {
 // 6. Listen. This installation's `cr` CLI may always call; anything else only when the
 // unlocked vault's policy admits it (DESIGN §7), checked at connect and again per request.
 const cliScript = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? './cli.ts' : './cli.js', import.meta.url),
+  new URL(import.meta.url.endsWith('.ts') ? '../cli/main.ts' : './cli.js', import.meta.url),
 );
 const fingerprint = ownFingerprint(cliScript);
 const path = serviceSocketPath(home);
@@ -237,8 +231,9 @@ try {
         return refusal;
       },
     ),
-    onProtocolError: (peer, code) => {
-      audit.note({ type: 'protocol-error', pid: peer?.verified.identity.pid ?? null, code });
+    onProtocolError: (peer, code, kernel) => {
+      const who = peer?.verified.identity ?? kernel; // before identification, the kernel's word
+      audit.note({ type: 'protocol-error', pid: who?.pid ?? null, ...(who && { uid: who.uid }), code });
     },
     onDisconnect: (peer) => {
       peer.verified.close();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { SecretBuf } from '@cora/memstore';
-import { CrError } from '../errors.ts';
+import { CrError } from '../shared/errors.ts';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 

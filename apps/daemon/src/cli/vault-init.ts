@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import type { SecretBuf } from '@cora/memstore';
 import { ensureService } from './client.ts';
-import { CrError } from './errors.ts';
-import { ensurePrivateDir, vaultPath } from './paths.ts';
-import { DEFAULT_IDLE_TIMEOUT_MS } from './service/state.ts';
+import { CrError } from '../shared/errors.ts';
+import { ensurePrivateDir, vaultPath } from '../shared/paths.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../shared/duration.ts';
 
 /**
  * Create a new, empty vault in `home` (`cr init`, and the TUI's onboarding). Like every write,

@@ -54,7 +54,7 @@
  * The returned arrays are ordinary memory holding masked output only.
  */
 import { MemstoreError, SecretBuf, isValidSecretName } from '@cora/memstore';
-import { CrError } from '../errors.ts';
+import { CrError } from '../../shared/errors.ts';
 import { maskerInternals } from './internal/masker-internals.ts';
 import {
   ENTRY_INTS,

@@ -5,17 +5,15 @@
  * task, secret names — never a value) and answered with allow-once, allow-for-window or deny.
  */
 import { createInterface } from 'node:readline';
-import { Option, type Command } from 'commander';
 import type { ApprovalDecision, ApprovalInfo } from '@cora/ipc';
-import { connectService } from './client.ts';
-import { coraHome } from './paths.ts';
-import { CrError } from './errors.ts';
-import { readPassphrase } from './passphrase.ts';
+import { connectService } from '../client.ts';
+import { coraHome } from '../../shared/paths.ts';
+import { CrError } from '../../shared/errors.ts';
+import { readPassphrase } from '../passphrase.ts';
+import type { PassOptions } from '../options.ts';
 
-interface ApproveOptions {
-  passphraseFd?: number;
-  passphraseFile?: string;
-}
+/** `cr approve` takes the passphrase options every command shares. */
+export type ApproveOptions = PassOptions;
 
 const ANSWERS: Readonly<Record<string, ApprovalDecision | 'skip'>> = {
   o: 'allow-once',
@@ -59,7 +57,7 @@ function question(info: ApprovalInfo): string {
   return `[o] allow once${window}  [d] deny  [s] skip ? `;
 }
 
-async function cmdApprove(options: ApproveOptions): Promise<void> {
+export async function cmdApprove(options: ApproveOptions): Promise<void> {
   const service = await connectService(coraHome());
   if (service === null) throw new CrError('LOCKED', 'the service is not running; run cr unlock');
   let passphrase;
@@ -164,23 +162,4 @@ async function cmdApprove(options: ApproveOptions): Promise<void> {
     lines.close();
     service.close();
   }
-}
-
-/**
- * Register `cr approve` on the program.
- * @param program - the `cr` command
- */
-export function registerApprove(program: Command): void {
-  program
-    .command('approve')
-    .description('approve or deny tasks waiting for a human (asks for the passphrase once)')
-    .addOption(
-      new Option('--passphrase-fd <n>', 'read the passphrase from file descriptor N').argParser((value) => {
-        if (!/^\d{1,6}$/.test(value))
-          throw new CrError('USAGE', `a file descriptor must be a number, got '${value}'`);
-        return Number(value);
-      }),
-    )
-    .addOption(new Option('--passphrase-file <path>', 'read the passphrase from a private file (mode 600)'))
-    .action((options: ApproveOptions) => cmdApprove(options));
 }

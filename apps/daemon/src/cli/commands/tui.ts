@@ -6,20 +6,19 @@
  */
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { Command } from 'commander';
 import { readRecords } from '@cora/audit';
 import { connectIpc } from '@cora/ipc';
 import type { TuiBackend, serviceFromIpc as ServiceFromIpc } from '@cora/tui';
-import { followRecords } from './cli-audit.ts';
-import { parseDotenv } from './dotenv.ts';
-import { readFileToSecret } from './internal/read-bytes.ts';
-import { coraHome, serviceSocketPath, vaultPath } from './paths.ts';
-import { createNewVault } from './vault-init.ts';
-import { passphraseWarnings } from './passphrase.ts';
-import { ensureService } from './client.ts';
-import { resolveCommand } from './service/resolve.ts';
-import { DEFAULT_IDLE_TIMEOUT_MS } from './service/state.ts';
-import { VERSION } from './version.ts';
+import { followRecords } from './audit.ts';
+import { parseDotenv } from '../dotenv.ts';
+import { readFileToSecret } from '../read-bytes.ts';
+import { coraHome, serviceSocketPath, vaultPath } from '../../shared/paths.ts';
+import { createNewVault } from '../vault-init.ts';
+import { passphraseWarnings } from '../passphrase.ts';
+import { ensureService } from '../client.ts';
+import { resolveCommand } from '../../shared/resolve.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../../shared/duration.ts';
+import { VERSION } from '../../shared/version.ts';
 
 /** Agent binaries the onboarding looks for on PATH. */
 const AGENTS = ['claude', 'codex', 'gemini', 'aider', 'cursor-agent', 'goose', 'opencode', 'amp'] as const;
@@ -104,16 +103,11 @@ function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
 }
 
 /**
- * Register `cr tui`.
- * @param program - the `cr` program
+ * `cr tui`: the terminal UI over this installation's service.
+ * @returns the exit code
  */
-export function registerTui(program: Command): void {
-  program
-    .command('tui')
-    .description('the terminal UI: setup, status, secrets, tasks, audit and approvals')
-    .action(async () => {
-      // Loaded here, not at the top: Ink and React would otherwise slow every `cr` command.
-      const tui = await import('@cora/tui');
-      process.exitCode = await tui.runTui(makeBackend(tui.serviceFromIpc));
-    });
+export async function cmdTui(): Promise<number> {
+  // Loaded here, not at the top: Ink and React would otherwise slow every `cr` command.
+  const tui = await import('@cora/tui');
+  return tui.runTui(makeBackend(tui.serviceFromIpc));
 }

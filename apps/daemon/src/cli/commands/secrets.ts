@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/** `cr secrets set|list|delete|import`: values go from a prompt or stdin into secure memory, never a string. */
+import { isValidSecretName, MAX_VALUE_BYTES, type SecretBuf } from '@cora/memstore';
+import { CrError } from '../../shared/errors.ts';
+import { parseDotenv, wipeDotenv } from '../dotenv.ts';
+import { readFdToSecret, readFileToSecret } from '../read-bytes.ts';
+import { coraHome, requireVault } from '../../shared/paths.ts';
+import { promptSecret, readPassphrase, stripTrailingNewline } from '../passphrase.ts';
+import { connectService, withService } from '../client.ts';
+import { passSource, withSecret, type PassOptions } from '../options.ts';
+import { out, note, printJson } from '../output.ts';
+
+async function readValue(name: string, raw: boolean): Promise<SecretBuf> {
+  let value: SecretBuf;
+  if (process.stdin.isTTY) {
+    value = await promptSecret(`Value for ${name} (hidden): `, MAX_VALUE_BYTES);
+  } else {
+    value = readFdToSecret(0, MAX_VALUE_BYTES + 2, `the value of ${name}`);
+    if (!raw) value = stripTrailingNewline(value);
+  }
+  if (value.length > MAX_VALUE_BYTES) {
+    value.wipe();
+    throw new CrError('TOO_LARGE', `the value of ${name} is over ${String(MAX_VALUE_BYTES)} bytes`);
+  }
+  return value;
+}
+
+function checkName(name: string): void {
+  if (!isValidSecretName(name)) {
+    throw new CrError(
+      'INVALID_NAME',
+      `'${name}' is not a valid secret name: use [A-Za-z_][A-Za-z0-9_]*, at most 128 bytes`,
+    );
+  }
+}
+
+export async function cmdSecretsSet(name: string, options: PassOptions & { raw?: boolean }): Promise<void> {
+  checkName(name);
+  if (options.passphraseFd === 0 && !process.stdin.isTTY) {
+    throw new CrError('USAGE', 'stdin carries the value; pass the passphrase on another descriptor or file');
+  }
+  const home = coraHome();
+  requireVault(home);
+  await withSecret(
+    () => readValue(name, options.raw === true),
+    (value) =>
+      withSecret(
+        () => readPassphrase(passSource(options), `Passphrase to store ${name}: `),
+        (passphrase) =>
+          withService(home, async (service) => {
+            const result = await service.set(name, value, passphrase);
+            out(`${result.replaced ? 'Replaced' : 'Stored'} ${name}.`);
+          }),
+      ),
+  );
+}
+
+export async function cmdSecretsList(options: { json?: boolean }): Promise<void> {
+  const service = await connectService(coraHome());
+  if (service === null) throw new CrError('LOCKED', 'the service is not running; run cr unlock');
+  try {
+    const list = await service.list();
+    if (options.json === true) {
+      printJson(list.map((s) => ({ name: s.name, created: s.created, updated: s.updated })));
+      return;
+    }
+    if (list.length === 0) {
+      out('No secrets. Add one with: cr secrets set NAME');
+      return;
+    }
+    const width = Math.max(4, ...list.map((s) => s.name.length));
+    out(`${'NAME'.padEnd(width)}  ${'CREATED'.padEnd(24)}  UPDATED`);
+    for (const s of list) out(`${s.name.padEnd(width)}  ${s.created.padEnd(24)}  ${s.updated}`);
+  } finally {
+    service.close();
+  }
+}
+
+export async function cmdSecretsDelete(name: string, options: PassOptions): Promise<void> {
+  checkName(name);
+  const home = coraHome();
+  requireVault(home);
+  await withSecret(
+    () => readPassphrase(passSource(options), `Passphrase to delete ${name}: `),
+    (passphrase) =>
+      withService(home, async (service) => {
+        await service.delete(name, passphrase);
+        out(`Deleted ${name}.`);
+      }),
+  );
+}
+
+export async function cmdSecretsImport(
+  file: string,
+  options: PassOptions & { dryRun?: boolean },
+): Promise<void> {
+  const home = coraHome();
+  requireVault(home);
+  // Read straight into secure memory and parse there; the file's bytes are wiped with it.
+  const content = readFileToSecret(file, { requirePrivate: false, maxBytes: 16 * 1024 * 1024, what: file });
+  const parsed = (() => {
+    try {
+      return content.use((bytes) => parseDotenv(bytes));
+    } finally {
+      content.wipe();
+    }
+  })();
+  const { entries, problems } = parsed;
+  try {
+    if (problems.length > 0) {
+      for (const p of problems) note(`${file}: ${p.message}`);
+      throw new CrError(
+        'INVALID_INPUT',
+        `${file} has ${String(problems.length)} problem(s); nothing was imported`,
+      );
+    }
+    if (entries.length === 0) {
+      out(`${file} holds no secrets; nothing to import.`);
+      return;
+    }
+    note(`${file}: ${String(entries.length)} secret(s): ${entries.map((e) => e.name).join(', ')}`);
+    if (options.dryRun === true) return;
+    await withSecret(
+      () => readPassphrase(passSource(options), `Passphrase to import ${String(entries.length)} secret(s): `),
+      (passphrase) =>
+        withService(home, async (service) => {
+          const result = await service.import(
+            entries.map((e) => e.name),
+            entries.map((e) => e.value),
+            passphrase,
+          );
+          if (result.created.length > 0) out(`Added: ${result.created.join(', ')}`);
+          if (result.replaced.length > 0) out(`Replaced: ${result.replaced.join(', ')}`);
+        }),
+    );
+  } finally {
+    wipeDotenv(entries);
+  }
+}
