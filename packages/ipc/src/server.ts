@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { peerCredentials, type PeerCredentials } from '@cora/identity';
 import { wipeBytes, type SecretBuf } from '@cora/memstore';
 import { adoptWithOwnBuffer } from './own-read.ts';
-import { IpcError, isIpcError, type WireErrorCode } from './errors.ts';
+import { HANDLER_ERROR_CODES, IpcError, isIpcError, type WireErrorCode } from './errors.ts';
 import { checkMaxFrameBytes, encodeFrame, FrameDecoder, unpackParts, type DecodedFrame } from './frame.ts';
 import { decodeRequest, checkResult, isInput, isRefusal } from './internal/schemas.ts';
 import { RateLimiter, type RateLimit } from './internal/rate.ts';
@@ -31,8 +32,19 @@ export interface IpcServerLimits {
   readonly handshakeTimeoutMs?: number;
   /** A connection with no complete frame and nothing in flight for this long is closed. Default 60 000 ms. */
   readonly idleTimeoutMs?: number;
-  /** Open connections; one more gets a `BUSY` error frame and is closed. Default 64. */
+  /**
+   * Open connections. When they are all taken, a newcomer is let in by cutting (with a `BUSY`
+   * error frame) a connection of the process that holds the most: its oldest one that has not
+   * completed `hello`, else its one idle longest with no request in flight. Only when no
+   * connection can be cut is the newcomer itself refused with `BUSY`. Default 64.
+   */
   readonly maxConnections?: number;
+  /**
+   * Open connections of one process (the kernel's peer pid), with the same rule inside that
+   * process's share: one process cannot take the whole table, even with requests in flight.
+   * Default half of `maxConnections` (at least 1).
+   */
+  readonly maxConnectionsPerPid?: number;
   /** Requests in progress per connection; one more is answered `BUSY` (the connection stays). Default 8. */
   readonly maxInFlight?: number;
   /** Per-caller token bucket; an empty bucket answers `RATE_LIMITED`. Default 200 burst, 100/s. */
@@ -133,10 +145,13 @@ export interface IpcServerOptions<P> {
   readonly serverName?: string;
   /**
    * A connection was cut for breaking the protocol or the limits (BAD_FRAME, HANDSHAKE_TIMEOUT,
-   * BUSY at accept, NOT_ALLOWED from `authenticate`…), for the audit log. `peer` is `null`
-   * before authentication. Not called for IDLE_TIMEOUT. Must not throw.
+   * BUSY at accept or when cut to make room, NOT_ALLOWED from `authenticate`…), for the audit
+   * log. `peer` is `null` before authentication; `kernel` is the peer's uid, gid and pid as
+   * the kernel reported them at accept (SO_PEERCRED), or `null` when it reported none, so a
+   * caller refused before it was identified can still be named. Not called for IDLE_TIMEOUT.
+   * Must not throw.
    */
-  readonly onProtocolError?: (peer: P | null, code: WireErrorCode) => void;
+  readonly onProtocolError?: (peer: P | null, code: WireErrorCode, kernel: PeerCredentials | null) => void;
   /** A handler threw something other than an application {@link IpcError}; the client got INTERNAL. */
   readonly onInternalError?: (error: unknown, type: RequestType | null) => void;
   /** A connection whose peer was authenticated closed (e.g. release a pidfd). */
@@ -147,41 +162,34 @@ export interface IpcServerOptions<P> {
 export interface IpcServer {
   /** The socket path. */
   readonly path: string;
-  /** Connections currently open (authenticated or not). */
+  /** Connections currently open (authenticated or not); ones being closed after an error are not counted. */
   readonly connections: number;
   /** Stop listening, drop every connection (in-flight handlers see their signal abort), remove the socket. */
   close(): Promise<void>;
 }
 
-/** Codes a handler may send as its own; anything else a handler throws becomes INTERNAL. */
-const HANDLER_CODES: ReadonlySet<string> = new Set<WireErrorCode>([
-  'NOT_ALLOWED',
-  'LOCKED',
-  'UNLOCKED',
-  'AUTH_FAILED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'INVALID_NAME',
-  'TOO_LARGE',
-  'NO_VAULT',
-  'VAULT_EXISTS',
-  'RATE_LIMITED',
-  'BUSY',
-  'BAD_REQUEST',
-  'AUDIT_UNAVAILABLE',
-  'DENIED',
-]);
-
 /** Generic text for INTERNAL: a thrown message might hold anything, so it never crosses. */
 const INTERNAL_MESSAGE = 'internal error in the service';
+/** Bytes read per read call into the buffer all connections share. */
+const READ_BUFFER_BYTES = 64 * 1024;
 /** How long a connection we are closing may linger before it is destroyed. */
 const LINGER_MS = 1000;
+/** Largest first frame: a `hello` is a few hundred bytes; nothing larger is buffered before it. */
+const HELLO_MAX_BYTES = 4096;
+/**
+ * How long a connection refused for a protocol error keeps running the requests it sent
+ * before the bad bytes, so they are answered before the error; then they are aborted.
+ */
+const DRAIN_MS = 5000;
+/** Requests that take follow-up frames (see `InputType`): not waited for after an error. */
+const FOLLOW_UP_TYPES: ReadonlySet<RequestType> = new Set<RequestType>(['exec', 'approve']);
 
 interface Settings {
   readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
+  readonly maxConnectionsPerPid: number;
   readonly maxInFlight: number;
 }
 
@@ -219,6 +227,7 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
     throw new TypeError('options.handlers must be an object');
   }
   const limits = options.limits ?? {};
+  const maxConnections = checkInt(limits.maxConnections, 64, 1, 100_000, 'options.limits.maxConnections');
   const settings: Settings = {
     maxFrameBytes: checkMaxFrameBytes(limits.maxFrameBytes, 'options.limits.maxFrameBytes'),
     handshakeTimeoutMs: checkInt(
@@ -229,7 +238,14 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
       'options.limits.handshakeTimeoutMs',
     ),
     idleTimeoutMs: checkInt(limits.idleTimeoutMs, 60_000, 1, 86_400_000, 'options.limits.idleTimeoutMs'),
-    maxConnections: checkInt(limits.maxConnections, 64, 1, 100_000, 'options.limits.maxConnections'),
+    maxConnections,
+    maxConnectionsPerPid: checkInt(
+      limits.maxConnectionsPerPid,
+      Math.max(1, Math.floor(maxConnections / 2)),
+      1,
+      maxConnections,
+      'options.limits.maxConnectionsPerPid',
+    ),
     maxInFlight: checkInt(limits.maxInFlight, 8, 1, 10_000, 'options.limits.maxInFlight'),
   };
   const rate = limits.rate ?? { capacity: 200, refillPerSecond: 100 };
@@ -249,11 +265,15 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
     limiter: new RateLimiter(rate),
     rateKey: options.rateKey ?? defaultRateKey,
     connections: new Set(),
+    byPid: new Map(),
     lingering: new Set(),
     closing: false,
   };
+  // One read buffer for every connection: each chunk is decoded (copied) and wiped before the
+  // next read of any socket, and a per-connection buffer is 16 KiB of malloc churn per accept.
+  const readBuffer = Buffer.alloc(READ_BUFFER_BYTES);
   const server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (accepted) => {
-    const socket = adoptWithOwnBuffer(accepted);
+    const socket = adoptWithOwnBuffer(accepted, { buffer: readBuffer });
     if (socket === null) {
       accepted.destroy();
       return;
@@ -296,8 +316,11 @@ interface ServerState<P> {
   readonly settings: Settings;
   readonly limiter: RateLimiter;
   readonly rateKey: (peer: P) => string;
+  /** Open connections in accept order (oldest first), the ones being closed left out. */
   readonly connections: Set<Connection<P>>;
-  /** Sockets refused with BUSY, waiting for their error frame to flush. */
+  /** The same connections by the kernel's peer pid (connections without one are not in it). */
+  readonly byPid: Map<number, Set<Connection<P>>>;
+  /** Sockets closed with an error frame, waiting (at most LINGER_MS) for it to flush. */
   readonly lingering: Set<Socket>;
   closing: boolean;
 }
@@ -308,17 +331,84 @@ function accept<P>(state: ServerState<P>, socket: Socket): void {
     socket.destroy();
     return;
   }
-  if (state.connections.size >= state.settings.maxConnections) {
-    // A clean refusal the client can show, then close (DESIGN §5: max connections).
-    state.lingering.add(socket);
-    socket.on('close', () => state.lingering.delete(socket));
+  const kernel = kernelCredentials(socket);
+  const { maxConnections, maxConnectionsPerPid } = state.settings;
+  // Make room rather than refuse (issue 10): silent or idle connections must not lock the
+  // real client out. First inside the caller's own share, then in the whole table.
+  const own = kernel === null ? undefined : state.byPid.get(kernel.pid);
+  if (own !== undefined && own.size >= maxConnectionsPerPid) victimIn(own)?.evict();
+  if (state.connections.size >= maxConnections) victimInTable(state)?.evict();
+  if ((own?.size ?? 0) >= maxConnectionsPerPid || state.connections.size >= maxConnections) {
+    // Every connection has work in flight: a clean refusal the client can show, then close.
     socket.on('data', wipeBytes);
     socket.resume();
-    endWith(socket, errorFrame(0, { code: 'BUSY', message: 'too many connections; retry later' }));
-    report(state, null, 'BUSY');
+    linger(state, socket, errorFrame(0, { code: 'BUSY', message: 'too many connections; retry later' }));
+    report(state, null, 'BUSY', kernel);
     return;
   }
-  state.connections.add(new Connection(state, socket));
+  const conn = new Connection(state, socket, kernel);
+  state.connections.add(conn);
+  if (kernel !== null) {
+    let set = state.byPid.get(kernel.pid);
+    if (set === undefined) {
+      set = new Set();
+      state.byPid.set(kernel.pid, set);
+    }
+    set.add(conn);
+  }
+}
+
+/** The connection to cut for a newcomer: the oldest one before hello, else the longest idle. */
+function victimIn<P>(connections: Iterable<Connection<P>>): Connection<P> | null {
+  let idle: Connection<P> | null = null;
+  for (const conn of connections) {
+    // Accept order: the first one found before hello is the oldest.
+    if (conn.beforeHello) return conn;
+    if (conn.idle && (idle === null || conn.lastActive < idle.lastActive)) idle = conn;
+  }
+  return idle;
+}
+
+/**
+ * The victim in the whole table: taken from the process that holds the most connections, so
+ * a client with one connection is the last to go; else from anyone (peers without a pid).
+ */
+function victimInTable<P>(state: ServerState<P>): Connection<P> | null {
+  let biggest: Set<Connection<P>> | null = null;
+  for (const set of state.byPid.values()) if (biggest === null || set.size > biggest.size) biggest = set;
+  return (biggest === null ? null : victimIn(biggest)) ?? victimIn(state.connections);
+}
+
+/** Take a connection out of the table (when it starts closing, or closed). */
+function forget<P>(state: ServerState<P>, conn: Connection<P>, pid: number | null): void {
+  state.connections.delete(conn);
+  if (pid === null) return;
+  const set = state.byPid.get(pid);
+  if (set?.delete(conn) === true && set.size === 0) state.byPid.delete(pid);
+}
+
+/**
+ * End a socket with a last frame. Its slot is already free; while it lingers it is counted
+ * here, and when too many linger (a flood of refusals) it is destroyed at once instead.
+ */
+function linger<P>(state: ServerState<P>, socket: Socket, frame: Buffer): void {
+  if (state.lingering.size >= state.settings.maxConnections) {
+    wipeBytes(frame);
+    socket.destroy();
+    return;
+  }
+  state.lingering.add(socket);
+  socket.once('close', () => state.lingering.delete(socket));
+  endWith(socket, frame);
+}
+
+/** SO_PEERCRED of an accepted socket, or null when the kernel (or platform) gives none. */
+function kernelCredentials(socket: Socket): PeerCredentials | null {
+  try {
+    return peerCredentials(socket);
+  } catch {
+    return null;
+  }
 }
 
 class Connection<P> {
@@ -329,15 +419,25 @@ class Connection<P> {
   #drainWaiters: (() => void)[] = [];
   #pausedForInput = false;
   #peer: P | null = null;
-  #phase: 'auth' | 'hello' | 'ready' | 'closing' = 'auth';
+  /** `draining`: refused, but answering the requests sent before the bad bytes (DRAIN_MS at most). */
+  #phase: 'auth' | 'hello' | 'ready' | 'draining' | 'closing' = 'auth';
   #handshakeTimer: NodeJS.Timeout;
   #idleTimer: NodeJS.Timeout | null = null;
+  #drainTimer: NodeJS.Timeout | null = null;
+  /** The error frame sent once draining is over. */
+  #lastFrame: Buffer | null = null;
   #pausedForWrites = false;
+  readonly #kernel: PeerCredentials | null;
+  #lastActive = performance.now();
 
-  constructor(state: ServerState<P>, socket: Socket) {
+  constructor(state: ServerState<P>, socket: Socket, kernel: PeerCredentials | null) {
     this.#state = state;
     this.#socket = socket;
-    this.#decoder = new FrameDecoder({ maxFrameBytes: state.settings.maxFrameBytes });
+    this.#kernel = kernel;
+    this.#decoder = new FrameDecoder({
+      maxFrameBytes: state.settings.maxFrameBytes,
+      maxFirstFrameBytes: Math.min(HELLO_MAX_BYTES, state.settings.maxFrameBytes),
+    });
     this.#handshakeTimer = setTimeout(() => {
       this.#fatal('HANDSHAKE_TIMEOUT', 'no hello within the handshake deadline');
     }, state.settings.handshakeTimeoutMs);
@@ -364,6 +464,26 @@ class Connection<P> {
     this.#socket.destroy();
   }
 
+  /** Not past `hello` yet: the cheapest connection to cut when the table is full. */
+  get beforeHello(): boolean {
+    return this.#phase === 'auth' || this.#phase === 'hello';
+  }
+
+  /** Past `hello` with no request in flight: may be cut (longest idle first) to make room. */
+  get idle(): boolean {
+    return this.#phase === 'ready' && this.#inFlight.size === 0;
+  }
+
+  /** When the last complete frame arrived or the last request finished (performance.now()). */
+  get lastActive(): number {
+    return this.#lastActive;
+  }
+
+  /** Cut to make room for a newer connection. */
+  evict(): void {
+    this.#fatal('BUSY', 'too many connections: this one was closed to make room; retry later');
+  }
+
   async #authenticate(): Promise<void> {
     let peer: P;
     try {
@@ -384,20 +504,16 @@ class Connection<P> {
 
   #onData(chunk: Buffer): void {
     try {
-      if (this.#phase === 'closing') return;
-      let frames: DecodedFrame[];
-      try {
-        frames = this.#decoder.push(chunk);
-      } catch (error) {
-        const e = isIpcError(error) ? error : new IpcError('BAD_FRAME', 'malformed frame');
-        this.#fatal(e.code as WireErrorCode, e.message);
-        return;
-      }
+      if (this.#isClosing()) return;
+      // The frames before a framing error are handled first: a valid request followed by
+      // garbage in one read is answered, then refused (issue 10).
+      const { frames, error } = this.#decoder.pushUntilError(chunk);
       for (const frame of frames) {
         // #onFrame may have closed the connection: the rest of the batch is dropped.
         if (this.#isClosing()) frame.attachment?.wipe();
         else this.#onFrame(frame);
       }
+      if (error !== null) this.#fatal(error.code as WireErrorCode, error.message);
     } catch (error) {
       // Nothing may escape into the server's event loop: this peer alone is cut off.
       this.#safe(() => this.#state.options.onInternalError?.(error, null));
@@ -661,7 +777,7 @@ class Connection<P> {
           }
         },
         (error: unknown) => {
-          if (isIpcError(error) && HANDLER_CODES.has(error.code)) {
+          if (isIpcError(error) && HANDLER_ERROR_CODES.has(error.code as WireErrorCode)) {
             this.#reply(request.id, null, {
               code: error.code as WireErrorCode,
               message: error.message.slice(0, 1024),
@@ -678,6 +794,7 @@ class Connection<P> {
         entry.listener = null;
         for (const input of entry.queue.splice(0)) wipeInput(input);
         this.#inFlight.delete(request.id);
+        if (this.#phase === 'draining' && !this.#hasDrainable()) this.#end();
         this.#updateInputPause();
         this.#touch();
       })
@@ -691,7 +808,8 @@ class Connection<P> {
     data: unknown,
     attachment: Uint8Array | SecretBuf | undefined,
   ): boolean {
-    if (signal.aborted || this.#phase !== 'ready' || !this.#inFlight.has(id)) return false;
+    if (signal.aborted || (this.#phase !== 'ready' && this.#phase !== 'draining') || !this.#inFlight.has(id))
+      return false;
     const header = data === undefined ? { id, event } : { id, event, data };
     return this.#write(encodeFrame(header, attachment ?? null, this.#state.settings.maxFrameBytes));
   }
@@ -723,7 +841,8 @@ class Connection<P> {
     const max = this.#state.settings.maxFrameBytes;
     if (socket.writableLength > 16 * max) {
       // A peer that never reads would make us buffer without bound: cut it off.
-      this.#fatal('BUSY', 'the client does not read its replies');
+      if (this.#phase === 'draining') this.#end();
+      else this.#fatal('BUSY', 'the client does not read its replies');
       return false;
     }
     if (socket.writableLength > 2 * max && !this.#pausedForWrites) {
@@ -735,21 +854,59 @@ class Connection<P> {
   }
 
   #fatal(code: WireErrorCode, message: string, id = 0, extra: Partial<ErrorBody> = {}): void {
+    if (this.#isClosing()) return;
+    if (code !== 'IDLE_TIMEOUT') report(this.#state, this.#peer, code, this.#kernel);
+    this.#lastFrame = errorFrame(id, { code, message, ...extra });
+    // Nothing more is decoded; reading goes on (and wipes) so the peer's close is seen.
+    this.#decoder.dispose();
+    this.#socket.resume();
+    if (code !== 'BUSY' && code !== 'INTERNAL' && this.#hasDrainable()) {
+      // Requests that came before the bad bytes are answered first, then the error is sent.
+      this.#phase = 'draining';
+      this.#drainTimer = setTimeout(() => {
+        this.#end();
+      }, DRAIN_MS);
+      return;
+    }
+    this.#end();
+  }
+
+  /** Abort what is left, send the error frame and close; the slot is free at once. */
+  #end(): void {
     if (this.#phase === 'closing') return;
     this.#phase = 'closing';
-    if (code !== 'IDLE_TIMEOUT') report(this.#state, this.#peer, code);
+    this.#stopTimers();
     this.#abortAll();
-    this.#decoder.dispose();
-    // Keep reading (and wiping) so the peer's close is seen; endWith destroys after LINGER_MS.
-    this.#socket.resume();
-    endWith(this.#socket, errorFrame(id, { code, message, ...extra }));
+    forget(this.#state, this, this.#kernel?.pid ?? null);
+    const frame = this.#lastFrame;
+    this.#lastFrame = null;
+    if (frame === null) this.#socket.destroy();
+    else linger(this.#state, this.#socket, frame);
+  }
+
+  /**
+   * Whether a request in flight can still finish without more frames from the peer: an exec
+   * or approve session lives on follow-ups, which are no longer read after an error.
+   */
+  #hasDrainable(): boolean {
+    for (const entry of this.#inFlight.values()) {
+      if (!FOLLOW_UP_TYPES.has(entry.type)) return true;
+    }
+    return false;
   }
 
   #isClosing(): boolean {
-    return this.#phase === 'closing';
+    return this.#phase === 'closing' || this.#phase === 'draining';
+  }
+
+  #stopTimers(): void {
+    clearTimeout(this.#handshakeTimer);
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
   }
 
   #touch(): void {
+    this.#lastActive = performance.now();
     if (this.#phase !== 'ready') return;
     if (this.#idleTimer === null) {
       this.#idleTimer = setTimeout(() => {
@@ -776,11 +933,12 @@ class Connection<P> {
   #cleanup(): void {
     const wasAuthenticated = this.#peer !== null;
     this.#phase = 'closing';
-    clearTimeout(this.#handshakeTimer);
-    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#stopTimers();
+    if (this.#lastFrame !== null) wipeBytes(this.#lastFrame);
+    this.#lastFrame = null;
     this.#abortAll();
     this.#decoder.dispose();
-    this.#state.connections.delete(this);
+    forget(this.#state, this, this.#kernel?.pid ?? null);
     if (wasAuthenticated) {
       const peer = this.#peer as P;
       this.#peer = null;
@@ -805,9 +963,14 @@ class Connection<P> {
   }
 }
 
-function report<P>(state: ServerState<P>, peer: P | null, code: WireErrorCode): void {
+function report<P>(
+  state: ServerState<P>,
+  peer: P | null,
+  code: WireErrorCode,
+  kernel: PeerCredentials | null,
+): void {
   try {
-    state.options.onProtocolError?.(peer, code);
+    state.options.onProtocolError?.(peer, code, kernel);
   } catch {
     // see onProtocolError: must not throw
   }

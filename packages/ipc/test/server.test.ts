@@ -139,6 +139,21 @@ describe('createIpcServer: malformed frames', () => {
     expect(errorOf(await frames).code).toBe('HANDSHAKE_REQUIRED');
   });
 
+  it('should refuse a first frame over 4 KiB as soon as its length arrives (nothing buffered before hello)', async () => {
+    fx = await startServer();
+    const socket = await rawConnect(fx.path);
+    const frames = framesUntilClose(socket);
+    const prefix = Buffer.alloc(8);
+    prefix.writeUInt32BE(4097, 0);
+    prefix.writeUInt32BE(2, 4);
+    socket.write(prefix);
+    const last = (await frames).at(-1) as { error: { code: string; message: string } };
+    expect(last.error).toEqual({
+      code: 'FRAME_TOO_LARGE',
+      message: 'a first frame of 4097 bytes is over the handshake limit of 4096',
+    });
+  });
+
   it('should refuse an unknown protocol version with the supported list', async () => {
     fx = await startServer();
     const socket = await rawConnect(fx.path);
@@ -186,6 +201,81 @@ describe('createIpcServer: framing over the wire', () => {
     const frames = (await got) as { id: number; result: unknown }[];
     expect(frames[1]).toEqual({ id: 2, ok: true, result: { name: 'TOKEN', replaced: false } });
     socket.destroy();
+  });
+});
+
+describe('createIpcServer: a valid request followed by garbage in one write', () => {
+  const STATUS_RESULT = { state: 'locked', secrets: 0 };
+  const garbage: [string, Buffer, string][] = [
+    ['an impossible length', Buffer.from([0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef]), 'BAD_FRAME'],
+    ['text', Buffer.from('GET / HTTP/1.1\r\n\r\n'), 'FRAME_TOO_LARGE'],
+    ['a frame of invalid JSON', rawFrame('{"id":3,'), 'BAD_JSON'],
+  ];
+
+  it.each(garbage)(
+    'should answer the request, then refuse %s with an error frame, then close',
+    async (_name, bytes, code) => {
+      fx = await startServer();
+      const socket = await rawConnect(fx.path);
+      const hello = nextFrames(socket, 1);
+      socket.write(HELLO);
+      await hello;
+      const frames = framesUntilClose(socket);
+      socket.write(Buffer.concat([encodeFrame({ id: 2, type: 'status' }), bytes]));
+      const got = (await frames) as { id: number; ok: boolean; result?: unknown; error?: { code: string } }[];
+      expect(got).toHaveLength(2);
+      expect(got[0]).toMatchObject({ id: 2, ok: true, result: STATUS_RESULT });
+      expect(got[1]).toMatchObject({ ok: false, error: { code } });
+      expect(fx.protocolErrors).toEqual([code]);
+    },
+  );
+
+  it('should answer hello and the request sent with it before the garbage', async () => {
+    fx = await startServer();
+    const socket = await rawConnect(fx.path);
+    const frames = framesUntilClose(socket);
+    socket.write(Buffer.concat([HELLO, encodeFrame({ id: 2, type: 'status' }), Buffer.from('garbage!')]));
+    const got = (await frames) as { id: number; ok: boolean; error?: { code: string } }[];
+    expect(got.map((f) => [f.id, f.ok])).toEqual([
+      [1, true],
+      [2, true],
+      [0, false],
+    ]);
+    expect(got[2]!.error?.code).toBe('FRAME_TOO_LARGE');
+  });
+
+  it('should wait for a slow request before sending the error, and read nothing after the garbage', async () => {
+    const base = fakeHandlers();
+    const seen: string[] = [];
+    fx = await startServer({
+      handlers: {
+        ...base,
+        status: async (request, context) => {
+          await sleep(300);
+          return base.status(request, context);
+        },
+        lock: async (request, context) => {
+          seen.push('lock');
+          return base.lock(request, context);
+        },
+      },
+    });
+    const socket = await rawConnect(fx.path);
+    const hello = nextFrames(socket, 1);
+    socket.write(HELLO);
+    await hello;
+    const frames = framesUntilClose(socket);
+    const start = Date.now();
+    socket.write(Buffer.concat([encodeFrame({ id: 2, type: 'status' }), Buffer.from([0, 0, 0, 3])]));
+    // A request after the garbage is never run.
+    socket.write(encodeFrame({ id: 3, type: 'lock' }));
+    const got = (await frames) as { id: number; ok: boolean; error?: { code: string } }[];
+    expect(Date.now() - start).toBeGreaterThanOrEqual(250);
+    expect(got.map((f) => [f.id, f.ok, f.error?.code])).toEqual([
+      [2, true, undefined],
+      [0, false, 'BAD_FRAME'],
+    ]);
+    expect(seen).toEqual([]);
   });
 });
 
