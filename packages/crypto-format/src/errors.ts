@@ -35,6 +35,12 @@ export const CryptoFormatErrorCode = {
   VAULT_EXISTS: 'VAULT_EXISTS',
   /** The exclusive lock could not be taken within the timeout. */
   LOCK_TIMEOUT: 'LOCK_TIMEOUT',
+  /**
+   * Something other than a regular file (a symlink, directory, FIFO, socket or device) is at
+   * the lock path or its guard path. No writer of this package makes one: it is corruption or
+   * an attack, so it is refused at once and never removed or followed.
+   */
+  LOCK_NOT_REGULAR_FILE: 'LOCK_NOT_REGULAR_FILE',
 } as const;
 
 /** One of the values of {@link (CryptoFormatErrorCode:variable)}. */
