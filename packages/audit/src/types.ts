@@ -292,10 +292,15 @@ export interface PasswdEvent {
   readonly type: 'passwd';
   readonly caller: CallerSummary;
 }
-/** `protocol-error`: a malformed or refused frame (wire error code only). */
+/**
+ * `protocol-error`: a malformed or refused frame (wire error code only). `pid` and `uid` name
+ * the caller, from the kernel (SO_PEERCRED) when it was cut before it was identified; `uid` is
+ * absent when neither gave one.
+ */
 export interface ProtocolErrorEvent {
   readonly type: 'protocol-error';
   readonly pid: number | null;
+  readonly uid?: number;
   readonly code: string;
 }
 /** `file-start`: written by the log itself as the first record of every file after the first. */

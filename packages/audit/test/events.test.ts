@@ -10,6 +10,7 @@ import {
   callerSummary,
   isAuditError,
   validateEvent,
+  verifyLog,
   type AuditEvent,
   type CallerSummary,
 } from '../src/index.ts';
@@ -114,6 +115,9 @@ describe('validateEvent', () => {
     expectInvalid({ ...FIXTURES['task-start'], secrets: Array.from({ length: 4097 }, () => 'A') }, canary);
     expectInvalid({ ...FIXTURES['service-start'], version: 'x'.repeat(33) }, canary);
     expectInvalid({ ...FIXTURES['protocol-error'], code: 'lower' }, canary);
+    expectInvalid({ ...FIXTURES['protocol-error'], uid: -1 }, canary);
+    expectInvalid({ ...FIXTURES['protocol-error'], uid: null }, canary);
+    expectInvalid({ ...FIXTURES['protocol-error'], uid: '0' }, canary);
     expectInvalid({ ...FIXTURES['approval-granted'], until: '2026-11-23' }, canary);
   });
 
@@ -131,6 +135,26 @@ describe('validateEvent', () => {
     expectTypeOf<Uint8Array>().not.toExtend<AllValues>();
     expectTypeOf<Buffer>().not.toExtend<AllValues>();
     expectTypeOf<SecretBuf>().not.toExtend<AllValues>();
+  });
+});
+
+describe('protocol-error', () => {
+  it('should take a uid or none, and write it after pid', async () => {
+    // Records written before `uid` existed still validate.
+    const bare = { type: 'protocol-error', pid: null, code: 'FRAME_TOO_LARGE' } as const;
+    expect(validateEvent(bare)).toBe(bare);
+    await using dir = await makeTempDir('cora-audit-');
+    const log = await AuditLog.open({ dir: dir.path, fsync: false });
+    try {
+      await log.append(bare);
+      await log.append({ type: 'protocol-error', pid: 31337, uid: 65534, code: 'NOT_ALLOWED' });
+    } finally {
+      await log.close();
+    }
+    const lines = (await readFile(`${dir.path}/audit.jsonl`, 'utf8')).trim().split('\n');
+    expect(lines[0]).toContain('"type":"protocol-error","pid":null,"code":"FRAME_TOO_LARGE"');
+    expect(lines[1]).toContain('"type":"protocol-error","pid":31337,"uid":65534,"code":"NOT_ALLOWED"');
+    expect((await verifyLog(dir.path)).ok).toBe(true);
   });
 });
 

@@ -74,7 +74,7 @@ export const FIXTURES: { readonly [K in AuditEventType]: Extract<AuditEvent, { t
   'secret-deleted': { type: 'secret-deleted', caller: CALLER, name: 'A' },
   'policy-changed': { type: 'policy-changed', caller: CALLER, tasks: 4, callers: 2 },
   passwd: { type: 'passwd', caller: CALLER },
-  'protocol-error': { type: 'protocol-error', pid: null, code: 'FRAME_TOO_LARGE' },
+  'protocol-error': { type: 'protocol-error', pid: 4242, uid: 1000, code: 'NOT_ALLOWED' },
   'file-start': { type: 'file-start', previous: 'audit-000000000001.jsonl', torn: 0 },
   'vault-write': {
     type: 'vault-write',

@@ -116,6 +116,7 @@ const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
   passwd: [CALLER],
   'protocol-error': [
     f('pid', 'num', v.nullable(uint)),
+    f('uid', 'num', v.optional(uint)),
     f('code', 'str', v.pipe(v.string(), v.regex(CODE_RE))),
   ],
   'file-start': [
