@@ -41,6 +41,14 @@ export const CryptoFormatErrorCode = {
    * an attack, so it is refused at once and never removed or followed.
    */
   LOCK_NOT_REGULAR_FILE: 'LOCK_NOT_REGULAR_FILE',
+  /** The file system is full or the user's quota is used up (ENOSPC, EDQUOT, EFBIG). */
+  DISK_FULL: 'DISK_FULL',
+  /** The file system is mounted read-only (EROFS). */
+  READ_ONLY: 'READ_ONLY',
+  /** The file or its directory does not allow the operation (EACCES, EPERM). */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /** The disk or file system reported an error (EIO), or any other unexpected errno. */
+  IO_ERROR: 'IO_ERROR',
 } as const;
 
 /** One of the values of {@link (CryptoFormatErrorCode:variable)}. */
@@ -52,6 +60,15 @@ export interface CryptoFormatErrorContext {
   readonly path?: string;
   /** The header field a refusal is about (`t`, `m`, `p`, …). */
   readonly field?: string;
+  /**
+   * For the file-system codes: the step of the read or write that failed, `read`, `mkdir`,
+   * `create-temp`, `write-temp`, `fsync`, `keep-previous`, `rename`, `fsync-dir` or `lock`.
+   * A write that failed before `rename` left the file as it was; at `fsync-dir` the new file
+   * is already in place (see `writeFileAtomic`).
+   */
+  readonly step?: string;
+  /** For the file-system codes: the errno name the system call failed with (`ENOSPC`, `EIO`, …). */
+  readonly errno?: string;
   /** The underlying error (for example a `MemstoreError` or a Node system error). */
   readonly cause?: unknown;
 }
@@ -77,12 +94,18 @@ export class CryptoFormatError extends Error {
   readonly path: string | undefined;
   /** The header field involved, if any. */
   readonly field: string | undefined;
+  /** The step of a read or write that failed, for the file-system codes. */
+  readonly step: string | undefined;
+  /** The errno name behind a file-system code (`ENOSPC`, `EIO`, …). */
+  readonly errno: string | undefined;
 
   constructor(code: CryptoFormatErrorCode, message: string, context: CryptoFormatErrorContext = {}) {
     super(message, 'cause' in context ? { cause: context.cause } : undefined);
     this.code = code;
     this.path = context.path;
     this.field = context.field;
+    this.step = context.step;
+    this.errno = context.errno;
   }
 }
 

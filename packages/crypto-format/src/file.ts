@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CryptoFormatError } from './errors.ts';
 import { MAX_VAULT_BYTES } from './format.ts';
 import { ensurePrivateDir, fsyncDir, removeStaleTemps, tempName, unlinkQuietly } from './internal/fsutil.ts';
+import { io, ioError } from './internal/ioerror.ts';
 
 /** Options for {@link readVaultFile}. */
 export interface ReadFileOptions {
@@ -41,7 +42,8 @@ function assertPath(path: unknown, name: string): asserts path is string {
  * @param options - size cap.
  * @returns the file bytes (ciphertext; not secret).
  * @throws TypeError / RangeError for a bad `path` or `options.maxBytes`.
- * @throws CryptoFormatError `VAULT_NOT_FOUND`, `NOT_REGULAR_FILE`, `FILE_TOO_LARGE`, `FILE_CHANGED`.
+ * @throws CryptoFormatError `VAULT_NOT_FOUND`, `NOT_REGULAR_FILE`, `FILE_TOO_LARGE`, `FILE_CHANGED`;
+ *   `PERMISSION_DENIED`, `IO_ERROR` (any other errno) with `step` `read` and the `errno`.
  *
  * @example
  * ```ts
@@ -65,41 +67,51 @@ export async function readVaultFile(path: string, options: ReadFileOptions = {})
     if (SYMLINK_ERRNOS.has(code)) {
       throw new CryptoFormatError('NOT_REGULAR_FILE', `${path} is a symbolic link`, { path, cause: error });
     }
-    throw error;
+    // A socket cannot be opened at all: it is still "not a regular file", not an I/O error.
+    if (code === 'ENXIO') {
+      throw new CryptoFormatError('NOT_REGULAR_FILE', `${path} is a socket`, { path, cause: error });
+    }
+    throw ioError(error, 'read', path);
   }
   try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) {
-      throw new CryptoFormatError('NOT_REGULAR_FILE', `${path} is not a regular file`, { path });
-    }
-    if (stats.size > maxBytes) {
-      throw new CryptoFormatError(
-        'FILE_TOO_LARGE',
-        `${path} is ${stats.size} bytes, over the cap of ${maxBytes}`,
-        {
-          path,
-        },
-      );
-    }
-    const bytes = new Uint8Array(stats.size);
-    let offset = 0;
-    while (offset < bytes.byteLength) {
-      const { bytesRead } = await handle.read(bytes, offset, bytes.byteLength - offset, offset);
-      if (bytesRead === 0) {
-        throw new CryptoFormatError('FILE_CHANGED', `${path} shrank while it was read`, { path });
-      }
-      offset += bytesRead;
-    }
-    // One probe byte past the end: a writer appending in place (not ours: ours rename) shows here.
-    const probe = new Uint8Array(1);
-    const { bytesRead } = await handle.read(probe, 0, 1, bytes.byteLength);
-    if (bytesRead !== 0) {
-      throw new CryptoFormatError('FILE_CHANGED', `${path} grew while it was read`, { path });
-    }
-    return bytes;
+    return await io('read', path, () => readOpen(handle, path, maxBytes));
   } finally {
-    await handle.close();
+    // A failed close after a complete read loses nothing: the bytes are already ours.
+    await handle.close().catch(() => undefined);
   }
+}
+
+/** Read the whole of an open vault file: fstat checks first, then exactly st_size bytes. */
+async function readOpen(handle: FileHandle, path: string, maxBytes: number): Promise<Uint8Array> {
+  const stats = await handle.stat();
+  if (!stats.isFile()) {
+    throw new CryptoFormatError('NOT_REGULAR_FILE', `${path} is not a regular file`, { path });
+  }
+  if (stats.size > maxBytes) {
+    throw new CryptoFormatError(
+      'FILE_TOO_LARGE',
+      `${path} is ${stats.size} bytes, over the cap of ${maxBytes}`,
+      {
+        path,
+      },
+    );
+  }
+  const bytes = new Uint8Array(stats.size);
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const { bytesRead } = await handle.read(bytes, offset, bytes.byteLength - offset, offset);
+    if (bytesRead === 0) {
+      throw new CryptoFormatError('FILE_CHANGED', `${path} shrank while it was read`, { path });
+    }
+    offset += bytesRead;
+  }
+  // One probe byte past the end: a writer appending in place (not ours: ours rename) shows here.
+  const probe = new Uint8Array(1);
+  const { bytesRead } = await handle.read(probe, 0, 1, bytes.byteLength);
+  if (bytesRead !== 0) {
+    throw new CryptoFormatError('FILE_CHANGED', `${path} grew while it was read`, { path });
+  }
+  return bytes;
 }
 
 /**
@@ -118,10 +130,19 @@ export async function readVaultFile(path: string, options: ReadFileOptions = {})
  * by later writes. This does not lock: concurrent writers must use {@link withFileLock}.
  * Only ever pass ciphertext: the bytes land on disk as given (DESIGN §1 G1).
  *
+ * A file-system failure arrives as a CryptoFormatError whose `step` says how far the write
+ * got: `mkdir`, `create-temp`, `write-temp`, `fsync`, `keep-previous` and `rename` mean the
+ * file at `path` is still the old one (after `keep-previous` failed, `.prev` is unchanged too;
+ * after `rename` failed, `.prev` may already equal the current file); `fsync-dir` means the
+ * new file IS in place and only its durability across a crash is unconfirmed.
+ *
  * @param path - the file to replace or create.
  * @param data - the complete new contents.
  * @param options - whether to keep `<path>.prev`.
- * @throws TypeError / RangeError for bad arguments; Node system errors from the file system.
+ * @throws TypeError / RangeError for bad arguments.
+ * @throws CryptoFormatError `DISK_FULL` (ENOSPC, EDQUOT, EFBIG), `READ_ONLY` (EROFS),
+ *   `PERMISSION_DENIED` (EACCES, EPERM) or `IO_ERROR` (EIO and any other errno), with `path`,
+ *   `step` and `errno`.
  *
  * @example
  * ```ts
@@ -141,31 +162,35 @@ export async function writeFileAtomic(
   const target = resolve(path);
   const dir = dirname(target);
   const base = basename(target);
-  await ensurePrivateDir(dir);
+  await io('mkdir', target, () => ensurePrivateDir(dir));
 
   const temp = join(dir, tempName(base, 'new'));
-  const handle = await open(
-    temp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
+  const handle = await io('create-temp', target, () =>
+    open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
   );
   let tempExists = true;
   try {
     try {
-      await handle.chmod(0o600);
-      let offset = 0;
-      while (offset < data.byteLength) {
-        const { bytesWritten } = await handle.write(data, offset, data.byteLength - offset, offset);
-        offset += bytesWritten;
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await io('create-temp', target, () => handle.chmod(0o600));
+      await io('write-temp', target, async () => {
+        let offset = 0;
+        while (offset < data.byteLength) {
+          const { bytesWritten } = await handle.write(data, offset, data.byteLength - offset, offset);
+          offset += bytesWritten;
+        }
+      });
+      await io('fsync', target, () => handle.sync());
+    } catch (error) {
+      // The error in flight is the one to report; a close failing after it adds nothing.
+      await handle.close().catch(() => undefined);
+      throw error;
     }
-    if (keepPrevious) await keepPreviousVersion(target, dir, base);
-    await rename(temp, target);
+    // Some file systems (NFS) report a deferred write error only at close.
+    await io('write-temp', target, () => handle.close());
+    if (keepPrevious) await io('keep-previous', target, () => keepPreviousVersion(target, dir, base));
+    await io('rename', target, () => rename(temp, target));
     tempExists = false;
-    await fsyncDir(dir);
+    await io('fsync-dir', target, () => fsyncDir(dir));
   } finally {
     if (tempExists) await unlinkQuietly(temp);
   }

@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CryptoFormatError } from './errors.ts';
 import { ensurePrivateDir, randomTag, tempName, unlinkQuietly } from './internal/fsutil.ts';
+import { io } from './internal/ioerror.ts';
 import { currentHolder, isHolderAlive, type LockHolder } from './internal/proc.ts';
 
 /** Options for {@link withFileLock}. */
@@ -44,7 +45,8 @@ const LOCK_FILE_MAX_BYTES = 4096;
  * @throws TypeError / RangeError for bad arguments.
  * @throws CryptoFormatError `LOCK_TIMEOUT` when a live holder keeps the lock past the timeout
  *   (the message names its pid); `LOCK_NOT_REGULAR_FILE` when the lock or guard path is not a
- *   regular file.
+ *   regular file; `DISK_FULL`, `READ_ONLY`, `PERMISSION_DENIED`, `IO_ERROR` (step `mkdir` or
+ *   `lock`) when the lock file cannot be made or read. Errors of `fn` pass through unchanged.
  *
  * @example
  * ```ts
@@ -72,7 +74,7 @@ export async function withFileLock<T>(
   }
 
   const lockPath = `${resolve(path)}.lock`;
-  await ensurePrivateDir(dirname(lockPath));
+  await io('mkdir', lockPath, () => ensurePrivateDir(dirname(lockPath)));
   const mine = serialise(currentHolder(randomTag()));
   const deadline = Date.now() + timeoutMs;
 
@@ -142,7 +144,11 @@ function parse(raw: string): LockContent {
  * half-written: the content goes to a private temp file first and `link()` (which fails with
  * EEXIST, also when `target` is a symlink, which it never follows) publishes it.
  */
-async function createExclusive(target: string, content: string): Promise<boolean> {
+function createExclusive(target: string, content: string): Promise<boolean> {
+  return io('lock', target, () => publish(target, content));
+}
+
+async function publish(target: string, content: string): Promise<boolean> {
   const temp = join(dirname(target), tempName(basename(target), 'lock'));
   const handle = await open(
     temp,
@@ -198,7 +204,11 @@ function identityOf(stats: BigIntStats): string {
  * FIFO at the path is never opened; O_NOFOLLOW and fstat on the descriptor close the race
  * with a swap after the lstat.
  */
-async function readLockFile(path: string): Promise<SeenLock | undefined> {
+function readLockFile(path: string): Promise<SeenLock | undefined> {
+  return io('lock', path, () => readLock(path));
+}
+
+async function readLock(path: string): Promise<SeenLock | undefined> {
   let handle;
   try {
     const link = await lstat(path);

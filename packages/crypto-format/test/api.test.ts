@@ -55,15 +55,19 @@ describe('public API', () => {
     expect(codes.map(([key]) => key).sort()).toEqual([
       'AUTH_FAILED',
       'BAD_MAGIC',
+      'DISK_FULL',
       'FILE_CHANGED',
       'FILE_TOO_LARGE',
       'FILE_TOO_SHORT',
       'INVALID_PLAINTEXT',
+      'IO_ERROR',
       'KDF_ABOVE_CEILING',
       'KDF_BELOW_FLOOR',
       'LOCK_NOT_REGULAR_FILE',
       'LOCK_TIMEOUT',
       'NOT_REGULAR_FILE',
+      'PERMISSION_DENIED',
+      'READ_ONLY',
       'RESERVED_NOT_ZERO',
       'UNSUPPORTED_KDF',
       'UNSUPPORTED_VERSION',
@@ -83,5 +87,12 @@ describe('public API', () => {
     expect(api.isCryptoFormatError(error, 'AUTH_FAILED')).toBe(false);
     expect(api.isCryptoFormatError(new Error('x'))).toBe(false);
     expect('cause' in new api.CryptoFormatError('AUTH_FAILED', 'm')).toBe(false);
+    const disk = new api.CryptoFormatError('DISK_FULL', 'm', { path: '/x', step: 'fsync', errno: 'ENOSPC' });
+    expect([disk.step, disk.errno, error.step, error.errno]).toEqual([
+      'fsync',
+      'ENOSPC',
+      undefined,
+      undefined,
+    ]);
   });
 });
