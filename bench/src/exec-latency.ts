@@ -23,7 +23,7 @@ import { AuditLog } from '@cora/audit';
 import { Approvals } from '../../apps/daemon/src/service/approvals.ts';
 import { ServiceAudit } from '../../apps/daemon/src/service/audit.ts';
 import { createExecHandler } from '../../apps/daemon/src/service/exec-handler.ts';
-import type { Peer } from '../../apps/daemon/src/service/handlers.ts';
+import type { Peer } from '../../apps/daemon/src/service/peer.ts';
 
 const SPAWNS_PER_CLIENT = Number(process.env['BENCH_SPAWNS'] ?? 200);
 const E2E_RUNS = 30;

@@ -20,7 +20,7 @@ import { AuditLog } from '@cora/audit';
 import { Approvals } from '../src/service/approvals.ts';
 import { ServiceAudit } from '../src/service/audit.ts';
 import { createExecHandler, type ExecDeps } from '../src/service/exec-handler.ts';
-import type { Peer } from '../src/service/handlers.ts';
+import type { Peer } from '../src/service/peer.ts';
 
 const VALUE = Buffer.from('handler-test-value-0123456789');
 const policy = parsePolicy({

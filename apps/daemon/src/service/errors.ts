@@ -7,7 +7,7 @@
 import { isCryptoFormatError, type CryptoFormatError } from '@cora/crypto-format';
 import { IpcError, type WireErrorCode } from '@cora/ipc';
 import { isMemstoreError } from '@cora/memstore';
-import { isCrError } from '../shared/errors.ts';
+import { isCrError, type CrErrorCode } from '../shared/errors.ts';
 
 /** errno → wire code, for system errors that reach the service unwrapped. */
 const ERRNO: Readonly<Record<string, WireErrorCode>> = {
@@ -61,6 +61,8 @@ function fromCryptoFormat(error: CryptoFormatError): IpcError | null {
       return wire('VAULT_EXISTS', `${path} already exists; refusing to overwrite it`);
     case 'LOCK_TIMEOUT':
       return wire('LOCK_HELD', `${error.message}; wait for it to finish, or stop that process`);
+    case 'LOCK_NOT_REGULAR_FILE':
+      return wire('PERMISSION_DENIED', `${error.message}; no Cora process makes one: remove it and retry`);
     case 'AUTH_FAILED':
     case 'VAULT_NOT_FOUND':
       return null; // the state maps these itself (escalating delay, cr init advice)
@@ -129,4 +131,37 @@ export function describeForLog(error: unknown, op: string): string | null {
   const errno =
     typeof cause.errno === 'string' ? cause.errno : (errnoOf(cause.cause) ?? errnoOf(cause) ?? 'none');
   return `${op}: ${error.code} (${String(cause.code)}, step ${step}, errno ${errno})`;
+}
+
+/** The service's own error codes that a handler may raise, as wire codes. */
+const FROM_CR: Partial<Record<CrErrorCode, WireErrorCode>> = {
+  AUTH_FAILED: 'AUTH_FAILED',
+  NO_VAULT: 'NO_VAULT',
+  LOCKED: 'LOCKED',
+  NOT_FOUND: 'NOT_FOUND',
+  INVALID_NAME: 'INVALID_NAME',
+  TOO_LARGE: 'TOO_LARGE',
+  INVALID_INPUT: 'BAD_REQUEST',
+  VAULT_EXISTS: 'VAULT_EXISTS',
+};
+
+/**
+ * Run a handler body and give whatever it throws its wire code: the service's own errors by
+ * the table above, file and disk errors by {@link serviceError}. Anything left is a bug, which
+ * the server reports as INTERNAL without its message. (The caller was re-checked by the gate
+ * in authorize.ts before this runs.)
+ *
+ * @param fn - the handler body
+ * @returns what `fn` returns
+ */
+export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (isCrError(error)) {
+      const code = FROM_CR[error.code];
+      if (code !== undefined) throw new IpcError(code, error.message, { cause: error });
+    }
+    throw serviceError(error, 'request');
+  }
 }

@@ -4,20 +4,14 @@ import type { Readable } from 'node:stream';
 import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
 import type { AuditEvent, CallerSummary } from '@cora/audit';
-import {
-  childEnvironment,
-  evaluate,
-  parseDuration,
-  type Decision,
-  type Policy,
-  type Task,
-} from '@cora/policy';
-import { isCrError } from '../shared/errors.ts';
+import { childEnvironment, evaluate, type Decision, type Policy } from '@cora/policy';
 import type { Approvals } from './approvals.ts';
+import { waitForApproval } from './approval-wait.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
 import { createMasker, type Masker } from './exec/masker.ts';
 import { isSpawnError, spawnChild, type SpawnedChild } from './exec/spawn.ts';
-import type { Peer } from './handlers.ts';
+import { guarded } from './errors.ts';
+import type { Peer } from './peer.ts';
 import { resolveCommand } from '../shared/resolve.ts';
 
 /** What the exec handler needs from the service state (issue 4; `ServiceState` implements it). */
@@ -59,20 +53,6 @@ const FLUSH_IDLE_MS = 150;
 const READ_BUFFER_BYTES = 64 * 1024;
 const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
-/**
- * Map our errors to wire codes, like handlers.ts `guarded`. The caller is re-checked (G5) by
- * the gate in authorize.ts before this runs.
- */
-async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (isCrError(error, 'LOCKED')) throw new IpcError('LOCKED', 'the service is locked; run `cr unlock`');
-    if (isCrError(error, 'NOT_FOUND')) throw new IpcError('NOT_FOUND', error.message);
-    throw error;
-  }
-}
-
 /** Refuse with the wire code that matches the decision (DESIGN §7 order). */
 function refuse(decision: Decision): IpcError {
   switch (decision.reason) {
@@ -105,18 +85,6 @@ function refusalEvent(
     default:
       return { type: 'task-refused', caller, task, reason: decision.reason };
   }
-}
-
-/** `approve` of a task as a grant window: ms, Infinity (session), or null (once). */
-function approvalWindow(approve: Task['approve']): { ms: number | null; label: string | null } {
-  if (approve === 'session') return { ms: Infinity, label: 'session' };
-  if (approve.startsWith('window:')) {
-    const label = approve.slice('window:'.length);
-    // The schema accepted the duration; 0 would make the grant useless, so it counts as once.
-    const ms = parseDuration(label) ?? 0;
-    return ms > 0 ? { ms, label } : { ms: null, label: null };
-  }
-  return { ms: null, label: null };
 }
 
 /**
@@ -191,7 +159,13 @@ export function createExecHandler(
 
       let decision = decide(false);
       if (decision.outcome === 'needs-approval' && target.resolved !== null) {
-        decision = await askApproval(request, target.resolved, context, decide);
+        decision = await waitForApproval(
+          { approvals, audit, task: deps.policy().tasks[request.task] },
+          request,
+          target.resolved,
+          context,
+          decide,
+        );
       }
       if (decision.outcome !== 'allow' || target.resolved === null) {
         audit.note(refusalEvent(decision, caller, taskName, target.resolved));
@@ -246,90 +220,6 @@ export function createExecHandler(
       });
       return exit;
     });
-
-  /**
-   * Wait for a human (DESIGN §7). Every step is audited: requested, then granted, denied,
-   * expired or cancelled. A grant re-runs the whole evaluation (the policy, rate and ttl may
-   * have changed while waiting) with this request counted as approved.
-   */
-  async function askApproval(
-    request: { readonly task: string; readonly argv: readonly string[]; readonly cwd: string },
-    resolved: string,
-    context: RequestContext<Peer>,
-    decide: (grant: boolean) => Decision,
-  ): Promise<Decision> {
-    const task = deps.policy().tasks[request.task];
-    if (task === undefined) return decide(false);
-    const caller = audit.caller(context.peer);
-    const taskName = auditTaskName(request.task);
-    const window = approvalWindow(task.approve);
-    const asked = approvals.ask(
-      {
-        task: request.task,
-        target: resolved,
-        argv: request.argv,
-        cwd: request.cwd,
-        secrets: task.secrets,
-        caller: context.peer.verified.identity,
-        windowMs: window.ms,
-        windowLabel: window.label,
-      },
-      context.signal,
-    );
-    audit.note({
-      type: 'approval-requested',
-      id: asked.id,
-      caller,
-      task: taskName,
-      target: resolved,
-      secrets: [...task.secrets],
-      timeoutMs: asked.expiresAt - Date.now(),
-    });
-    context.send('approval', { id: asked.id, expiresAt: new Date(asked.expiresAt).toISOString() });
-    const outcome = await asked.outcome;
-    switch (outcome.kind) {
-      case 'granted':
-        audit.note({
-          type: 'approval-granted',
-          id: asked.id,
-          task: taskName,
-          approver:
-            outcome.approver === null ? caller : audit.caller({ identity: outcome.approver, isCli: true }),
-          scope: outcome.scope,
-          until: outcome.until === null ? null : new Date(outcome.until).toISOString(),
-        });
-        return decide(true);
-      case 'denied':
-        audit.note({
-          type: 'approval-denied',
-          id: asked.id,
-          task: taskName,
-          approver: audit.caller({ identity: outcome.approver, isCli: true }),
-          reason: outcome.reason,
-        });
-        throw new IpcError(
-          'DENIED',
-          outcome.reason === 'SELF_APPROVAL'
-            ? 'denied: the process that asked cannot approve its own request'
-            : 'denied by the approver',
-        );
-      case 'expired':
-        audit.note({ type: 'approval-expired', id: asked.id, task: taskName });
-        throw new IpcError('DENIED', 'nobody approved the request in time (run cr approve or cr tui)');
-      case 'cancelled':
-        audit.note({
-          type: 'approval-denied',
-          id: asked.id,
-          task: taskName,
-          approver: null,
-          reason: 'CANCELLED',
-        });
-        throw new IpcError(
-          'DENIED',
-          'the approval request was withdrawn (the caller left or the vault locked)',
-        );
-    }
-  }
 }
 
 interface Started {

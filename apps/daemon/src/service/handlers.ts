@@ -18,53 +18,22 @@ import {
   type SecretMeta,
   type StatusResult,
 } from '@cora/ipc';
-import type { VerifiedPeer } from '@cora/identity';
 import type { SecretBuf } from '@cora/memstore';
-import { isCrError, type CrErrorCode } from '../shared/errors.ts';
+import { isCrError } from '../shared/errors.ts';
+import { guarded } from './errors.ts';
+import type { Peer } from './peer.ts';
 import type { Approvals, ApproverSession } from './approvals.ts';
 import type { ServiceAudit } from './audit.ts';
 import { createExecHandler } from './exec-handler.ts';
 import { policyExplain, policyGet, policySet } from './policy-handlers.ts';
 import type { ServiceState } from './state.ts';
 
-/** What `authenticate` hands every handler: the kernel-verified caller. */
-export interface Peer {
-  readonly verified: VerifiedPeer;
-  /** Whether the caller is this installation's `cr` CLI (DESIGN §7: always passes `callers`). */
-  readonly isCli: boolean;
-}
+export type { Peer } from './peer.ts';
 
 /** Fixed facts a handler reports (`status`). */
 export interface ServiceInfo {
   readonly socket: string;
   readonly version: string;
-}
-
-/** CrError codes the service may raise, as the closed list of wire codes (DESIGN §5). */
-const WIRE: Partial<Record<CrErrorCode, ConstructorParameters<typeof IpcError>[0]>> = {
-  AUTH_FAILED: 'AUTH_FAILED',
-  NO_VAULT: 'NO_VAULT',
-  LOCKED: 'LOCKED',
-  NOT_FOUND: 'NOT_FOUND',
-  INVALID_NAME: 'INVALID_NAME',
-  TOO_LARGE: 'TOO_LARGE',
-  INVALID_INPUT: 'BAD_REQUEST',
-};
-
-/**
- * Map our errors to wire codes; anything else is rethrown and the server turns it into
- * INTERNAL without its message. (The caller was re-checked by the gate in authorize.ts, G5.)
- */
-async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (isCrError(error)) {
-      const code = WIRE[error.code];
-      if (code !== undefined) throw new IpcError(code, error.message);
-    }
-    throw error;
-  }
 }
 
 function part(context: RequestContext<Peer>, index: number): SecretBuf {

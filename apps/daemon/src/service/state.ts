@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Longer than most files on purpose: everything that holds, changes or wipes the unlocked
+// vault is one class behind one queue, so no path can read or write around the ordering (the
+// vault's JSON rules live in vault-section.ts, the write history in vault-history.ts).
 import { performance } from 'node:perf_hooks';
 import {
   createVault,
@@ -11,7 +14,6 @@ import {
 import { IpcError } from '@cora/ipc';
 import type { VaultOp } from '@cora/audit';
 import {
-  DEFAULT_LIMITS,
   MAX_VALUE_BYTES,
   MemStore,
   SecretBuf,
@@ -21,11 +23,12 @@ import {
   type SecretInfo,
   type SecretsBlock,
 } from '@cora/memstore';
-import { emptyPolicy, isPolicyError, parsePolicy, serializePolicy, type Policy } from '@cora/policy';
+import { emptyPolicy, isPolicyError, serializePolicy, type Policy } from '@cora/policy';
 import { CrError } from '../shared/errors.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../shared/duration.ts';
 import { describeForLog, serviceError } from './errors.ts';
 import type { PendingWrite, VaultHistory } from './vault-history.ts';
+import { checkBudget, generationOf, policyOf, readSection, withGeneration } from './vault-section.ts';
 
 /** Why the service locked; audited by a later issue, reported in `status` now. */
 export type LockReason = 'request' | 'idle' | 'lifetime' | 'suspend' | 'signal' | 'error' | 'shutdown';
@@ -771,76 +774,4 @@ function checkName(name: string): void {
   if (!isValidSecretName(name)) {
     throw new CrError('INVALID_NAME', 'a secret name must match [A-Za-z_][A-Za-z0-9_]* (at most 128 bytes)');
   }
-}
-
-/** The vault's JSON section as an object (`{"policy": …, "meta": …}`); anything else is kept as `rest`. */
-function readSection(json: Uint8Array): { policy: unknown; rest: Record<string, unknown> } {
-  let parsed: unknown;
-  try {
-    parsed = json.length === 0 ? {} : (JSON.parse(new TextDecoder().decode(json)) as unknown);
-  } catch {
-    parsed = {};
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    return { policy: undefined, rest: {} };
-  const { policy, ...rest } = parsed as Record<string, unknown>;
-  return { policy, rest };
-}
-
-/**
- * Parse the stored policy. Missing, `null` or `{}` (what issue 3's `cr init` wrote) is the
- * empty policy; an invalid one is set aside as empty with its message (never a crash).
- */
-function policyOf(json: Uint8Array): { policy: Policy; policyError: string | null } {
-  const { policy } = readSection(json);
-  const blank =
-    policy === undefined ||
-    policy === null ||
-    (typeof policy === 'object' && !Array.isArray(policy) && Object.keys(policy).length === 0);
-  if (blank) return { policy: emptyPolicy(), policyError: null };
-  try {
-    return { policy: parsePolicy(policy), policyError: null };
-  } catch (error) {
-    const message = isPolicyError(error) ? error.message : 'the stored policy could not be read';
-    return { policy: emptyPolicy(), policyError: message };
-  }
-}
-
-/**
- * The budget every write must respect, locked or unlocked (the same limits the in-memory
- * store enforces at unlock, so no write can make a vault that will not open).
- * @throws IpcError `BUDGET_EXCEEDED` naming the limit.
- */
-function checkBudget(entries: readonly SecretEntry[]): void {
-  const { maxEntries, maxTotalBytes } = DEFAULT_LIMITS;
-  if (entries.length > maxEntries) {
-    throw new IpcError(
-      'BUDGET_EXCEEDED',
-      `the vault holds at most ${String(maxEntries)} secrets; this change would make ${String(entries.length)}: delete some first (cr secrets delete NAME)`,
-    );
-  }
-  const total = entries.reduce((sum, e) => sum + e.value.length, 0);
-  if (total > maxTotalBytes) {
-    throw new IpcError(
-      'BUDGET_EXCEEDED',
-      `the vault holds at most ${String(maxTotalBytes)} bytes of values; this change would make ${String(total)}: delete some first (cr secrets delete NAME)`,
-    );
-  }
-}
-
-/** The generation stored in the JSON section's `meta` (0 for a vault from before generations). */
-function generationOf(json: Uint8Array): number {
-  const meta = readSection(json).rest['meta'];
-  const value =
-    typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>)['generation'] : 0;
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0;
-}
-
-/** The JSON section with `meta.generation` set (everything else kept as it was). */
-function withGeneration(json: Uint8Array, generation: number): Uint8Array {
-  const { policy, rest } = readSection(json);
-  const meta = rest['meta'];
-  const base = typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? meta : {};
-  const section = { ...(policy === undefined ? {} : { policy }), ...rest, meta: { ...base, generation } };
-  return new TextEncoder().encode(JSON.stringify(section));
 }

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { IpcError, type RequestContext } from '@cora/ipc';
+import { parseDuration, type Decision, type Task } from '@cora/policy';
+import type { Approvals } from './approvals.ts';
+import { auditTaskName, type ServiceAudit } from './audit.ts';
+import type { Peer } from './peer.ts';
+
+/** What a wait for approval needs: the queue, the audit log and the task being asked for. */
+export interface ApprovalParts {
+  readonly approvals: Approvals;
+  readonly audit: ServiceAudit;
+  /** The task as the policy holds it now (undefined: removed meanwhile). */
+  readonly task: Task | undefined;
+}
+
+/** `approve` of a task as a grant window: ms, Infinity (session), or null (once). */
+function approvalWindow(approve: Task['approve']): { ms: number | null; label: string | null } {
+  if (approve === 'session') return { ms: Infinity, label: 'session' };
+  if (approve.startsWith('window:')) {
+    const label = approve.slice('window:'.length);
+    // The schema accepted the duration; 0 would make the grant useless, so it counts as once.
+    const ms = parseDuration(label) ?? 0;
+    return ms > 0 ? { ms, label } : { ms: null, label: null };
+  }
+  return { ms: null, label: null };
+}
+
+/**
+ * Wait for a human (architecture §7). Every step is audited: requested, then granted, denied,
+ * expired or cancelled. A grant re-runs the whole evaluation (the policy, rate and ttl may
+ * have changed while waiting) with this request counted as approved.
+ */
+export async function waitForApproval(
+  parts: ApprovalParts,
+  request: { readonly task: string; readonly argv: readonly string[]; readonly cwd: string },
+  resolved: string,
+  context: RequestContext<Peer>,
+  decide: (grant: boolean) => Decision,
+): Promise<Decision> {
+  const { approvals, audit, task } = parts;
+  if (task === undefined) return decide(false);
+  const caller = audit.caller(context.peer);
+  const taskName = auditTaskName(request.task);
+  const window = approvalWindow(task.approve);
+  const asked = approvals.ask(
+    {
+      task: request.task,
+      target: resolved,
+      argv: request.argv,
+      cwd: request.cwd,
+      secrets: task.secrets,
+      caller: context.peer.verified.identity,
+      windowMs: window.ms,
+      windowLabel: window.label,
+    },
+    context.signal,
+  );
+  audit.note({
+    type: 'approval-requested',
+    id: asked.id,
+    caller,
+    task: taskName,
+    target: resolved,
+    secrets: [...task.secrets],
+    timeoutMs: asked.expiresAt - Date.now(),
+  });
+  context.send('approval', { id: asked.id, expiresAt: new Date(asked.expiresAt).toISOString() });
+  const outcome = await asked.outcome;
+  switch (outcome.kind) {
+    case 'granted':
+      audit.note({
+        type: 'approval-granted',
+        id: asked.id,
+        task: taskName,
+        approver:
+          outcome.approver === null ? caller : audit.caller({ identity: outcome.approver, isCli: true }),
+        scope: outcome.scope,
+        until: outcome.until === null ? null : new Date(outcome.until).toISOString(),
+      });
+      return decide(true);
+    case 'denied':
+      audit.note({
+        type: 'approval-denied',
+        id: asked.id,
+        task: taskName,
+        approver: audit.caller({ identity: outcome.approver, isCli: true }),
+        reason: outcome.reason,
+      });
+      throw new IpcError(
+        'DENIED',
+        outcome.reason === 'SELF_APPROVAL'
+          ? 'denied: the process that asked cannot approve its own request'
+          : 'denied by the approver',
+      );
+    case 'expired':
+      audit.note({ type: 'approval-expired', id: asked.id, task: taskName });
+      throw new IpcError('DENIED', 'nobody approved the request in time (run cr approve or cr tui)');
+    case 'cancelled':
+      audit.note({
+        type: 'approval-denied',
+        id: asked.id,
+        task: taskName,
+        approver: null,
+        reason: 'CANCELLED',
+      });
+      throw new IpcError(
+        'DENIED',
+        'the approval request was withdrawn (the caller left or the vault locked)',
+      );
+  }
+}
