@@ -54,13 +54,32 @@ export interface KdfParams {
 export const KDF_FLOOR: Readonly<KdfParams> = Object.freeze({ t: 3, m: 65_536, p: 4 });
 
 /**
- * The strongest parameters any reader accepts: t = 64, m = 4 GiB (DESIGN §4), p = 16.
+ * The strongest parameters any reader accepts, field by field: t = 24, m = 512 MiB, p = 16.
+ * Not every combination under these is accepted: t × m must also stay within
+ * {@link KDF_WORK_CEILING}, so t = 24 goes with m = 64 MiB and m = 512 MiB with t = 3.
  *
- * The p limit is this package's choice (the header byte would allow 255): more lanes than a
- * workstation has cores only add per-lane overhead, and a cap keeps a crafted header from
- * asking for hundreds of lanes. A larger p can be admitted later without a format change.
+ * Why: a header is read before anything is authenticated, so anyone who can edit the file
+ * chooses what the next unlock costs. Argon2id holds m KiB for the whole run and its time
+ * grows with t × m; the ceilings bound both, so the worst header a reader admits costs 512 MiB
+ * and about 9 times the floor's time (measured: see the package README, "KDF cost"). DESIGN
+ * §4 allows up to t = 64 and m = 4 GiB, 170 times that work and 8 times that memory; this
+ * package admits less. More lanes than a workstation has cores buy nothing, and a cap keeps a
+ * crafted header from asking for hundreds. Higher limits can be admitted later without a
+ * format change.
  */
-export const KDF_CEILING: Readonly<KdfParams> = Object.freeze({ t: 64, m: 4_194_304, p: 16 });
+export const KDF_CEILING: Readonly<KdfParams> = Object.freeze({ t: 24, m: 524_288, p: 16 });
+
+/**
+ * The largest t × m (passes × KiB) any reader accepts or any writer may use: 3 × 512 MiB =
+ * 1 572 864, 8 times the floor's 3 × 64 MiB. Argon2id makes t passes over m KiB, so its time
+ * grows with this product; with {@link KDF_CEILING} it bounds the cost of one unlock.
+ */
+export const KDF_WORK_CEILING = 1_572_864;
+
+/** A KDF parameter for a message: m carries its unit. */
+function withUnit(field: 't' | 'm' | 'p', value: number): string {
+  return field === 'm' ? `${value} KiB` : String(value);
+}
 
 /** The parsed, validated fixed header of a vault file. Nothing in it is secret. */
 export interface VaultHeader {
@@ -82,8 +101,9 @@ export interface VaultHeader {
  * Parse and check the header of a whole vault file, without any key material.
  *
  * Everything a reader must refuse on the header alone is refused here, before any KDF runs:
- * a crafted header can neither downgrade the KDF nor make the reader spend minutes or
- * gigabytes on it.
+ * a crafted header can neither downgrade the KDF nor make the reader spend more than the
+ * ceilings allow on it ({@link KDF_CEILING}, {@link KDF_WORK_CEILING}). A refusal of the
+ * product t × m has `field` `'t*m'`.
  *
  * @param file - the complete file contents (header, ciphertext, tag).
  * @returns the validated header fields.
@@ -136,17 +156,25 @@ export function parseHeader(file: Uint8Array): VaultHeader {
     if (params[field] < KDF_FLOOR[field]) {
       throw new CryptoFormatError(
         'KDF_BELOW_FLOOR',
-        `${field} = ${params[field]} is under the floor ${KDF_FLOOR[field]} (no downgrade)`,
+        `${field} = ${withUnit(field, params[field])} is under the floor ${withUnit(field, KDF_FLOOR[field])} (no downgrade)`,
         { field },
       );
     }
     if (params[field] > KDF_CEILING[field]) {
       throw new CryptoFormatError(
         'KDF_ABOVE_CEILING',
-        `${field} = ${params[field]} is over the ceiling ${KDF_CEILING[field]}`,
+        `${field} = ${withUnit(field, params[field])} is over the ceiling ${withUnit(field, KDF_CEILING[field])}`,
         { field },
       );
     }
+  }
+  const work = params.t * params.m; // both ≤ their ceilings here: exact in a double
+  if (work > KDF_WORK_CEILING) {
+    throw new CryptoFormatError(
+      'KDF_ABOVE_CEILING',
+      `t × m = ${params.t} × ${params.m} KiB = ${work} is over the ceiling ${KDF_WORK_CEILING} (passes × KiB)`,
+      { field: 't*m' },
+    );
   }
   return {
     version,

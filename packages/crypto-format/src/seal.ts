@@ -8,7 +8,8 @@ import { openVaultWith, sealVaultWith } from './internal/seal-core.ts';
 export interface SealOptions {
   /**
    * Argon2id cost. Defaults to {@link KDF_FLOOR} (t = 3, m = 64 MiB, p = 4). Must lie within
-   * {@link KDF_FLOOR} and {@link KDF_CEILING}; a writer cannot produce a file readers refuse.
+   * {@link KDF_FLOOR} and {@link KDF_CEILING}, with t × m at most {@link KDF_WORK_CEILING}; a
+   * writer cannot produce a file readers refuse.
    */
   readonly kdf?: KdfParams;
   /**

@@ -18,6 +18,7 @@ describe('public API', () => {
       KDF_ARGON2ID: 'number',
       KDF_CEILING: 'object',
       KDF_FLOOR: 'object',
+      KDF_WORK_CEILING: 'number',
       MAX_VAULT_BYTES: 'number',
       NONCE_LENGTH: 'number',
       SALT_LENGTH: 'number',
@@ -44,7 +45,8 @@ describe('public API', () => {
     expect(api.FORMAT_VERSION).toBe(1);
     expect(api.KDF_ARGON2ID).toBe(1);
     expect(api.KDF_FLOOR).toEqual({ t: 3, m: 65_536, p: 4 });
-    expect(api.KDF_CEILING).toEqual({ t: 64, m: 4_194_304, p: 16 });
+    expect(api.KDF_CEILING).toEqual({ t: 24, m: 524_288, p: 16 });
+    expect(api.KDF_WORK_CEILING).toBe(3 * 524_288);
     expect(Object.isFrozen(api.KDF_FLOOR) && Object.isFrozen(api.KDF_CEILING)).toBe(true);
     expect(api.MAX_VAULT_BYTES).toBe(80 * 1024 * 1024);
   });

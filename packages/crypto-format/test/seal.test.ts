@@ -6,6 +6,7 @@ import {
   HEADER_LENGTH,
   KDF_CEILING,
   KDF_FLOOR,
+  KDF_WORK_CEILING,
   MAX_VAULT_BYTES,
   TAG_LENGTH,
   isCryptoFormatError,
@@ -42,6 +43,14 @@ function patched(file: Uint8Array, patch: (view: DataView) => void): Uint8Array 
   const copy = new Uint8Array(file);
   patch(new DataView(copy.buffer));
   return copy;
+}
+
+function withParams(file: Uint8Array, t: number, m: number, p: number): Uint8Array {
+  return patched(file, (v) => {
+    v.setUint32(6, t, true);
+    v.setUint32(10, m, true);
+    v.setUint8(14, p);
+  });
 }
 
 let passphrase: SecretBuf;
@@ -92,9 +101,25 @@ describe('parseHeader', () => {
     ['t = 0', (f) => patched(f, (v) => v.setUint32(6, 0, true)), 'KDF_BELOW_FLOOR', 't'],
     ['m = 65535', (f) => patched(f, (v) => v.setUint32(10, 65_535, true)), 'KDF_BELOW_FLOOR', 'm'],
     ['p = 3', (f) => patched(f, (v) => v.setUint8(14, 3)), 'KDF_BELOW_FLOOR', 'p'],
-    ['t = 65', (f) => patched(f, (v) => v.setUint32(6, 65, true)), 'KDF_ABOVE_CEILING', 't'],
+    [
+      't = 25 (one past the ceiling)',
+      (f) => patched(f, (v) => v.setUint32(6, 25, true)),
+      'KDF_ABOVE_CEILING',
+      't',
+    ],
     ['t = 0xFFFFFFFF', (f) => patched(f, (v) => v.setUint32(6, 0xffff_ffff, true)), 'KDF_ABOVE_CEILING', 't'],
-    ['m = 4194305', (f) => patched(f, (v) => v.setUint32(10, 4_194_305, true)), 'KDF_ABOVE_CEILING', 'm'],
+    [
+      'm = 524289 (one KiB past 512 MiB)',
+      (f) => patched(f, (v) => v.setUint32(10, 524_289, true)),
+      'KDF_ABOVE_CEILING',
+      'm',
+    ],
+    [
+      'm = 4194304 (4 GiB)',
+      (f) => patched(f, (v) => v.setUint32(10, 4_194_304, true)),
+      'KDF_ABOVE_CEILING',
+      'm',
+    ],
     [
       'm = 0xFFFFFFFF',
       (f) => patched(f, (v) => v.setUint32(10, 0xffff_ffff, true)),
@@ -103,6 +128,18 @@ describe('parseHeader', () => {
     ],
     ['p = 17', (f) => patched(f, (v) => v.setUint8(14, 17)), 'KDF_ABOVE_CEILING', 'p'],
     ['p = 255', (f) => patched(f, (v) => v.setUint8(14, 255)), 'KDF_ABOVE_CEILING', 'p'],
+    [
+      't = 4, m = 512 MiB (each field within its ceiling, t × m past the work ceiling)',
+      (f) => withParams(f, 4, 524_288, 4),
+      'KDF_ABOVE_CEILING',
+      't*m',
+    ],
+    [
+      't = 24, m = 65537 KiB (t × m just past the work ceiling)',
+      (f) => withParams(f, 24, 65_537, 4),
+      'KDF_ABOVE_CEILING',
+      't*m',
+    ],
   ];
 
   for (const [what, make, code, field] of refusals) {
@@ -127,14 +164,40 @@ describe('parseHeader', () => {
     });
   }
 
-  it('should accept parameters exactly at the floor and at the ceiling', () => {
+  it('should accept parameters exactly at the floor and at every corner of the ceiling', () => {
+    // Parsing only: running Argon2id at 512 MiB here would cost seconds and half a gigabyte.
     expect(parseHeader(sealed).params).toEqual(KDF_FLOOR);
-    const top = patched(sealed, (v) => {
-      v.setUint32(6, KDF_CEILING.t, true);
-      v.setUint32(10, KDF_CEILING.m, true);
-      v.setUint8(14, KDF_CEILING.p);
-    });
-    expect(parseHeader(top).params).toEqual(KDF_CEILING);
+    expect(KDF_WORK_CEILING).toBe(3 * 524_288);
+    for (const [t, m] of [
+      [KDF_CEILING.t, KDF_FLOOR.m],
+      [3, KDF_CEILING.m],
+      [6, 262_144],
+      [12, 131_072],
+    ] as const) {
+      expect(t * m).toBe(KDF_WORK_CEILING);
+      const top = { t, m, p: KDF_CEILING.p };
+      expect(parseHeader(withParams(sealed, t, m, KDF_CEILING.p)).params).toEqual(top);
+    }
+  });
+
+  it('should name the field, the value and the ceiling when refusing', () => {
+    const messageOf = (file: Uint8Array): string => {
+      try {
+        parseHeader(file);
+      } catch (error) {
+        if (isCryptoFormatError(error, 'KDF_ABOVE_CEILING')) return error.message;
+        throw error;
+      }
+      throw new Error('accepted');
+    };
+    expect(messageOf(withParams(sealed, 25, 65_536, 4))).toBe('t = 25 is over the ceiling 24');
+    expect(messageOf(withParams(sealed, 3, 524_289, 4))).toBe(
+      'm = 524289 KiB is over the ceiling 524288 KiB',
+    );
+    expect(messageOf(withParams(sealed, 3, 65_536, 17))).toBe('p = 17 is over the ceiling 16');
+    expect(messageOf(withParams(sealed, 4, 524_288, 4))).toBe(
+      't × m = 4 × 524288 KiB = 2097152 is over the ceiling 1572864 (passes × KiB)',
+    );
   });
 
   it('should refuse a file over MAX_VAULT_BYTES with FILE_TOO_LARGE before any KDF work', async () => {
@@ -248,14 +311,18 @@ describe('sealVault', () => {
       { t: 2, m: 65_536, p: 4 },
       { t: 3, m: 65_535, p: 4 },
       { t: 3, m: 65_536, p: 3 },
-      { t: 65, m: 65_536, p: 4 },
-      { t: 3, m: 4_194_305, p: 4 },
+      { t: 25, m: 65_536, p: 4 },
+      { t: 3, m: 524_289, p: 4 },
       { t: 3, m: 65_536, p: 17 },
     ]) {
       await expect(sealVault(plaintext, passphrase, { kdf })).rejects.toThrow(
         /^options\.kdf\.[tmp] must be from/,
       );
     }
+    // Each field within its ceiling, the product not: refused before any KDF work.
+    await expect(sealVault(plaintext, passphrase, { kdf: { t: 4, m: 524_288, p: 4 } })).rejects.toThrow(
+      /^options\.kdf\.t × options\.kdf\.m must be at most 1572864/,
+    );
     await expect(sealVault(plaintext, passphrase, { kdf: { t: 3.5, m: 65_536, p: 4 } })).rejects.toThrow(
       TypeError,
     );
@@ -347,7 +414,7 @@ describe('openVault (every single bit flip)', () => {
   //  2. with the real KDF behind a memo keyed by (salt, t, m, p): flips in magic, version,
   //     kdf, reserved, nonce, ciphertext and tag reuse the one real derivation; flips that
   //     leave a valid header with a different salt or t/m/p would each need their own full
-  //     Argon2id (some at 2 GiB), so of those a sample covering salt, t, m and p runs through
+  //     Argon2id (some at 320 MiB), so of those a sample covering salt, t, m and p runs through
   //     the public openVault with the real KDF instead.
   let file: Uint8Array;
   let trueKey: SecretBuf;
@@ -434,8 +501,9 @@ describe('openVault (every single bit flip)', () => {
       expect(code === 'AUTH_FAILED' || headerCodes.has(code), `bit ${bit}: ${code}`).toBe(true);
     }
     expect(derivations).toBe(1);
-    // salt 128 bits; t=3 → 7, 11, 19, 35; m = 65536 + 2^k for k < 16 and k = 17..21; p → 5, 6, 12.
-    expect(costly).toHaveLength(128 + 4 + 21 + 3);
+    // salt 128 bits; t=3 → 7, 11, 19 (35 is over the ceiling); m = 65536 + 2^k for k < 16 and
+    // k = 17, 18 (2^19 and up pass 512 MiB); p → 5, 6, 12.
+    expect(costly).toHaveLength(128 + 3 + 18 + 3);
     // Real KDF, public openVault: two salt bits, t → 7, m → 65537, p → 5 and p → 6.
     const sample = [15 * 8, 30 * 8 + 7, 6 * 8 + 2, 10 * 8, 14 * 8, 14 * 8 + 1];
     for (const bit of sample) {

@@ -5,6 +5,7 @@ import {
   KDF_ARGON2ID,
   KDF_CEILING,
   KDF_FLOOR,
+  KDF_WORK_CEILING,
   type KdfParams,
 } from '../format.ts';
 import {
@@ -54,5 +55,11 @@ export function assertWritableParams(params: unknown, name: string): asserts par
         `${name}.${field} must be from ${KDF_FLOOR[field]} to ${KDF_CEILING[field]}, got ${value}`,
       );
     }
+  }
+  const { t, m } = params as KdfParams;
+  if (t * m > KDF_WORK_CEILING) {
+    throw new RangeError(
+      `${name}.t × ${name}.m must be at most ${KDF_WORK_CEILING} (passes × KiB), got ${t} × ${m} = ${t * m}`,
+    );
   }
 }
