@@ -45,6 +45,13 @@ export interface IpcServerLimits {
    * Default half of `maxConnections` (at least 1).
    */
   readonly maxConnectionsPerPid?: number;
+  /**
+   * New connections per process (the kernel's peer pid; peers without one share a bucket), a
+   * token bucket: past it the connection is refused with `BUSY` before `authenticate` runs, so
+   * a process that reconnects in a loop costs little. Default a burst of twice
+   * `maxConnectionsPerPid`, refilled by `maxConnectionsPerPid` per second.
+   */
+  readonly connectRate?: RateLimit;
   /** Requests in progress per connection; one more is answered `BUSY` (the connection stays). Default 8. */
   readonly maxInFlight?: number;
   /** Per-caller token bucket; an empty bucket answers `RATE_LIMITED`. Default 200 burst, 100/s. */
@@ -248,10 +255,12 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
     ),
     maxInFlight: checkInt(limits.maxInFlight, 8, 1, 10_000, 'options.limits.maxInFlight'),
   };
-  const rate = limits.rate ?? { capacity: 200, refillPerSecond: 100 };
-  if (!(rate.capacity >= 1) || !(rate.refillPerSecond > 0)) {
-    throw new RangeError('options.limits.rate needs capacity ≥ 1 and refillPerSecond > 0');
-  }
+  const rate = checkRate(limits.rate ?? { capacity: 200, refillPerSecond: 100 }, 'options.limits.rate');
+  const perPid = settings.maxConnectionsPerPid;
+  const connectRate = checkRate(
+    limits.connectRate ?? { capacity: 2 * perPid, refillPerSecond: perPid },
+    'options.limits.connectRate',
+  );
   const path = options.socketPath ?? defaultSocketPath();
   if (typeof path !== 'string' || path === '' || path.includes('\0')) {
     throw new TypeError('options.socketPath must be a non-empty path');
@@ -263,6 +272,7 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
     options,
     settings,
     limiter: new RateLimiter(rate),
+    connects: new RateLimiter(connectRate),
     rateKey: options.rateKey ?? defaultRateKey,
     connections: new Set(),
     byPid: new Map(),
@@ -315,6 +325,8 @@ interface ServerState<P> {
   readonly options: IpcServerOptions<P>;
   readonly settings: Settings;
   readonly limiter: RateLimiter;
+  /** New connections per peer pid (`connectRate`). */
+  readonly connects: RateLimiter;
   readonly rateKey: (peer: P) => string;
   /** Open connections in accept order (oldest first), the ones being closed left out. */
   readonly connections: Set<Connection<P>>;
@@ -335,11 +347,13 @@ function accept<P>(state: ServerState<P>, socket: Socket): void {
   const { maxConnections, maxConnectionsPerPid } = state.settings;
   // Make room rather than refuse (issue 10): silent or idle connections must not lock the
   // real client out. First inside the caller's own share, then in the whole table.
+  // A process reconnecting in a loop is refused here, before any identity work is done for it.
+  const connecting = state.connects.take(kernel === null ? 'unknown' : String(kernel.pid));
   const own = kernel === null ? undefined : state.byPid.get(kernel.pid);
-  if (own !== undefined && own.size >= maxConnectionsPerPid) victimIn(own)?.evict();
-  if (state.connections.size >= maxConnections) victimInTable(state)?.evict();
-  if ((own?.size ?? 0) >= maxConnectionsPerPid || state.connections.size >= maxConnections) {
-    // Every connection has work in flight: a clean refusal the client can show, then close.
+  if (connecting && own !== undefined && own.size >= maxConnectionsPerPid) victimIn(own)?.evict();
+  if (connecting && state.connections.size >= maxConnections) victimInTable(state)?.evict();
+  if (!connecting || (own?.size ?? 0) >= maxConnectionsPerPid || state.connections.size >= maxConnections) {
+    // Too fast, or every connection has work in flight: a clean refusal the client can show.
     socket.on('data', wipeBytes);
     socket.resume();
     linger(state, socket, errorFrame(0, { code: 'BUSY', message: 'too many connections; retry later' }));
@@ -392,7 +406,8 @@ function forget<P>(state: ServerState<P>, conn: Connection<P>, pid: number | nul
  * here, and when too many linger (a flood of refusals) it is destroyed at once instead.
  */
 function linger<P>(state: ServerState<P>, socket: Socket, frame: Buffer): void {
-  if (state.lingering.size >= state.settings.maxConnections) {
+  // A destroyed socket may have reported 'close' already: it would stay in the set for good.
+  if (socket.destroyed || state.lingering.size >= state.settings.maxConnections) {
     wipeBytes(frame);
     socket.destroy();
     return;
@@ -1026,6 +1041,13 @@ function defaultRateKey(peer: unknown): string {
     }
   }
   return 'shared';
+}
+
+function checkRate(rate: RateLimit, name: string): RateLimit {
+  if (!(rate.capacity >= 1) || !(rate.refillPerSecond > 0)) {
+    throw new RangeError(`${name} needs capacity ≥ 1 and refillPerSecond > 0`);
+  }
+  return rate;
 }
 
 function checkInt(

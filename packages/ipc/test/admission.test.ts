@@ -12,11 +12,22 @@ import type { PeerCredentials } from '@cora/identity';
 import { NOBODY_UID, unprivilegedCanRun, waitForLine } from '@cora/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectIpc, isIpcError, type WireErrorCode } from '../src/index.ts';
-import { fakeHandlers, framesUntilClose, rawConnect, startServer, waitFor, type Fixture } from './helpers.ts';
+import {
+  fakeHandlers,
+  fdCount,
+  framesUntilClose,
+  HELLO,
+  rawConnect,
+  startServer,
+  waitFor,
+  type Fixture,
+} from './helpers.ts';
 
 const ATTACKER = fileURLToPath(new URL('./fixtures/attacker.ts', import.meta.url));
 /** How long the real client may take to connect, say hello and get `status` under attack. */
 const BOUND_MS = 1000;
+/** A connect rate no test process reaches. */
+const FAST = { capacity: 100_000, refillPerSecond: 100_000 };
 
 let fx: Fixture | undefined;
 const children: ChildProcess[] = [];
@@ -87,6 +98,25 @@ describe('createIpcServer: a connection flood does not lock the real client out'
     expect(fx.protocolErrors.filter((c) => c === 'BUSY').length).toBeGreaterThan(100);
   });
 
+  it('should refuse a process that reconnects faster than connectRate before doing any identity work for it', async () => {
+    let authenticated = 0;
+    fx = await startServer({
+      limits: { handshakeTimeoutMs: 60_000, connectRate: { capacity: 20, refillPerSecond: 10 } },
+      authenticate: async () => {
+        authenticated += 1;
+        return { uid: process.getuid!() };
+      },
+    });
+    const start = performance.now();
+    await attacker(fx.path, 'silent', 500, { reconnect: true });
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 5; i++) expect(await legitStatus(fx.path)).toBeLessThan(BOUND_MS);
+    const seconds = (performance.now() - start) / 1000;
+    // The attacker's burst, its refill, and the 5 real clients; the rest never reached authenticate.
+    expect(authenticated).toBeLessThanOrEqual(20 + Math.ceil(10 * seconds) + 5);
+    expect(fx.protocolErrors.filter((c) => c === 'BUSY').length).toBeGreaterThan(100);
+  });
+
   it('should cut the oldest connection that has not said hello when 8 processes fill the table', async () => {
     fx = await startServer({ limits: { handshakeTimeoutMs: 60_000 } });
     const attackers = await Promise.all(
@@ -98,7 +128,8 @@ describe('createIpcServer: a connection flood does not lock the real client out'
   });
 
   it('should serve a client while silent connections of its own process fill the table', async () => {
-    fx = await startServer({ limits: { handshakeTimeoutMs: 60_000 } });
+    // Opened faster than the default connectRate allows: this test is about the table.
+    fx = await startServer({ limits: { handshakeTimeoutMs: 60_000, connectRate: FAST } });
     for (let i = 0; i < 200; i++) {
       const s = await rawConnect(fx.path);
       s.on('error', () => undefined);
@@ -167,6 +198,43 @@ describe('createIpcServer: a connection flood does not lock the real client out'
         },
       },
     ]);
+  });
+});
+
+describe('createIpcServer: nothing is held once hostile connections are gone', () => {
+  it('should hold no connection and give back every fd after 2,000 hostile connections', async () => {
+    const baseline = fdCount();
+    fx = await startServer({ limits: { maxConnections: 16, handshakeTimeoutMs: 200, connectRate: FAST } });
+    const kinds: ((s: Socket) => void)[] = [
+      () => undefined, // silent
+      (s) => s.write(Buffer.from('GET / HTTP/1.1\r\n\r\n')), // garbage
+      (s) => s.write(Buffer.from([0xff, 0xff, 0xff, 0xff])), // oversized
+      (s) => s.write(Buffer.concat([HELLO, Buffer.from([0, 0, 0, 100, 0, 0, 0, 2])])), // half a frame
+      (s) => s.destroy(), // gone at once
+    ];
+    for (let i = 0; i < 2000; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, async (_, j) => {
+          const s = await rawConnect(fx!.path);
+          s.on('error', () => undefined);
+          s.resume();
+          kinds[(i + j) % kinds.length]!(s);
+          // The client goes away after a moment, or when the server cuts it.
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => s.destroy(), 300);
+            s.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }),
+      );
+    }
+    await waitFor(() => fx!.server.connections === 0);
+    expect(await legitStatus(fx.path)).toBeLessThan(BOUND_MS);
+    await fx.close();
+    fx = undefined;
+    await waitFor(() => fdCount() <= baseline, 5000);
   });
 });
 

@@ -31,7 +31,12 @@ async function slowLoris(path: string, count: number): Promise<void> {
 describe('createIpcServer under load', () => {
   it('should serve a valid client in under 1 s while 500 slow-loris connections hang', async () => {
     fx = await startServer({
-      limits: { maxConnections: 600, maxConnectionsPerPid: 600, handshakeTimeoutMs: 10_000 },
+      limits: {
+        maxConnections: 600,
+        maxConnectionsPerPid: 600,
+        handshakeTimeoutMs: 10_000,
+        connectRate: { capacity: 10_000, refillPerSecond: 10_000 },
+      },
     });
     await slowLoris(fx.path, 500);
     await waitFor(() => fx!.server.connections === 500);
@@ -44,7 +49,12 @@ describe('createIpcServer under load', () => {
 
   it('should let a client in when slow-loris connections fill maxConnections, cutting the oldest', async () => {
     fx = await startServer({
-      limits: { maxConnections: 64, maxConnectionsPerPid: 64, handshakeTimeoutMs: 10_000 },
+      limits: {
+        maxConnections: 64,
+        maxConnectionsPerPid: 64,
+        handshakeTimeoutMs: 10_000,
+        connectRate: { capacity: 10_000, refillPerSecond: 10_000 },
+      },
     });
     await slowLoris(fx.path, 500);
     // Each connection past 64 cut the oldest one that had not said hello.
@@ -58,7 +68,12 @@ describe('createIpcServer under load', () => {
 
   it('should cut slow-loris connections at the handshake deadline', async () => {
     fx = await startServer({
-      limits: { maxConnections: 600, maxConnectionsPerPid: 600, handshakeTimeoutMs: 300 },
+      limits: {
+        maxConnections: 600,
+        maxConnectionsPerPid: 600,
+        handshakeTimeoutMs: 300,
+        connectRate: { capacity: 10_000, refillPerSecond: 10_000 },
+      },
     });
     await slowLoris(fx.path, 200);
     await waitFor(() => fx!.server.connections === 0, 5000);
