@@ -33,7 +33,8 @@ describe('a caller of another uid (e2e)', () => {
       unprivilegedCanRun([join(APP_DIR, 'dist', 'service-main.js'), join(APP_DIR, 'bin', 'cr')]),
   )('should be audited with the uid and pid the kernel gave for its socket', async () => {
     const home = await newHome({ owner: NOBODY_UID });
-    expect((await home.cr(['init', '--passphrase-file', home.passFile], { asUid: NOBODY_UID })).code).toBe(0);
+    const init = await home.cr(['init', '--passphrase-file', home.passFile], { asUid: NOBODY_UID });
+    expect({ code: init.code, stderr: init.stderr }).toEqual({ code: 0, stderr: '' });
     const log = home.env['CORA_HOME'] ?? '';
     const socket = createConnection(join(log, 'run', 'cora.sock'));
     socket.on('error', () => undefined);
