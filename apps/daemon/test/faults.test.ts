@@ -9,7 +9,16 @@
 // there; verify must pass.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, cpSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeTempDir } from '@cora/test-utils';
@@ -205,6 +214,14 @@ describe.skipIf(!canTrace)(
           const verify = await home.cr(['audit', 'verify']);
           expect(verify.code, `${label}: ${verify.stdout}${verify.stderr}`).toBe(0);
           await home.stopService();
+          if (names.includes('NEW')) {
+            // The file the write replaced must not be vouched for any more, even after the
+            // crash's recovery and a restart (review: a recovered commit has no MAC).
+            copyFileSync(join(template.path, '.cora', 'vault.cora'), join(coraDir(home), 'vault.cora'));
+            const back = await home.cr(['unlock', '--passphrase-file', home.passFile]);
+            expect(back.code, `${label}: the replaced vault was accepted again`).toBe(18);
+            await home.stopService();
+          }
         }
         // Every fault point was reached: a case list that no longer matches the code fails here.
         expect(missed).toEqual([]);

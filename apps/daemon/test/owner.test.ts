@@ -3,14 +3,15 @@
 // write history the audit log vouches for (rollback refused), no backup that outlives a
 // passphrase change or a deletion, and budgets that hold locked or not. Real bin/cr, real
 // detached services, real files.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readVault } from '@cora/crypto-format';
 import { wipeSecretsBlock } from '@cora/memstore';
 import { runCr, status, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
-import { reveal, secret } from './helpers.ts';
+import { APP_DIR, reveal, secret } from './helpers.ts';
 
 const PASS = 'owner test passphrase, long enough';
 const newHome = useCoraHomes(PASS);
@@ -231,4 +232,100 @@ describe('no backup outlives a passphrase change or a deletion (issue 10, item 1
       expect(readFileSync(file).includes('doomed-value-123456')).toBe(false);
     }
   });
+});
+
+/** Append a record to the log with a valid chain link and no MAC, as a same-user forger would. */
+function forge(home: CoraHome, fields: string): void {
+  const path = join(coraDir(home), 'audit.jsonl');
+  const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+  const last = lines.at(-1) ?? '';
+  const seq = (JSON.parse(last) as { seq: number }).seq + 1;
+  const prev = createHash('sha256').update(last).digest('hex');
+  appendFileSync(
+    path,
+    `{"v":1,"seq":${String(seq)},"time":"${new Date().toISOString()}",${fields},"prev":"${prev}","mac":null}\n`,
+  );
+}
+
+function sha256Of(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+describe('a same-user process against the history (attacks found in review)', () => {
+  it('should not let a forged unMACed intent, or a replayed old MACed record, vouch for an old vault', async () => {
+    const home = await newHome();
+    await init(home);
+    expect((await set(home, 'DEL', 'deleted-value-1')).code).toBe(0);
+    const vault = join(coraDir(home), 'vault.cora');
+    const old = join(home.dir.path, 'old.cora');
+    copyFileSync(vault, old);
+    const oldCommit = readFileSync(join(coraDir(home), 'audit.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .filter((line) => line.includes('"phase":"commit"'))
+      .at(-1);
+    expect((await home.cr(['secrets', 'delete', 'DEL', '--passphrase-file', home.passFile])).code).toBe(0);
+    const current = sha256Of(vault);
+    await home.stopService();
+
+    // 1. A forged intent (no MAC) naming the old file as the new one.
+    copyFileSync(old, vault);
+    forge(
+      home,
+      `"type":"vault-write","phase":"intent","op":"secrets.set","generation":9,"sha256":"${sha256Of(old)}","previous":"${current}","recovered":false`,
+    );
+    const forged = await home.cr(['unlock', '--passphrase-file', home.passFile]);
+    expect(forged.code, forged.stderr).toBe(18);
+    await home.stopService();
+
+    // 2. An old MACed commit copied to the end of the log: it does not chain.
+    appendFileSync(join(coraDir(home), 'audit.jsonl'), `${oldCommit ?? ''}\n`);
+    const replayed = await home.cr(['unlock', '--passphrase-file', home.passFile]);
+    expect(replayed.code, replayed.stderr).toBe(14);
+    expect(replayed.stderr).toMatch(/do not chain/);
+  });
+
+  it('should keep one service when the lock file is removed under it, and leave no hang on a FIFO', async () => {
+    const home = await newHome();
+    await init(home);
+    const first = await status(home);
+    rmSync(join(coraDir(home), 'service.lock'));
+    // A second service started by hand. Either the first still answers on the socket (the
+    // second leaves with 75, writing nothing) or the first already noticed it lost its lock
+    // file and left, wiping (then the second owns the vault). Never two, never a forked log.
+    const second = spawn(
+      process.execPath,
+      [
+        '--disable-sigusr1',
+        join(APP_DIR, 'dist', 'service-main.js'),
+        '--home',
+        coraDir(home),
+        '--idle-timeout-ms',
+        '0',
+        '--lifetime-ms',
+        '0',
+      ],
+      { env: home.env, stdio: 'ignore', detached: true },
+    );
+    second.unref();
+    const deadline = Date.now() + 8000;
+    while (Date.now() < deadline && servicePids(home).includes(first.pid ?? -1)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(servicePids(home)).not.toContain(first.pid);
+    expect(servicePids(home).length).toBeLessThanOrEqual(1);
+    const verify = await home.cr(['audit', 'verify']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    await home.stopService();
+    for (const pid of servicePids(home)) process.kill(pid, 'SIGTERM');
+    const gone = Date.now() + 5000;
+    while (Date.now() < gone && servicePids(home).length > 0) await new Promise((r) => setTimeout(r, 100));
+
+    rmSync(join(coraDir(home), 'service.lock'), { force: true });
+    expect(spawnSync('mkfifo', [join(coraDir(home), 'service.lock')]).status).toBe(0);
+    const started = Date.now();
+    const unlock = await home.cr(['unlock', '--passphrase-file', home.passFile]);
+    expect(unlock.code).toBe(8);
+    expect(Date.now() - started).toBeLessThan(8000);
+  }, 60_000);
 });

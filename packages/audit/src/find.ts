@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { SecretBuf } from '@cora/memstore';
 import { DEFAULT_FILE_NAME, fileLines, logPaths } from './internal/files.ts';
-import { MacKey } from './internal/mac.ts';
+import { MacKey, sha256Hex } from './internal/mac.ts';
 import { parseLine } from './internal/schema.ts';
 import type { AuditEventType, AuditRecord } from './types.ts';
+
+/** The seq at the start of a canonical line and its prev hash near the end. */
+const CHAIN_FIELDS = /^\{"v":1,"seq":(\d{1,16}),.*,"prev":"([0-9a-f]{64})","mac":(?:null|"[0-9a-f]{64}")\}$/s;
 
 /** One record found by {@link findLastRecords}. */
 export interface FoundRecord {
   readonly record: AuditRecord;
   /** Whether its MAC verifies: null when it has none or no key was given. */
   readonly macValid: boolean | null;
+  /**
+   * Whether every line from this record to the end of its file chains to the one before it
+   * (prev hash and seq): false for a record copied in from elsewhere, or followed by an edit.
+   */
+  readonly chained: boolean;
 }
 
 /** Options of {@link findLastRecords}. */
@@ -52,8 +60,22 @@ export async function findLastRecords(
     const found: FoundRecord[] = [];
     const paths = await logPaths(dir, options.fileName ?? DEFAULT_FILE_NAME);
     for (const path of paths.reverse()) {
-      const inFile: FoundRecord[] = [];
+      const inFile: { record: AuditRecord; macValid: boolean | null; index: number }[] = [];
+      // The chain is checked on every line (cheaply: hash, seq and prev only), so a record
+      // replayed from elsewhere or an edit after it is seen without a full verify.
+      let lastHash: string | null = null;
+      let lastSeq = 0;
+      let lastBreak = -1;
+      let index = 0;
       for await (const line of fileLines(path, { offset: 0, bytes: 0 })) {
+        index += 1;
+        const raw = Buffer.from(line.bytes.buffer, line.bytes.byteOffset, line.bytes.byteLength);
+        const head = CHAIN_FIELDS.exec(raw.toString('latin1'));
+        const seq = head === null ? NaN : Number(head[1]);
+        if (lastHash !== null && (head === null || head[2] !== lastHash || seq !== lastSeq + 1))
+          lastBreak = index;
+        lastHash = sha256Hex(line.bytes);
+        lastSeq = seq;
         let text: string;
         try {
           text = decoder.decode(line.bytes);
@@ -67,11 +89,11 @@ export async function findLastRecords(
         const { record, body } = parsed;
         const macValid =
           mac === null || record.mac === null ? null : mac.verify(Buffer.from(body, 'utf8'), record.mac);
-        inFile.push({ record, macValid });
+        inFile.push({ record, macValid, index });
       }
-      for (const item of inFile.reverse()) {
-        found.push(item);
-        if (item.record.mac !== null) return found;
+      for (const { record, macValid, index: at } of inFile.reverse()) {
+        found.push({ record, macValid, chained: at > lastBreak });
+        if (record.mac !== null) return found;
       }
     }
     return found;

@@ -455,6 +455,11 @@ export class AuditLog {
     this.#carry = checked;
   }
 
+  /** Whether a key is set: records appended now carry a MAC. */
+  get keyed(): boolean {
+    return this.#key !== null;
+  }
+
   /** The last durable record (seq 0 and 64 zeros for an empty log). */
   head(): AuditHead {
     const { seq, hash, sealedSeq } = this.#durable;

@@ -112,7 +112,7 @@ describe('validateEvent', () => {
     expectInvalid({ ...FIXTURES['task-end'], signal: 'KILL' }, canary);
     expectInvalid({ ...FIXTURES['task-start'], target: 'relative/path' }, canary);
     expectInvalid({ ...FIXTURES['secret-deleted'], name: '1BAD' }, canary);
-    expectInvalid({ ...FIXTURES['task-start'], secrets: Array.from({ length: 4097 }, () => 'A') }, canary);
+    expectInvalid({ ...FIXTURES['task-start'], secrets: Array.from({ length: 10_001 }, () => 'A') }, canary);
     expectInvalid({ ...FIXTURES['service-start'], version: 'x'.repeat(33) }, canary);
     expectInvalid({ ...FIXTURES['protocol-error'], code: 'lower' }, canary);
     expectInvalid({ ...FIXTURES['protocol-error'], uid: -1 }, canary);

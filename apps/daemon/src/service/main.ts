@@ -4,13 +4,15 @@
  * Order matters: harden (no core dumps, no ptrace) and refuse a tampered runtime before
  * anything else; only then listen and, on `unlock`, read secrets.
  */
+import { lstatSync } from 'node:fs';
 import inspector from 'node:inspector';
+import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { AuditLog, callerSummary, type AuditReason } from '@cora/audit';
 import { createIpcServer, isIpcError, type IpcServer } from '@cora/ipc';
 import { peerIdentity } from '@cora/identity';
 import { hardenProcess, isDangerousNodeFlag } from '../shared/harden.ts';
-import { EXIT_NOT_OWNER, claimOwnership } from '../shared/owner-lock.ts';
+import { EXIT_NOT_OWNER, claimOwnership, stillOwner } from '../shared/owner-lock.ts';
 import { serviceSocketPath, vaultPath } from '../shared/paths.ts';
 import { gateHandlers, ownFingerprint, policyNeedsHash, policyRefusal, refusalReason } from './authorize.ts';
 import { Approvals } from './approvals.ts';
@@ -32,6 +34,35 @@ function log(message: string): void {
 /** `{ [key]: value }` when value is defined, else `{}` (exactOptionalPropertyTypes). */
 function optionalEntry<K extends string>(key: K, value: number | undefined): { [P in K]?: number } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]?: number });
+}
+
+/** Whether something accepts connections on `path` (within half a second). */
+function somethingListens(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(path);
+    const done = (answer: boolean): void => {
+      probe.destroy();
+      resolve(answer);
+    };
+    probe.once('connect', () => {
+      done(true);
+    });
+    probe.once('error', () => {
+      done(false);
+    });
+    setTimeout(() => {
+      done(false);
+    }, 500).unref();
+  });
+}
+
+/** The inode at `path`, or null when nothing is there. */
+function inodeOf(path: string): number | null {
+  try {
+    return lstatSync(path).ino;
+  } catch {
+    return null;
+  }
 }
 
 function fail(message: string, code: number): never {
@@ -73,12 +104,17 @@ if (home === undefined) fail('missing --home', EXIT_REFUSED);
 
 // 4. One service per vault (owner-lock.ts): before anything is written. A second service
 // started meanwhile (another shell, another environment) exits here and writes nothing.
+let ownerFd = -1;
 try {
   const claim = claimOwnership(home);
   if (!claim.owned) process.exit(EXIT_NOT_OWNER);
+  ownerFd = claim.fd;
 } catch (error) {
   fail(`refusing to start: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
 }
+// A live listener on the vault's socket while we hold a fresh lock means the lock file was
+// removed under a running service: that one owns the vault; leave without writing anything.
+if (await somethingListens(serviceSocketPath(home))) process.exit(EXIT_NOT_OWNER);
 
 // 5. The audit log (DESIGN §10). A log that cannot be opened keeps the service from starting:
 // it would have to refuse every request anyway (G7).
@@ -251,3 +287,12 @@ try {
 log(
   `listening on ${path} (pid ${String(process.pid)}, idle timeout ${String(msArg('--idle-timeout-ms'))} ms)`,
 );
+
+// 7. Stay the owner. If the lock file or the socket is removed or replaced under us (a same-user
+// process), clients can no longer reach us and a second service could start: wipe and leave
+// rather than linger unlocked where nobody can lock us.
+const socketIno = inodeOf(path);
+setInterval(() => {
+  if (!stillOwner(home, ownerFd) || inodeOf(path) !== socketIno)
+    shutdown(0, 'lost the lock file or the socket');
+}, 2000).unref();

@@ -593,8 +593,9 @@ export class ServiceState {
             const changed = change(block);
             const next: SecretsBlock = { ...changed, json: withGeneration(changed.json, plan.generation) };
             checkBudget(next.entries);
-            // While locked the log has no key: the write's records are MACed with this copy.
-            plan.key = this.#unlocked === null ? copy(next.auditKey) : null;
+            // Every write record is MACed: with this copy whenever the log has no key (locked,
+            // or locked by a timer while this write waited for the KDF).
+            plan.key = copy(next.auditKey);
             if (this.#unlocked !== null) built.value = this.#rebuild(next);
             return next;
           },

@@ -77,6 +77,13 @@ export class VaultHistory {
   #vouch: Vouch | null;
   /** Seq of the newest MACed vault record found at start, until its MAC was checked. */
   #unverifiedSeq: number | null;
+  /** Whether the newest MACed vault record still chains to the end of its file (no replay). */
+  readonly #sealedChained: boolean;
+  /**
+   * The vouched state rests on records without a MAC (a start-up recovery, a narrowing, or a
+   * log with no MACed vault record): the next time the key is at hand it is restated, MACed.
+   */
+  #needsSeal: boolean;
 
   private constructor(audit: ServiceAudit, dir: string, vaultPath: string, found: readonly FoundRecord[]) {
     this.#audit = audit;
@@ -84,9 +91,41 @@ export class VaultHistory {
     this.#vaultPath = vaultPath;
     const last = found.at(-1);
     const sealed = last !== undefined && last.record.mac !== null ? last : undefined;
+    // Trust flows from the newest MACed record (checked with the key at the first unlock).
+    // Newer records without a MAC may only narrow what it vouches for, never widen it: a
+    // forged one can then cost a refusal, never a rollback.
     const base = sealed ?? found[0];
-    this.#vouch = base === undefined ? null : vouchOf(base.record);
-    this.#unverifiedSeq = sealed?.record.seq ?? null;
+    let vouch = base === undefined ? null : vouchOf(base.record);
+    let narrowed = false;
+    const intent =
+      sealed?.record.type === 'vault-write' && sealed.record.phase === 'intent' ? sealed.record : null;
+    if (intent !== null && vouch !== null) {
+      const settled = found
+        .slice(0, -1)
+        .find(
+          (item) =>
+            item.chained &&
+            item.record.type === 'vault-write' &&
+            item.record.phase !== 'intent' &&
+            item.record.generation === intent.generation &&
+            item.record.sha256 === intent.sha256,
+        )?.record;
+      const only =
+        settled?.type === 'vault-write'
+          ? settled.phase === 'commit'
+            ? settled.sha256
+            : settled.previous
+          : null;
+      const generation = only === null ? undefined : vouch.files.get(only);
+      if (only !== null && generation !== undefined) {
+        vouch = { generation, files: new Map([[only, generation]]) };
+        narrowed = true;
+      }
+    }
+    this.#vouch = vouch;
+    this.#unverifiedSeq = sealed === undefined ? null : sealed.record.seq;
+    this.#sealedChained = sealed?.chained ?? true;
+    this.#needsSeal = narrowed || (sealed === undefined && base !== undefined);
   }
 
   /**
@@ -101,8 +140,17 @@ export class VaultHistory {
   static async open(audit: ServiceAudit, dir: string, vaultPath: string): Promise<VaultHistory> {
     const found = await findLastRecords(dir, TYPES);
     const history = new VaultHistory(audit, dir, vaultPath, found);
-    const newest = found[0]?.record;
-    if (newest?.type === 'vault-write' && newest.phase === 'intent') await history.#recover(newest);
+    const newest = found[0];
+    // Only a MACed intent that is still the newest record is acted on: an intent without a
+    // MAC is not one this service writes (it always MACs its write records).
+    if (
+      newest?.record.type === 'vault-write' &&
+      newest.record.phase === 'intent' &&
+      newest.record.mac !== null &&
+      newest.chained
+    ) {
+      await history.#recover(newest.record);
+    }
     return history;
   }
 
@@ -141,7 +189,26 @@ export class VaultHistory {
     await this.#verifySealed(key);
     const sha256 = fileHash(file);
     const vouch = this.#vouch;
-    if (vouch?.files.has(sha256) === true) return 'vouched';
+    if (vouch?.files.has(sha256) === true) {
+      if (this.#needsSeal || vouch.files.size > 1) {
+        // Restate exactly the file found, MACed, so no other file stays vouched for.
+        const known = vouch.files.get(sha256) ?? generation;
+        const event: VaultStateEvent = {
+          type: 'vault-state',
+          reason: 'carry',
+          generation: known,
+          sha256,
+          vouched: null,
+        };
+        await this.#withKey(key, () => this.#audit.record(event));
+        this.#settle(
+          { generation: Math.max(known, vouch.generation), files: new Map([[sha256, known]]) },
+          event,
+        );
+        this.#needsSeal = false;
+      }
+      return 'vouched';
+    }
     const firstUse = vouch === null && generation === 0;
     if (!firstUse && !accept) throw this.#refusal(generation);
     const event: VaultStateEvent = {
@@ -156,6 +223,7 @@ export class VaultHistory {
       { generation: Math.max(generation, vouch?.generation ?? 0), files: new Map([[sha256, generation]]) },
       event,
     );
+    this.#needsSeal = false;
     return firstUse ? 'first-use' : 'adopted';
   }
 
@@ -168,7 +236,8 @@ export class VaultHistory {
    * @param currentGeneration - its stored generation (0 for `init`)
    * @param next - the sealed new file
    * @param generation - the new file's generation ({@link VaultHistory.next})
-   * @param key - a copy of the vault's audit key while locked (owned from here on), else null
+   * @param key - a copy of the vault's audit key (owned from here on): it MACs the write's
+   *   records whenever the log has no key
    * @returns the pending write, for {@link VaultHistory.commit} or {@link VaultHistory.settle}
    * @throws IpcError `VAULT_ROLLBACK`, `AUDIT_INVALID`, `AUDIT_UNAVAILABLE` (nothing written).
    */
@@ -288,6 +357,7 @@ export class VaultHistory {
     } catch (error) {
       if (!isCryptoFormatError(error, 'VAULT_NOT_FOUND')) return;
     }
+    this.#needsSeal = true; // recorded without a MAC: restated, MACed, at the next unlock
     const pending: PendingWrite = { ...intent, key: null };
     if (onDisk === intent.sha256) {
       const event = this.#event(pending, 'commit', true);
@@ -309,6 +379,12 @@ export class VaultHistory {
   async #verifySealed(key: SecretBuf): Promise<void> {
     const seq = this.#unverifiedSeq;
     if (seq === null) return;
+    if (!this.#sealedChained) {
+      throw new IpcError(
+        'AUDIT_INVALID',
+        `the audit log was edited after its vault record (seq ${String(seq)}): the lines after it do not chain; run cr audit verify`,
+      );
+    }
     const found = await findLastRecords(this.#dir, TYPES, { key });
     const bad = found.find((item) => item.macValid === false);
     if (bad !== undefined) {
@@ -322,7 +398,9 @@ export class VaultHistory {
 
   /** Run `fn` with `key` set on the log (MACed records while locked), then take it off. */
   async #withKey<T>(key: SecretBuf | null, fn: () => Promise<T>): Promise<T> {
-    if (key === null) return fn();
+    // Unlocked, the log holds the same key already: leave it. The check and the append happen
+    // in one tick (append MACs synchronously), so a lock cannot slip between them.
+    if (key === null || this.#audit.log.keyed) return fn();
     this.#audit.log.setKey(key);
     try {
       return await fn();
@@ -333,7 +411,7 @@ export class VaultHistory {
 
   #refusal(generation: number): IpcError {
     const vouched = this.#vouch?.generation ?? null;
-    const backup = `If you restored it on purpose: cr unlock --accept-vault (audited)`;
+    const backup = `If you restored it on purpose: cr lock, then cr unlock --accept-vault (audited)`;
     if (vouched === null) {
       return new IpcError(
         'VAULT_ROLLBACK',

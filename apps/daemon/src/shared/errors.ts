@@ -129,3 +129,33 @@ export class CrError extends Error {
 export function isCrError(value: unknown, code?: CrErrorCode): value is CrError {
   return value instanceof CrError && (code === undefined || value.code === code);
 }
+
+/** errno of a failed file operation → the class the user sees. */
+const FILE_ERRNO: Readonly<Record<string, CrErrorCode>> = {
+  ENOSPC: 'DISK_FULL',
+  EDQUOT: 'DISK_FULL',
+  EIO: 'IO_ERROR',
+  EROFS: 'READ_ONLY',
+  EACCES: 'PERMISSION_DENIED',
+  EPERM: 'PERMISSION_DENIED',
+  ELOOP: 'UNSAFE_PATH',
+  EISDIR: 'UNSAFE_PATH',
+  ENXIO: 'UNSAFE_PATH',
+};
+
+/**
+ * A CrError for a file operation of the CLI that failed (the service has its own mapping).
+ * @param error - what the file system threw
+ * @param path - the file (named in the message)
+ * @returns a CrError of the matching class, or `error` unchanged when it is not a file error
+ */
+export function fileError(error: unknown, path: string): unknown {
+  const errno = (error as { code?: unknown } | null)?.code;
+  const code = typeof errno === 'string' ? FILE_ERRNO[errno] : undefined;
+  if (code === undefined) return error;
+  const advice =
+    code === 'UNSAFE_PATH'
+      ? 'it must be a regular file of yours: remove what is there'
+      : 'check the disk and the permissions of the Cora home';
+  return new CrError(code, `cannot open ${path} (${String(errno)}); ${advice}`, { cause: error });
+}

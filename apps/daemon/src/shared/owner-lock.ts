@@ -10,7 +10,7 @@
  * Why fcntl and not a lock file with a pid in it: the kernel is the only party a same-user
  * process cannot lie to about who holds it, and a crash leaves nothing to clean up.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import { CrError } from './errors.ts';
@@ -56,8 +56,8 @@ function flockStruct(type: number): Uint8Array {
 function openLockFile(home: string, write: boolean): number | null {
   // libuv opens every descriptor close-on-exec, so children never inherit the lock.
   const flags = write
-    ? constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW
-    : constants.O_RDONLY | constants.O_NOFOLLOW;
+    ? constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK
+    : constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
   let fd: number;
   try {
     fd = openSync(join(home, OWNER_LOCK_FILE), flags, 0o600);
@@ -102,6 +102,23 @@ export function ownerPid(home: string): number | null {
   }
 }
 
+/**
+ * Whether the lock held through `fd` is still on the file at `<home>/service.lock` (a same-user
+ * process can unlink or replace the file; then a second service could lock a new one).
+ * @param home - the Cora home
+ * @param fd - the descriptor {@link claimOwnership} returned
+ * @returns false when the path is gone or names another file
+ */
+export function stillOwner(home: string, fd: number): boolean {
+  try {
+    const held = fstatSync(fd);
+    const atPath = lstatSync(join(home, OWNER_LOCK_FILE));
+    return held.ino === atPath.ino && held.dev === atPath.dev;
+  } catch {
+    return false;
+  }
+}
+
 /** The outcome of {@link claimOwnership}. */
 export type Claim =
   { readonly owned: true; readonly fd: number } | { readonly owned: false; readonly holder: number | null };
@@ -117,7 +134,13 @@ export type Claim =
 export function claimOwnership(home: string): Claim {
   const fd = openLockFile(home, true);
   if (fd === null) throw new Error('unreachable: the lock file is created');
-  if (loadFcntl()(fd, F_SETLK, flockStruct(F_WRLCK)) === 0) return { owned: true, fd };
+  if (loadFcntl()(fd, F_SETLK, flockStruct(F_WRLCK)) === 0) {
+    // The file may have been unlinked or replaced between our open and our lock: then we hold
+    // a lock nobody else can see. Only the file at the path counts.
+    if (stillOwner(home, fd)) return { owned: true, fd };
+    closeSync(fd);
+    return { owned: false, holder: ownerPid(home) };
+  }
   const errno = koffi.errno();
   closeSync(fd);
   if (errno !== EAGAIN && errno !== EACCES) {
