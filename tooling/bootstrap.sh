@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: AGPL-3.0-only
 # Sourced by tooling/setup.sh, tooling/test.sh and .ci/run. Makes a Node >= 24.7 and the pinned
-# pnpm available on PATH (DESIGN §3), then installs the workspace with a frozen lockfile.
+# pnpm available on PATH (architecture §3), then installs the workspace with a frozen lockfile.
 # Everything goes into .tools/ inside the checkout: nothing global is touched.
 set -euo pipefail
 
@@ -24,7 +24,7 @@ if [ "$(node --version 2>/dev/null || true)" != "v$CORA_NODE_VERSION" ] ||
   [ "$(pnpm --version 2>/dev/null || true)" != "$CORA_PNPM_VERSION" ]; then
   command -v npm >/dev/null 2>&1 || { log "need npm (any version) to fetch Node $CORA_NODE_VERSION"; exit 1; }
   log "installing node@$CORA_NODE_VERSION and pnpm@$CORA_PNPM_VERSION into .tools/ with npm"
-  # pnpm refuses the node package's install step and corepack cannot download here (DESIGN §3).
+  # pnpm refuses the node package's install step and corepack cannot download here (architecture §3).
   npm install --prefix "$CORA_TOOLS" --no-save --no-audit --no-fund --loglevel=error \
     "node@$CORA_NODE_VERSION" "pnpm@$CORA_PNPM_VERSION" >&2
   if ! node_ok; then

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The approval queue and its grants (DESIGN §7), with identities written out by hand: the
+// The approval queue and its grants (architecture §7), with identities written out by hand: the
 // class is pure bookkeeping (the e2e suite in approve.test.ts drives it through real processes).
 import { describe, expect, it } from 'vitest';
 import type { AncestorInfo, CallerIdentity } from '@cora/identity';

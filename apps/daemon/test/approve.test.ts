@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Approvals end to end (DESIGN §7): the real `cr exec` waiting on a task with `approve`, the
+// Approvals end to end (architecture §7): the real `cr exec` waiting on a task with `approve`, the
 // real `cr approve` session deciding, the real service in between, and the audit trail.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The audit log end to end (DESIGN §10, G7): the real `cr` and the real service in a private
+// The audit log end to end (architecture §10, G7): the real `cr` and the real service in a private
 // temp home. What every CLI path records, that no value ever reaches the log, that `cr audit
 // verify` finds an edit, and that a log which cannot be written releases no secret.
 import { spawnSync } from 'node:child_process';

@@ -19,7 +19,7 @@ import { CR, makeCoraHome, requireBuild, status, type CoraHome, type CrResult } 
 const PASS = 'exec passphrase, long enough';
 const asRoot = process.getuid?.() === 0;
 
-/** The tasks the tests run under (DESIGN §7), added with `cr policy task add`. */
+/** The tasks the tests run under (architecture §7), added with `cr policy task add`. */
 const TASKS: readonly (readonly string[])[] = [
   [
     't',

@@ -68,7 +68,7 @@ const u4 = (n: number, upper = false): string => {
 /** A value with every class of byte the encoders treat specially, valid UTF-8. */
 const TRICKY = 'p@ss/wörd "x" \\ 1+1=2 & a~b*c\n\t\u0001\u007f€😀 end';
 
-/** Every standalone form the masker promises (DESIGN §8), from independent encoders. */
+/** Every standalone form the masker promises (architecture §8), from independent encoders. */
 function standaloneForms(value: string): Record<string, string> {
   const bytes = Buffer.from(value);
   const json = JSON.stringify(value).slice(1, -1);

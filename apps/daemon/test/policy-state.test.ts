@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The policy side of ServiceState (DESIGN §7) and resolveCommand, on real vault files.
+// The policy side of ServiceState (architecture §7) and resolveCommand, on real vault files.
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '@cora/audit';

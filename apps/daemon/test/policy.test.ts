@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 // `cr policy …` end to end: the real bin/cr (built dist/cli.js) against the real service, in a
-// private temp home, and a foreign client (python3) gated by the policy (DESIGN §7).
+// private temp home, and a foreign client (python3) gated by the policy (architecture §7).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
@@ -62,7 +62,7 @@ function onPath(name: string): string {
 const which = (name: string): string => realpathSync(onPath(name));
 
 /**
- * A python3 client speaking the frame protocol (DESIGN §5): hello, then one request per
+ * A python3 client speaking the frame protocol (architecture §5): hello, then one request per
  * argument, printing every reply header. Connection-level refusals print as they come.
  */
 const PY_CLIENT = `
@@ -333,7 +333,7 @@ describe('cr policy (e2e)', () => {
     const log = (): string => readFileSync(join(home.env['CORA_HOME']!, 'service.log'), 'utf8');
     expect(log()).toMatch(/refused pid \d+ \(.*python.*\): exe; policy: CALLER_NOT_ALLOWED/);
 
-    // The interpreter alone cannot be allowed (DESIGN §6): the rule must name the script.
+    // The interpreter alone cannot be allowed (architecture §6): the rule must name the script.
     const statusOnly = await home.cr([
       'policy',
       'allow',

@@ -304,7 +304,7 @@ describe('spawnChild', () => {
     const children = Array.from({ length: 100 }, (_, i) =>
       start({ file: '/bin/sh', argv: ['sh', '-c', `sleep 0.5; exit ${String(i % 7)}`] }),
     );
-    // The libuv pool (4 threads) must stay free while 100 children run (DESIGN §12: argon2).
+    // The libuv pool (4 threads) must stay free while 100 children run (architecture §12: argon2).
     const poolStart = Date.now();
     await new Promise((resolve, reject) =>
       pbkdf2('x', 'y', 1, 32, 'sha256', (error) => (error ? reject(error) : resolve(undefined))),

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `@cora/audit`: Cora's tamper-evident audit log (DESIGN §10, promise G7): a closed union of
+ * `@cora/audit`: Cora's tamper-evident audit log (architecture §10, promise G7): a closed union of
  * events that cannot hold a value, canonical JSONL lines in a SHA-256 hash chain, HMAC-SHA256
  * with the vault's audit key while unlocked, group-committed fsynced appends, rotation, and
  * verify / export.

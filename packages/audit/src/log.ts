@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The audit writer (DESIGN §10, G7): canonical lines, hash chain, HMAC while unlocked,
+// The audit writer (architecture §10, G7): canonical lines, hash chain, HMAC while unlocked,
 // group commit with fsync, rotation by size and age, fail-closed on write errors.
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
@@ -183,7 +183,7 @@ function parseOrThrow(line: Buffer, path: string): AuditRecord {
 }
 
 /**
- * Append-only, hash-chained, MACed audit log (DESIGN §10). One instance per process owns
+ * Append-only, hash-chained, MACed audit log (architecture §10). One instance per process owns
  * the directory; appends from one event loop are ordered by call order.
  */
 export class AuditLog {
@@ -284,7 +284,7 @@ export class AuditLog {
     const log = new AuditLog(full, tail);
     log.#fd = fd;
     if (torn > 0) {
-      // DESIGN §10 / issue 5: leave the torn file as it is and start a new one that says so.
+      // architecture §10 / issue 5: leave the torn file as it is and start a new one that says so.
       let to = rotatedName(fileName, tail.firstSeq ?? tail.seq + 1);
       if (tail.firstSeq === null) {
         // Torn-only: no first seq of its own; pick a free `-torn` name (see rotatedName).
@@ -376,7 +376,7 @@ export class AuditLog {
    * @param event - one of the closed event types (not `file-start`, which the log writes)
    * @returns the record as written
    * @throws AuditError `INVALID_EVENT` when the event fails the schema, is a `file-start`, or
-   * is an `unlock` while no key is set (an `unlock` must seal, DESIGN §10).
+   * is an `unlock` while no key is set (an `unlock` must seal, architecture §10).
    * @throws AuditError `WRITE_FAILED` (cause: the fs error) when the write or fsync fails; the
    * file is truncated back to its last durable size, the head rolls back and every record
    * queued behind this one is rejected too. Later appends retry.

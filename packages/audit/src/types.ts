@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The closed union of audit events (DESIGN §10, G7). Every field is a number, a boolean, a
+// The closed union of audit events (architecture §10, G7). Every field is a number, a boolean, a
 // name or path that matches a closed pattern, or a member of a closed list: no field can
-// carry a secret value. The lists live here, not in @cora/ipc or @cora/policy (DESIGN §2).
+// carry a secret value. The lists live here, not in @cora/ipc or @cora/policy (architecture §2).
 import type { CallerIdentity } from '@cora/identity';
 
 /** Requests an audit record can name (the IPC operations plus `connect`). */
@@ -123,7 +123,7 @@ export interface CallerSummary {
   readonly uid: number;
   /** Absolute path of the caller's executable. */
   readonly exe: string;
-  /** Script path when the caller is an interpreter running one (weaker evidence, DESIGN §6). */
+  /** Script path when the caller is an interpreter running one (weaker evidence, architecture §6). */
   readonly script?: string;
   readonly parentPid?: number;
   readonly parentExe?: string;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Reading, verifying and exporting the audit log (DESIGN §10, G7). Files are streamed line
+// Reading, verifying and exporting the audit log (architecture §10, G7). Files are streamed line
 // by line; see the README's "What verify detects" for exactly what a green verify means.
 import { basename, join } from 'node:path';
 import { SecretBuf } from '@cora/memstore';

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The Linux implementation of DESIGN §6: SO_PEERCRED + SO_PEERPIDFD, /proc/<pid>/…, and a
+// The Linux implementation of architecture §6: SO_PEERCRED + SO_PEERPIDFD, /proc/<pid>/…, and a
 // re-check after reading so a recycled pid or an exec during verification is refused.
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -28,7 +28,7 @@ import {
 } from './internal/proc.ts';
 import { scriptEvidence } from './internal/script.ts';
 
-/** At most this many ancestors are recorded (DESIGN §6). */
+/** At most this many ancestors are recorded (architecture §6). */
 const MAX_ANCESTORS = 8;
 const DELETED_SUFFIX = ' (deleted)';
 
@@ -147,7 +147,7 @@ function tryRead<T>(read: () => T | null): T | null {
   }
 }
 
-/** Parent first, up to and including the first process of another uid, at most 8 (DESIGN §6). */
+/** Parent first, up to and including the first process of another uid, at most 8 (architecture §6). */
 function readAncestry(firstParent: number, uid: number): AncestorInfo[] {
   const ancestry: AncestorInfo[] = [];
   let pid = firstParent;
@@ -259,7 +259,7 @@ async function verify(
   const exeSha256 = options.hashExe === true ? await hashExe(h, pid, inode) : undefined;
   const ancestry = readAncestry(before.ppid, cred.uid);
 
-  // Re-check (DESIGN §6): everything above belongs to the process that connected only if it
+  // Re-check (architecture §6): everything above belongs to the process that connected only if it
   // is still alive (the pidfd pins it, so its pid cannot have been recycled meanwhile) and
   // /proc/<pid> still shows the same start time and binary.
   if (pidfd !== null && !pidfdAlive(pidfd)) throw gone(h, pid, 'while it was verified');
@@ -297,7 +297,7 @@ async function verify(
 }
 
 /**
- * Identify and verify the peer of a connected Unix socket (DESIGN §6).
+ * Identify and verify the peer of a connected Unix socket (architecture §6).
  *
  * @throws IdentityError `NO_PEER_CREDENTIALS`, `PEER_GONE`, `PID_REUSED`, `PEER_CHANGED`, `EXE_DELETED`, `PROC_UNREADABLE`.
  */

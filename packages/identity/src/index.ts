@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
  * `@cora/identity`: who is at the other end of a local socket, as the kernel says
- * (DESIGN §6). Defines the types and the error class and delegates to the platform package
+ * (architecture §6). Defines the types and the error class and delegates to the platform package
  * (`@cora/identity-linux`, `-darwin`, `-win32`) for `process.platform`, loaded once when
  * this module is imported.
  * @packageDocumentation

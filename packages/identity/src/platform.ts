@@ -27,7 +27,7 @@ const host: PlatformHost = Object.freeze({
   socketFd,
 });
 
-/** The platform packages, by `process.platform` (DESIGN §2). */
+/** The platform packages, by `process.platform` (architecture §2). */
 const PLATFORM_PACKAGES: Readonly<Partial<Record<NodeJS.Platform, string>>> = {
   linux: '@cora/identity-linux',
   darwin: '@cora/identity-darwin',
@@ -163,7 +163,7 @@ function checkSocket(socket: Socket): void {
  * The kernel's credentials (uid, gid, pid) of a Unix socket's peer — SO_PEERCRED on Linux.
  * Synchronous: uses the platform package loaded when this package was imported. The
  * client uses it to check that the service runs under its own uid before sending anything
- * (DESIGN §1 G5).
+ * (architecture §1 G5).
  *
  * @param socket - a connected Unix socket
  * @returns uid, gid and pid as recorded at connect time
@@ -180,7 +180,7 @@ export function peerCredentials(socket: Socket): PeerCredentials {
 }
 
 /**
- * Identify the process at the other end of a Unix socket (DESIGN §6): kernel credentials,
+ * Identify the process at the other end of a Unix socket (architecture §6): kernel credentials,
  * executable, argv, start time, script (for interpreters), ancestry; then re-check that the
  * same process is still there, so a pid recycled meanwhile is refused.
  *

@@ -17,7 +17,7 @@ export interface AncestorInfo {
 
 /**
  * For interpreters (node, python, bun, deno, sh, bash, perl, ruby…): the script named in
- * argv. Weaker evidence than `exe` (DESIGN §6): the file can change after the interpreter
+ * argv. Weaker evidence than `exe` (architecture §6): the file can change after the interpreter
  * read it, and argv parsing is a heuristic.
  */
 export interface ScriptEvidence {
@@ -28,7 +28,7 @@ export interface ScriptEvidence {
   readonly weak: true;
 }
 
-/** Who is at the other end of a socket, as the kernel reported it at connect time (DESIGN §6). */
+/** Who is at the other end of a socket, as the kernel reported it at connect time (architecture §6). */
 export interface CallerIdentity {
   /** Effective uid of the connecting process (SO_PEERCRED). */
   readonly uid: number;

@@ -5,7 +5,7 @@ import { jsonObjectProblem } from './internal/json.ts';
 import { BlockReader, BlockWriter } from './internal/reader.ts';
 import { SecretBuf } from './secret-buf.ts';
 
-/** One stored secret as it travels through the secrets block (DESIGN §4). */
+/** One stored secret as it travels through the secrets block (architecture §4). */
 export interface SecretEntry {
   /** `[A-Za-z_][A-Za-z0-9_]*`, at most 128 bytes. Not secret. */
   readonly name: string;
@@ -17,7 +17,7 @@ export interface SecretEntry {
   readonly updated: number;
 }
 
-/** The decrypted plaintext of a vault file (DESIGN §4), with its secret parts in secure memory. */
+/** The decrypted plaintext of a vault file (architecture §4), with its secret parts in secure memory. */
 export interface SecretsBlock {
   readonly entries: readonly SecretEntry[];
   /** The audit log's MAC key: exactly {@link AUDIT_KEY_BYTES} bytes. */
@@ -26,13 +26,13 @@ export interface SecretsBlock {
   readonly json: Uint8Array;
 }
 
-/** Largest value the block format carries (DESIGN §4: 64 KiB). */
+/** Largest value the block format carries (architecture §4: 64 KiB). */
 export const MAX_VALUE_BYTES = 65_536;
 
-/** Length of the audit MAC key in the block (DESIGN §4). */
+/** Length of the audit MAC key in the block (architecture §4). */
 export const AUDIT_KEY_BYTES = 32;
 
-// Sizes of the fixed fields (DESIGN §4).
+// Sizes of the fixed fields (architecture §4).
 const COUNT_BYTES = 4;
 const NAME_LEN_BYTES = 2;
 const VALUE_LEN_BYTES = 4;
@@ -46,14 +46,14 @@ const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
 const MAX_U32 = 0xffff_ffff;
 
 /**
- * Encode a secrets block (DESIGN §4, all integers little-endian) straight into one new
+ * Encode a secrets block (architecture §4, all integers little-endian) straight into one new
  * SecretBuf, in the order of `block.entries`. Nothing secret passes through a plain buffer.
  * The block is not consumed: the caller still owns (and wipes) its parts and the result.
  *
  * @param block - entries, audit key and JSON section to encode
  * @returns a new SecretBuf holding the plaintext block
  * @throws TypeError when `block` or one of its parts has the wrong type.
- * @throws MemstoreError `BLOCK_INVALID_NAME` for a name outside the DESIGN §4 rule,
+ * @throws MemstoreError `BLOCK_INVALID_NAME` for a name outside the architecture §4 rule,
  *   `BLOCK_DUPLICATE_NAME` when two entries share a name, `BLOCK_VALUE_TOO_LARGE` for a value
  *   over 64 KiB, `BLOCK_BAD_TIMESTAMP` for a time that is not an integer in
  *   [0, Number.MAX_SAFE_INTEGER], `BLOCK_BAD_AUDIT_KEY` when the key is not 32 bytes,
@@ -153,7 +153,7 @@ export function encodeSecretsBlock(block: SecretsBlock): SecretBuf {
 }
 
 /**
- * Decode a secrets block (DESIGN §4) and **consume** `plaintext`: it is wiped before this
+ * Decode a secrets block (architecture §4) and **consume** `plaintext`: it is wiped before this
  * returns or throws. Values and the audit key are copied from secure memory straight into new
  * SecretBufs; on a refusal every SecretBuf created so far is wiped too. Length fields are
  * checked against the bytes that remain before anything is allocated.
@@ -164,7 +164,7 @@ export function encodeSecretsBlock(block: SecretsBlock): SecretBuf {
  * @throws TypeError when `plaintext` is not a SecretBuf.
  * @throws MemstoreError `BLOCK_TRUNCATED` when a field or length runs past the end,
  *   `BLOCK_TRAILING_BYTES` when bytes follow the JSON section, `BLOCK_INVALID_NAME` for a
- *   name outside the DESIGN §4 rule (including invalid UTF-8), `BLOCK_DUPLICATE_NAME`,
+ *   name outside the architecture §4 rule (including invalid UTF-8), `BLOCK_DUPLICATE_NAME`,
  *   `BLOCK_VALUE_TOO_LARGE` for a value over 64 KiB, `BLOCK_BAD_TIMESTAMP` for a time over
  *   Number.MAX_SAFE_INTEGER, `BLOCK_BAD_AUDIT_KEY` when k ≠ 32, `BLOCK_BAD_JSON` when the
  *   JSON section is not a UTF-8 JSON object, `WIPED` when `plaintext` was already wiped.

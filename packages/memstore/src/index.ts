@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
  * `@cora/memstore`: secret bytes in libsodium secure memory, an in-memory secret store and
- * the vault's binary secrets-block codec (DESIGN §4).
+ * the vault's binary secrets-block codec (architecture §4).
  * @packageDocumentation
  */
 export { SecretBuf, REDACTED, wipeBytes } from './secret-buf.ts';

@@ -12,7 +12,7 @@ type SecureBuffer = ReturnType<typeof sodium.sodium_malloc>;
 /** sodium-native 5 has `sodium_free` (detach now, unmap at finalization); @types lags behind. */
 const sodiumFree = (sodium as unknown as { sodium_free: (buf: SecureBuffer) => void }).sodium_free;
 
-/** Largest single secret allocation (DESIGN §4 caps values at 64 KiB; blocks are bigger). */
+/** Largest single secret allocation (architecture §4 caps values at 64 KiB; blocks are bigger). */
 const MAX_ALLOC = 256 * 1024 * 1024;
 
 /**
@@ -57,7 +57,7 @@ export class SecretBuf {
    * Allocate several zeroed SecretBufs in one secure region, optionally filling them while the
    * region is open once. One `sodium_malloc` instead of one per secret: opening a vault with
    * 1,000 secrets would otherwise spend more time in mmap/mlock/mprotect than in Argon2id
-   * (DESIGN §12), and each allocation would pin at least two pages of RLIMIT_MEMLOCK.
+   * (architecture §12), and each allocation would pin at least two pages of RLIMIT_MEMLOCK.
    * The buffers share protection: while one is inside `use()`, its neighbours' pages are
    * readable too. Each can be wiped on its own; the region is freed when the last one is.
    * If `init` throws, every buffer is wiped and the error rethrown.

@@ -34,7 +34,7 @@ export const DEFAULT_LIMITS: MemStoreLimits = Object.freeze({
 });
 
 /**
- * Whether `name` is a valid secret name (DESIGN §4): `[A-Za-z_][A-Za-z0-9_]*`, 1 to 128 bytes.
+ * Whether `name` is a valid secret name (architecture §4): `[A-Za-z_][A-Za-z0-9_]*`, 1 to 128 bytes.
  *
  * @param name - candidate name
  * @returns true when the store and the block format accept it
@@ -88,7 +88,7 @@ export class MemStore {
     }
     if (merged.maxValueBytes > MAX_VALUE_BYTES) {
       throw new RangeError(
-        `limits.maxValueBytes must be at most ${String(MAX_VALUE_BYTES)} (DESIGN §4), got ${String(merged.maxValueBytes)}`,
+        `limits.maxValueBytes must be at most ${String(MAX_VALUE_BYTES)}, got ${String(merged.maxValueBytes)}`,
       );
     }
     this.#limits = Object.freeze(merged);

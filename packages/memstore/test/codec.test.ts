@@ -164,7 +164,7 @@ describe('encodeSecretsBlock / decodeSecretsBlock', () => {
     );
   });
 
-  it('should encode the DESIGN §4 layout little-endian', () => {
+  it('should encode the architecture §4 layout little-endian', () => {
     const value = SecretBuf.from(new Uint8Array([0xde, 0xad]));
     const auditKey = key(0x33);
     const json = new TextEncoder().encode('{}');

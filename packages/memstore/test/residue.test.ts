@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// DESIGN §1 G3: after a secret went through MemStore and the secrets-block codec and was
+// architecture §1 G3: after a secret went through MemStore and the secrets-block codec and was
 // wiped, no copy of it (raw, hex, base64) is left anywhere in the process's readable memory.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import sodium from 'sodium-native';

@@ -8,7 +8,7 @@ const bytes = (...xs: number[]): SecretBuf => SecretBuf.from(new Uint8Array(xs))
 const read = (store: MemStore, name: string): number[] => store.use(name, (b) => [...b]);
 
 describe('isValidSecretName', () => {
-  it('should accept the DESIGN §4 alphabet up to 128 bytes', () => {
+  it('should accept the architecture §4 alphabet up to 128 bytes', () => {
     for (const ok of ['A', '_', 'a1', 'OPENAI_API_KEY', '_9', 'x'.repeat(128)])
       expect(isValidSecretName(ok)).toBe(true);
   });

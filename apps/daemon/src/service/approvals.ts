@@ -3,7 +3,7 @@ import type { CallerIdentity } from '@cora/identity';
 import type { ApprovalDecision, ApprovalInfo, ApprovalResolved } from '@cora/ipc';
 import type { GrantQuery } from '@cora/policy';
 
-/** DESIGN §7: a request waits this long for a human, then it is denied. */
+/** architecture §7: a request waits this long for a human, then it is denied. */
 const DEFAULT_APPROVAL_TIMEOUT_MS = 60_000;
 
 /** What a task asks a human to approve (names only, never a value). */
@@ -60,7 +60,7 @@ interface Pending {
 
 /**
  * Pending approval requests, the one live approver session, and the grants they leave
- * (DESIGN §7 "Approvals"). A grant is remembered per (task, caller exe, parent pid, parent
+ * (architecture §7 "Approvals"). A grant is remembered per (task, caller exe, parent pid, parent
  * start time): the start time makes a recycled parent pid inherit nothing. Grants and pending
  * requests live in memory only and end at lock.
  */
@@ -162,7 +162,7 @@ export class Approvals {
 
   /**
    * Apply an approver's decision. The process that asked, or any process whose ancestry holds
-   * it or its parent, can never approve the request (DESIGN §7): such a decision denies it.
+   * it or its parent, can never approve the request (architecture §7): such a decision denies it.
    *
    * @param session - the approver that decided (must be the attached one)
    * @param id - the pending request

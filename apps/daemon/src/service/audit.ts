@@ -13,7 +13,7 @@ const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const INVALID_TASK = 'invalid-task-name';
 
 /**
- * The service's side of the audit log (DESIGN §10, G7). Two ways to write:
+ * The service's side of the audit log (architecture §10, G7). Two ways to write:
  * - {@link ServiceAudit.record}: waits until the record is on disk (fsync) and throws
  *   `AUDIT_UNAVAILABLE` when it cannot be written. Used before a secret is released and for
  *   every change, so nothing happens that the log does not hold.

@@ -25,12 +25,12 @@ const ALLOWED_FLAGS = new Set(['--disable-sigusr1', '--conditions=cora-source', 
 export type RefusalReason = 'uid' | 'exe' | 'script' | 'flags' | null;
 
 /**
- * Whether the caller is this installation's `cr` CLI (DESIGN §7: "an empty list allows no one
+ * Whether the caller is this installation's `cr` CLI (architecture §7: "an empty list allows no one
  * but the cr CLI"; the CLI passes the caller step whatever the policy says, see
  * {@link policyRefusal}): the caller runs under our uid, on the same Node binary as the
  * service, with this installation's CLI script as its entry point and no code-loading flags.
  *
- * The script is weaker evidence than the executable (DESIGN §6): any process of the same uid
+ * The script is weaker evidence than the executable (architecture §6): any process of the same uid
  * can run `node …/dist/cli.js` with arguments of its choosing. That gains it no more than the
  * user's own `cr` has — status, lock, list of names; every change needs the passphrase (G6),
  * and no request returns a value (G2). `callers` gates every other program.
@@ -73,7 +73,7 @@ export function ownFingerprint(cliScript: string): CliFingerprint {
   };
 }
 
-/** Reasons of `@cora/policy`'s caller step (step 1 of DESIGN §7). */
+/** Reasons of `@cora/policy`'s caller step (step 1 of architecture §7). */
 const CALLER_REASONS: ReadonlySet<string> = new Set([
   'CALLER_NOT_ALLOWED',
   'CALLER_PIN_MISMATCH',
@@ -110,7 +110,7 @@ function callerStep(policy: Policy, rules: Policy['callers'], identity: CallerId
 }
 
 /**
- * Whether the policy lets `peer` make a request of `type` (DESIGN §7: "every op on the socket
+ * Whether the policy lets `peer` make a request of `type` (architecture §7: "every op on the socket
  * is gated by callers; status may be opened wider"). The `cr` CLI of this installation is
  * always allowed (the human must never be locked out of their own tool, and every change
  * still needs the passphrase, G6). Any other caller needs a matching rule in `callers`, or in

@@ -16,7 +16,7 @@ import { resolveCommand } from '../shared/resolve.ts';
 
 /** What the exec handler needs from the service state (issue 4; `ServiceState` implements it). */
 export interface ExecDeps {
-  /** The policy kept in the vault (DESIGN §7). */
+  /** The policy kept in the vault (architecture §7). */
   policy(): Policy;
   /** When the vault was unlocked (ms since the epoch), `null` while locked. */
   unlockedAt(): number | null;
@@ -53,7 +53,7 @@ const FLUSH_IDLE_MS = 150;
 const READ_BUFFER_BYTES = 64 * 1024;
 const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
-/** Refuse with the wire code that matches the decision (DESIGN §7 order). */
+/** Refuse with the wire code that matches the decision (architecture §7 order). */
 function refuse(decision: Decision): IpcError {
   switch (decision.reason) {
     case 'UNKNOWN_TASK':
@@ -67,7 +67,7 @@ function refuse(decision: Decision): IpcError {
   }
 }
 
-/** The audit event of a refused decision (DESIGN §7: every decision carries a reason and is audited). */
+/** The audit event of a refused decision (architecture §7: every decision carries a reason and is audited). */
 function refusalEvent(
   decision: Decision,
   caller: CallerSummary,
@@ -88,12 +88,12 @@ function refusalEvent(
 }
 
 /**
- * The `exec` handler (issue 4, DESIGN §7, §8): resolve argv[0], evaluate the policy, ask a
+ * The `exec` handler (issue 4, architecture §7, §8): resolve argv[0], evaluate the policy, ask a
  * human when the task needs approval, start the child with the task's secrets in its
  * environment, stream its (masked) output back with back-pressure, forward stdin and signals,
  * and answer with its exit.
  *
- * Audit (DESIGN §10, G7): every refusal is noted; `task-start` (caller, task, target, secret
+ * Audit (architecture §10, G7): every refusal is noted; `task-start` (caller, task, target, secret
  * names) must be on disk before any secret is copied, so a log that cannot be written
  * releases nothing (`AUDIT_UNAVAILABLE`); then `secret-injected` with the child's pid and
  * `task-end` with its exit.
@@ -246,7 +246,7 @@ function start(
   let maskers: [Masker, Masker] | null = null;
   try {
     if (decision.output !== 'passthrough') {
-      // One masker per stream: each keeps its own hold-back (DESIGN §8, G10).
+      // One masker per stream: each keeps its own hold-back (architecture §8, G10).
       const first = createMasker(secrets);
       try {
         maskers = [first, createMasker(secrets)];
@@ -275,7 +275,7 @@ function start(
     }
     throw error;
   } finally {
-    // DESIGN §8: per-spawn copies are wiped once the child runs (posix_spawn returned).
+    // architecture §8: per-spawn copies are wiped once the child runs (posix_spawn returned).
     for (const secret of secrets) secret.value.wipe();
   }
 }

@@ -146,7 +146,7 @@ export function createHandlers(
         if (!unlocked) throw new IpcError('UNLOCKED', 'the service is already unlocked');
         const secrets = state.snapshot().secrets ?? 0;
         try {
-          // MACed with the key just set: seals every record written while locked (DESIGN §10).
+          // MACed with the key just set: seals every record written while locked (architecture §10).
           await audit.record({ type: 'unlock', caller, secrets });
         } catch (error) {
           state.lock('error'); // no secret may be used that the log cannot account for

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * The Cora service process (DESIGN §9), started by `cr unlock` through `launcher.ts`.
+ * The Cora service process (architecture §9), started by `cr unlock` through `launcher.ts`.
  * Order matters: harden (no core dumps, no ptrace) and refuse a tampered runtime before
  * anything else; only then listen and, on `unlock`, read secrets.
  */
@@ -70,7 +70,7 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-// 1. Hardening first (DESIGN §9): before any secret can be read.
+// 1. Hardening first (architecture §9): before any secret can be read.
 try {
   hardenProcess();
 } catch (error) {
@@ -116,7 +116,7 @@ try {
 // removed under a running service: that one owns the vault; leave without writing anything.
 if (await somethingListens(serviceSocketPath(home))) process.exit(EXIT_NOT_OWNER);
 
-// 5. The audit log (DESIGN §10). A log that cannot be opened keeps the service from starting:
+// 5. The audit log (architecture §10). A log that cannot be opened keeps the service from starting:
 // it would have to refuse every request anyway (G7).
 let auditLog: AuditLog;
 try {
@@ -159,7 +159,7 @@ const state = new ServiceState({
   onLock: (reason) => {
     log(`locked (${reason})`);
     // `lock` for a request was noted by its handler, with the caller. Either way the record
-    // is MACed before the key goes: that seals the head (DESIGN §10).
+    // is MACed before the key goes: that seals the head (architecture §10).
     if (reason !== 'request') audit.note({ type: 'lock', reason });
     approvals.clear();
     auditLog.setKey(null);
@@ -220,7 +220,7 @@ process.on('exit', () => {
 });
 
 // 6. Listen. This installation's `cr` CLI may always call; anything else only when the
-// unlocked vault's policy admits it (DESIGN §7), checked at connect and again per request.
+// unlocked vault's policy admits it (architecture §7), checked at connect and again per request.
 const cliScript = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? '../cli/main.ts' : './cli.js', import.meta.url),
 );

@@ -41,7 +41,7 @@ function requireUnlocked(state: ServiceState): void {
 }
 
 /**
- * `policy.get`: the current policy as stored JSON (DESIGN §7). It is not secret, but it lives
+ * `policy.get`: the current policy as stored JSON (architecture §7). It is not secret, but it lives
  * in the encrypted vault, so while locked there is none to show.
  * @throws CrError `LOCKED`.
  */
@@ -88,7 +88,7 @@ function sha256Of(path: string): string | undefined {
 }
 
 /**
- * `policy.explain`: walk DESIGN §7's order for a would-be `exec` without running anything.
+ * `policy.explain`: walk architecture §7's order for a would-be `exec` without running anything.
  * argv[0] is resolved here like `exec` does it (service PATH; the CLI makes relative paths
  * absolute). With `caller`, the decision is for that executable (as if it connected from
  * the same process tree, without a script), else for the real caller. Spawn history and

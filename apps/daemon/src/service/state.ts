@@ -48,7 +48,7 @@ export interface StateOptions {
   readonly history: VaultHistory;
   /** Writes one line to the service log (a vault or disk refusal: class, step, errno). */
   readonly report?: (line: string) => void;
-  /** Lock after this long without a request (DESIGN §9: default 15 min). 0 disables. */
+  /** Lock after this long without a request (architecture §9: default 15 min). 0 disables. */
   readonly idleTimeoutMs?: number;
   /** Lock this long after unlock, whatever happens (`--lifetime`). 0 or absent: no limit. */
   readonly lifetimeMs?: number;
@@ -56,12 +56,12 @@ export interface StateOptions {
   readonly tickMs?: number;
   /** A wall-clock advance this much larger than the monotonic one means a suspend. Default 30 s. */
   readonly suspendThresholdMs?: number;
-  /** Base of the escalating delay after a wrong passphrase (DESIGN §7). Default 250 ms. */
+  /** Base of the escalating delay after a wrong passphrase (architecture §7). Default 250 ms. */
   readonly authDelayBaseMs?: number;
   /** Called after every lock, with the reason. */
   readonly onLock?: (reason: LockReason) => void;
   /**
-   * Called synchronously when the vault was unlocked, with the vault's audit key (DESIGN §10).
+   * Called synchronously when the vault was unlocked, with the vault's audit key (architecture §10).
    * The key stays owned by the state and is wiped at lock: copy it to keep it.
    */
   readonly onUnlock?: (auditKey: SecretBuf) => void;
@@ -101,7 +101,7 @@ export interface ImportItem {
   readonly value: SecretBuf;
 }
 
-/** Longest escalated delay after wrong passphrases (DESIGN §7: up to 10 s). */
+/** Longest escalated delay after wrong passphrases (architecture §7: up to 10 s). */
 const MAX_AUTH_DELAY_MS = 10_000;
 
 interface Unlocked {
@@ -117,7 +117,7 @@ interface Unlocked {
 }
 
 /**
- * The service's unlocked state (DESIGN §9): the secrets in a {@link MemStore}, the audit key
+ * The service's unlocked state (architecture §9): the secrets in a {@link MemStore}, the audit key
  * and the policy JSON, and everything that ends them — `lock()`, the idle timer (from the last
  * request), the absolute lifetime, and a wall-clock jump that reveals a suspend. Vault changes
  * (set, delete, import, passwd) always go through `updateVault` with the passphrase (G6) and
@@ -170,7 +170,7 @@ export class ServiceState {
     return this.#unlocked !== null;
   }
 
-  /** Record a request: the idle timeout counts from the last one (DESIGN §9). */
+  /** Record a request: the idle timeout counts from the last one (architecture §9). */
   touch(): void {
     this.#lastActivityMono = this.#clocks.mono();
     this.#lastActivityWall = this.#clocks.wall();
@@ -191,7 +191,7 @@ export class ServiceState {
   }
 
   /**
-   * The current policy (DESIGN §7). While locked it is unknown, and {@link emptyPolicy} is
+   * The current policy (architecture §7). While locked it is unknown, and {@link emptyPolicy} is
    * returned: nothing but the `cr` CLI is admitted then (fail closed).
    * @returns the parsed, frozen policy
    */
@@ -211,7 +211,7 @@ export class ServiceState {
 
   /**
    * When the vault was last unlocked, in ms since the epoch; null while locked. Task `ttl`s
-   * count from here (DESIGN §7).
+   * count from here (architecture §7).
    * @returns the wall-clock time of the unlock, or null
    */
   unlockedAt(): number | null {
@@ -219,7 +219,7 @@ export class ServiceState {
   }
 
   /**
-   * Copies of the named secrets, for one spawn (DESIGN §8). The caller owns the copies and
+   * Copies of the named secrets, for one spawn (architecture §8). The caller owns the copies and
    * must wipe them (`value.wipe()`) once the child runs, on error paths too.
    *
    * @param names - secret names, as a task lists them
@@ -249,7 +249,7 @@ export class ServiceState {
   }
 
   /**
-   * A copy of the vault's audit key (DESIGN §10) for verifying or signing the log; the caller
+   * A copy of the vault's audit key (architecture §10) for verifying or signing the log; the caller
    * wipes it. Null while locked.
    * @returns a fresh SecretBuf, or null
    */
@@ -354,7 +354,7 @@ export class ServiceState {
   }
 
   /**
-   * Prove the passphrase without changing anything (an approver session, DESIGN §7): the vault
+   * Prove the passphrase without changing anything (an approver session, architecture §7): the vault
    * is decrypted and everything it held wiped at once. A wrong passphrase costs the same
    * escalating delay as at unlock, shared with every other passphrase check.
    *
@@ -722,7 +722,7 @@ export class ServiceState {
   /**
    * Timers run on the monotonic clock, which stops while the machine sleeps: without this
    * check a laptop suspended for a day would wake up still unlocked. A wall-clock advance much
-   * larger than the monotonic one means the machine slept (DESIGN §9). The lifetime is also
+   * larger than the monotonic one means the machine slept (architecture §9). The lifetime is also
    * checked against the wall clock here for the same reason.
    */
   #tick(): void {

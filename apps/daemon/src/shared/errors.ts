@@ -23,7 +23,7 @@ export const CrErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** Invalid input: a .env file, an empty passphrase, a duplicate name. */
   INVALID_INPUT: 'INVALID_INPUT',
-  /** A secret name breaks the DESIGN §4 rule. */
+  /** A secret name breaks the architecture §4 rule. */
   INVALID_NAME: 'INVALID_NAME',
   /** A value over 64 KiB, or more secrets than the vault holds. */
   TOO_LARGE: 'TOO_LARGE',
@@ -37,7 +37,7 @@ export const CrErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   /** The audit log cannot be written: nothing was released (G7). */
   AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
-  /** An approver denied the request, or nobody approved it in time (DESIGN §7). */
+  /** An approver denied the request, or nobody approved it in time (architecture §7). */
   DENIED: 'DENIED',
   /** `cr audit verify` found a problem in the log, or the log does not vouch where it must. */
   AUDIT_INVALID: 'AUDIT_INVALID',

@@ -41,7 +41,7 @@ export interface HardenReport {
 }
 
 /**
- * Make this process undumpable and forbid core files (DESIGN §9), then verify both.
+ * Make this process undumpable and forbid core files (architecture §9), then verify both.
  * `PR_SET_DUMPABLE 0` also makes `/proc/<pid>/mem`, `environ` and friends root-owned and
  * refuses `ptrace` attach from the same uid (without CAP_SYS_PTRACE). Must run before any
  * secret is read. Linux only.
@@ -101,7 +101,7 @@ const SCRUBBED_PREFIXES = ['LD_', 'NODE_DEBUG', 'NODE_INSPECT', 'MALLOC_', 'GLIB
 /**
  * The environment for the service: a copy of `env` without Node and loader hooks
  * (`NODE_OPTIONS` could `--require` code or `--inspect` a debugger into the process that holds
- * the secrets; `LD_PRELOAD` could inject a library). DESIGN §9.
+ * the secrets; `LD_PRELOAD` could inject a library). architecture §9.
  *
  * @param env - the CLI's environment
  * @returns a new object; `env` is unchanged
@@ -132,7 +132,7 @@ export function isDangerousNodeFlag(flag: string): boolean {
 
 /**
  * The Node flags the service is started with: `--disable-sigusr1` (SIGUSR1 must not open an
- * inspector, DESIGN §9) plus the harmless flags of this process (`--conditions=…` when run
+ * inspector, architecture §9) plus the harmless flags of this process (`--conditions=…` when run
  * from sources); anything {@link isDangerousNodeFlag} accepts is dropped, with its argument.
  *
  * @param execArgv - this process's `execArgv`

@@ -4,11 +4,11 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { CrError } from './errors.ts';
 
-/** File name of the vault inside the Cora home (DESIGN §4). */
+/** File name of the vault inside the Cora home (architecture §4). */
 const VAULT_FILE = 'vault.cora';
 
 /**
- * The Cora home: `$CORA_HOME`, else `~/.cora` (DESIGN §11). Not created here.
+ * The Cora home: `$CORA_HOME`, else `~/.cora` (architecture §11). Not created here.
  * @param env - the environment to read (default `process.env`)
  * @returns an absolute path
  */

@@ -23,7 +23,7 @@ function executable(path: string): string | null {
 }
 
 /**
- * Resolve argv[0] the way the service does before a policy decision (DESIGN §7 "target"):
+ * Resolve argv[0] the way the service does before a policy decision (architecture §7 "target"):
  * a name with a `/` is taken relative to `cwd`, a bare name is looked up in each directory of
  * `searchPath` (empty entries mean `cwd`, as in POSIX shells), and the first executable
  * regular file is realpath'd, so a symlink is judged by what it points to.

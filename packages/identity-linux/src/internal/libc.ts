@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The few libc calls Node does not expose, through koffi (DESIGN §3). Linux only.
+// The few libc calls Node does not expose, through koffi (architecture §3). Linux only.
 import koffi from 'koffi';
 
 const SOL_SOCKET = 1;

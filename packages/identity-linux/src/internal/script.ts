@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Script evidence for interpreters (DESIGN §6): a heuristic over argv, marked weak.
+// Script evidence for interpreters (architecture §6): a heuristic over argv, marked weak.
 import { basename, isAbsolute, resolve } from 'node:path';
 import type { ScriptEvidence } from '@cora/identity';
 

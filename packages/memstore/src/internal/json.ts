@@ -3,7 +3,7 @@
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Why `bytes` is not the JSON object the secrets block carries (DESIGN §4: UTF-8 JSON
+ * Why `bytes` is not the JSON object the secrets block carries (architecture §4: UTF-8 JSON
  * `{"policy": …, "meta": …}`), or `null` when it is. The section is not secret, so building
  * a string from it is fine.
  */

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 
-/** Longest secret name in bytes (DESIGN §4). The alphabet is ASCII, so bytes = characters. */
+/** Longest secret name in bytes (architecture §4). The alphabet is ASCII, so bytes = characters. */
 const MAX_NAME_BYTES = 128;
 
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** DESIGN §4 name rule, on a JS string. */
+/** architecture §4 name rule, on a JS string. */
 export function checkName(name: unknown): name is string {
   return typeof name === 'string' && name.length <= MAX_NAME_BYTES && NAME_PATTERN.test(name);
 }
 
 /**
- * DESIGN §4 name rule, on raw bytes from a block. Checks bytes before any decoding so that a
+ * architecture §4 name rule, on raw bytes from a block. Checks bytes before any decoding so that a
  * non-ASCII (or invalid UTF-8) name is refused without building a string from it.
  */
 export function checkNameBytes(bytes: Uint8Array): boolean {

@@ -2,7 +2,7 @@
 import { MemstoreError } from '../errors.ts';
 
 /**
- * Bounds-checked little-endian cursor over a secrets block (DESIGN §4). Every read checks the
+ * Bounds-checked little-endian cursor over a secrets block (architecture §4). Every read checks the
  * remaining length first, so no length field can make it read (or allocate) past the end.
  * It returns views, never copies: the caller decides where bytes go.
  */

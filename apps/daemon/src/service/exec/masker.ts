@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * The streaming output masker (DESIGN §8, promise G10): the bytes a child writes to stdout or
+ * The streaming output masker (architecture §8, promise G10): the bytes a child writes to stdout or
  * stderr go through one masker per stream, which replaces every injected value of 6+ bytes and
  * its common encodings with `<concealed:NAME>` before anything reaches the caller.
  *
@@ -33,7 +33,7 @@
  * compression, encryption, or any transformation not listed; line-wrapped base64 (MIME, PEM)
  * when a line break falls inside the value's form; a value that the child splits with other
  * bytes in between. Masking is a safety net for honest tools, not a barrier against a child
- * that wants to leak its secret (DESIGN §1 out of scope).
+ * that wants to leak its secret (architecture §1 out of scope).
  *
  * Matching: every position is tried, the longest form starting there is taken, and forms that
  * overlap are merged — every byte covered by any form is concealed, never only the leftmost
@@ -116,7 +116,7 @@ function asciiBytes(text: string): Uint8Array {
 }
 
 /**
- * Create a masker for one output stream (DESIGN §8, G10). Builds the pattern table once: every
+ * Create a masker for one output stream (architecture §8, G10). Builds the pattern table once: every
  * covered form of every value of at least `minLength` bytes, in secure memory.
  *
  * @param secrets - the injected secrets; names appear in `<concealed:NAME>` tags. The masker
@@ -124,7 +124,7 @@ function asciiBytes(text: string): Uint8Array {
  * @param options - see {@link MaskerOptions}
  * @returns a masker; call `flush()` at the end of the stream and `dispose()` when done
  * @throws TypeError when `secrets` is not an array of `{ name, value: SecretBuf }`.
- * @throws RangeError when a name is not a valid secret name (DESIGN §4), or `minLength` is not
+ * @throws RangeError when a name is not a valid secret name (architecture §4), or `minLength` is not
  *   an integer ≥ 6, or the forms need more than 256 MiB of secure memory.
  * @throws MemstoreError `WIPED` when a value was already wiped.
  * @example
@@ -155,7 +155,7 @@ export function createMasker(secrets: readonly MaskerSecret[], options: MaskerOp
     values.push(secret.value);
     const tag = new Uint8Array(TAG_OPEN.length + secret.name.length + 1);
     tag.set(TAG_OPEN);
-    tag.set(asciiBytes(secret.name), TAG_OPEN.length); // names are ASCII (DESIGN §4)
+    tag.set(asciiBytes(secret.name), TAG_OPEN.length); // names are ASCII (architecture §4)
     tag[tag.length - 1] = TAG_CLOSE;
     tags.push(tag);
   });

@@ -69,7 +69,7 @@ export interface SpawnEnvEntry {
 
 /** What {@link spawnChild} needs. */
 export interface SpawnOptions {
-  /** Absolute path of the program, already resolved and allowed (DESIGN §7 `targets`). */
+  /** Absolute path of the program, already resolved and allowed (architecture §7 `targets`). */
   readonly file: string;
   /** argv, argv[0] included (not secret: the caller typed it). */
   readonly argv: readonly string[];
@@ -109,7 +109,7 @@ const EISDIR = 21;
 const encoder = new TextEncoder();
 
 /**
- * Start `file` with posix_spawn (DESIGN §8): stdio on fresh pipes and no other fd, in `cwd`,
+ * Start `file` with posix_spawn (architecture §8): stdio on fresh pipes and no other fd, in `cwd`,
  * with exactly `env`, in a new process group, with every signal at its default disposition and none
  * blocked (Node ignores SIGPIPE; without `POSIX_SPAWN_SETSIGDEF` a child such as `yes | head`
  * would inherit that and spin on EPIPE).
@@ -382,7 +382,7 @@ function spawnWithEnv(
       return libc.posixSpawn(pidOut, file, fa, attr, argv, envp);
     });
   } finally {
-    // The child has exec'd (or failed) by now: CLONE_VFORK. DESIGN §8 "per-spawn copies of
+    // The child has exec'd (or failed) by now: CLONE_VFORK. architecture §8 "per-spawn copies of
     // secrets are wiped once the child has started".
     block.wipe();
     envp.fill(0n);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * Byte-level encoders for the masker's patterns (DESIGN §8, G10). They read a secret value and
+ * Byte-level encoders for the masker's patterns (architecture §8, G10). They read a secret value and
  * write one encoded form straight into secure memory: no JS string, no intermediate array, so
  * nothing derived from the value lands on the V8 heap (G3). Called with `out === undefined`
  * they only count, so the caller can size the secure allocation first.
@@ -306,7 +306,7 @@ function radixForms(label: string, alphabet: Uint8Array, width: number, caseless
 }
 
 /**
- * Every form the masker looks for (DESIGN §8). Caseless forms are listed once (their upper-
+ * Every form the masker looks for (architecture §8). Caseless forms are listed once (their upper-
  * and lower-case spellings are the same pattern). The first is the raw value; a later form
  * that comes out identical to it (a plain ASCII value is its own URL- and JSON-encoding) is
  * dropped before it could make the raw match caseless, and other duplicates when the table is

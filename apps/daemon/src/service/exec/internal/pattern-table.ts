@@ -4,7 +4,7 @@ import { CrError } from '../../../shared/errors.ts';
 import { FORMS } from './encodings.ts';
 
 /**
- * The masker's pattern table (DESIGN §8, G10), kept entirely in ONE secure region.
+ * The masker's pattern table (architecture §8, G10), kept entirely in ONE secure region.
  *
  * Why not an Aho–Corasick automaton in normal memory: its goto table spells out every pattern
  * byte by byte, so it is as secret as the values. And why not any prefix index in normal
@@ -22,7 +22,7 @@ import { FORMS } from './encodings.ts';
  * position that is a multiple of 3. The scanner therefore hashes only every third position,
  * tests the bitmap (≈ 1-2 % of positions pass), and for each entry in the bucket whose 4-gram
  * equals the text's, compares the whole pattern at (position − offset). Three times fewer steps
- * than a byte-by-byte automaton, which is what makes ≥ 300 MB/s reachable in JS (DESIGN §12).
+ * than a byte-by-byte automaton, which is what makes ≥ 300 MB/s reachable in JS (architecture §12).
  * The scanner (masker.ts) opens the region once per push and makes typed-array views over it
  * inside that single `use()` callback; the views are dropped when it returns and the pages are
  * no-access again.

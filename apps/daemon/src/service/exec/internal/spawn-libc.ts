@@ -2,7 +2,7 @@
 import koffi from 'koffi';
 
 /**
- * The libc calls behind `spawnChild` (DESIGN §3, §8), loaded once, in the style of
+ * The libc calls behind `spawnChild` (architecture §3, §8), loaded once, in the style of
  * `harden.ts`. Pointer parameters are declared `void *` and given `ArrayBuffer`-backed views
  * (or the SecretBuf view inside `use()`): koffi then passes the view's address as is, with no
  * copy — verified for typed arrays, and the reason secret bytes never pass through koffi's
