@@ -71,7 +71,11 @@ function fromCryptoFormat(error: CryptoFormatError): IpcError | null {
         diskCode(error.code) ??
         (errnoOf(error.cause) === undefined ? undefined : ERRNO[errnoOf(error.cause) ?? '']);
       if (disk === undefined) return null;
-      return wire(disk, `${error.message}; ${DISK_ADVICE[disk] ?? ''}`.replace(/; $/, ''));
+      // crypto-format's own disk messages already say what failed and what to do.
+      return wire(
+        disk,
+        diskCode(error.code) === undefined ? `${error.message}; ${DISK_ADVICE[disk] ?? ''}` : error.message,
+      );
     }
   }
 }
