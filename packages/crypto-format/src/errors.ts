@@ -5,7 +5,7 @@
  * Messages never contain secret bytes (they only ever name fields, sizes and paths).
  */
 export const CryptoFormatErrorCode = {
-  /** The file is shorter than header + tag (DESIGN §4: 56 + 16 bytes). */
+  /** The file is shorter than header + tag (architecture §4: 56 + 16 bytes). */
   FILE_TOO_SHORT: 'FILE_TOO_SHORT',
   /** The first four bytes are not `"CORA"`. */
   BAD_MAGIC: 'BAD_MAGIC',
@@ -15,7 +15,7 @@ export const CryptoFormatErrorCode = {
   UNSUPPORTED_KDF: 'UNSUPPORTED_KDF',
   /** The reserved header byte is not 0. */
   RESERVED_NOT_ZERO: 'RESERVED_NOT_ZERO',
-  /** t, m or p in the header is under the floor (no downgrade, DESIGN §1 G4). */
+  /** t, m or p in the header is under the floor (no downgrade, architecture §1 G4). */
   KDF_BELOW_FLOOR: 'KDF_BELOW_FLOOR',
   /** t, m or p in the header is over the ceiling (no KDF bomb). */
   KDF_ABOVE_CEILING: 'KDF_ABOVE_CEILING',

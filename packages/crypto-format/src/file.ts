@@ -16,7 +16,7 @@ export interface ReadFileOptions {
 /** Options for {@link writeFileAtomic}. */
 export interface WriteFileOptions {
   /**
-   * Keep the file being replaced as `<path>.prev` (DESIGN §4). Default true. Nothing is kept
+   * Keep the file being replaced as `<path>.prev` (architecture §4). Default true. Nothing is kept
    * when there was no regular file at `path` before.
    */
   readonly keepPrevious?: boolean;
@@ -116,7 +116,7 @@ async function readOpen(handle: FileHandle, path: string, maxBytes: number): Pro
 
 /**
  * Replace `path` with `data` so that, at every instant, `path` is either the complete old
- * file or the complete new one (DESIGN §1 G8):
+ * file or the complete new one (architecture §1 G8):
  *
  * 1. the directory is created with mode 0700 if missing;
  * 2. a temp file in the same directory is created with O_CREAT | O_EXCL | O_NOFOLLOW and
@@ -128,7 +128,7 @@ async function readOpen(handle: FileHandle, path: string, maxBytes: number): Pro
  *
  * Temp files are removed on every error path; ones a killed process left behind are removed
  * by later writes. This does not lock: concurrent writers must use {@link withFileLock}.
- * Only ever pass ciphertext: the bytes land on disk as given (DESIGN §1 G1).
+ * Only ever pass ciphertext: the bytes land on disk as given (architecture §1 G1).
  *
  * A file-system failure arrives as a CryptoFormatError whose `step` says how far the write
  * got: `mkdir`, `create-temp`, `write-temp`, `fsync`, `keep-previous` and `rename` mean the

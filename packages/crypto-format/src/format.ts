@@ -13,7 +13,7 @@ import {
   OFFSET_VERSION,
 } from './internal/layout.ts';
 
-/** Length of the fixed vault header in bytes (DESIGN §4). It is also the AEAD's associated data. */
+/** Length of the fixed vault header in bytes (architecture §4). It is also the AEAD's associated data. */
 export const HEADER_LENGTH = 56;
 /** Length of the Poly1305 tag that ends every vault file. */
 export const TAG_LENGTH = 16;
@@ -49,7 +49,7 @@ export interface KdfParams {
 
 /**
  * The weakest parameters any reader accepts and any writer may use: t = 3, m = 64 MiB, p = 4
- * (DESIGN §1 G4: no downgrade). They are also the default for new vaults.
+ * (architecture §1 G4: no downgrade). They are also the default for new vaults.
  */
 export const KDF_FLOOR: Readonly<KdfParams> = Object.freeze({ t: 3, m: 65_536, p: 4 });
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `@cora/crypto-format`: the Cora vault file (DESIGN §4) — header, Argon2id key derivation,
+ * `@cora/crypto-format`: the Cora vault file (architecture §4) — header, Argon2id key derivation,
  * XChaCha20-Poly1305 sealing, the KDF floor and ceiling, and atomic, locked file writes.
  * @packageDocumentation
  */

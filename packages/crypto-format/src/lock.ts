@@ -21,7 +21,7 @@ export interface LockOptions {
 const LOCK_FILE_MAX_BYTES = 4096;
 
 /**
- * Run `fn` while holding the exclusive lock for `path` (DESIGN §4: writes happen under an
+ * Run `fn` while holding the exclusive lock for `path` (architecture §4: writes happen under an
  * exclusive lock; G8: concurrent writers cannot lose an update).
  *
  * Node exposes no `flock`, and this package uses no FFI, so the lock is a file,

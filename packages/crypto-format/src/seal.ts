@@ -14,7 +14,7 @@ export interface SealOptions {
   readonly kdf?: KdfParams;
   /**
    * Reuse this 16-byte salt instead of drawing a fresh one. By default every seal draws a new
-   * salt, so every file version has an independent key; DESIGN §4 only requires a new salt on
+   * salt, so every file version has an independent key; architecture §4 only requires a new salt on
    * `init` and `passwd`, so keeping one for ordinary writes is allowed but gains nothing here
    * (the key is derived again on every seal either way). The nonce is always fresh.
    */
@@ -22,7 +22,7 @@ export interface SealOptions {
 }
 
 /**
- * Encrypt a plaintext block into a complete vault file (DESIGN §4): header, then
+ * Encrypt a plaintext block into a complete vault file (architecture §4): header, then
  * XChaCha20-Poly1305 ciphertext and tag, with the whole header as associated data and the key
  * from Argon2id(passphrase, salt, t, m, p). The derived key lives in secure memory and is
  * wiped before this resolves or rejects. `plaintext` and `passphrase` stay owned (and

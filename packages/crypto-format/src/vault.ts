@@ -54,7 +54,7 @@ export interface UpdateVaultOptions {
   /** Lock timeout and retry delay. */
   readonly lock?: LockOptions;
   /**
-   * Keep the replaced file as `<path>.prev` (default true, DESIGN §4). With false, nothing is
+   * Keep the replaced file as `<path>.prev` (default true, architecture §4). With false, nothing is
    * kept and an existing `.prev` is removed after the new file is in place: a `.prev` would
    * still open with a passphrase changed away from, and hold values deleted since.
    */
@@ -137,7 +137,7 @@ async function sealBlock(
 /**
  * Create a new vault file from a secrets block, under the lock. Refuses to replace anything
  * already at `path` (a file, a symlink, anything). Draws a fresh salt unless
- * `options.salt` is given (`init`, DESIGN §4). The block stays owned by the caller.
+ * `options.salt` is given (`init`, architecture §4). The block stays owned by the caller.
  *
  * @param path - where the vault goes (its directory is created 0700 if missing).
  * @param block - entries, audit key and JSON to store.
@@ -231,7 +231,7 @@ export async function openVaultBlock(
 /**
  * Read → authenticate → decode → `mutate` → encode → seal → atomic write, all while holding
  * the exclusive lock, so two writers (threads of one process or separate processes) cannot
- * lose each other's update (DESIGN §1 G8). The passphrase must open the current file before
+ * lose each other's update (architecture §1 G8). The passphrase must open the current file before
  * anything is written (G6). The previous file is kept as `<path>.prev`.
  *
  * Ownership: every SecretBuf reachable from the decoded block and from the block `mutate`

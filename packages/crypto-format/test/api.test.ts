@@ -37,7 +37,7 @@ describe('public API', () => {
     });
   });
 
-  it('should pin the format constants of DESIGN §4', () => {
+  it('should pin the format constants of architecture §4', () => {
     expect(api.HEADER_LENGTH).toBe(56);
     expect(api.TAG_LENGTH).toBe(16);
     expect(api.SALT_LENGTH).toBe(16);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// DESIGN §1 G8: a kill at any instant leaves the old file or the new one, never a torn or
+// architecture §1 G8: a kill at any instant leaves the old file or the new one, never a torn or
 // missing file; a lock left by a killed writer is recovered.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';

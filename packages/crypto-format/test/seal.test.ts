@@ -38,7 +38,7 @@ const forbiddenKdf: DeriveKey = () => {
   throw new Error('the KDF ran, but the header should have been refused first');
 };
 
-// Header patches (DESIGN §4 offsets): magic 0, version 4, kdf 5, t 6, m 10, p 14, reserved 55.
+// Header patches (architecture §4 offsets): magic 0, version 4, kdf 5, t 6, m 10, p 14, reserved 55.
 function patched(file: Uint8Array, patch: (view: DataView) => void): Uint8Array {
   const copy = new Uint8Array(file);
   patch(new DataView(copy.buffer));
@@ -410,7 +410,7 @@ describe('openVault (every single bit flip)', () => {
   //  1. with an "oracle" KDF that hands back the TRUE key whatever salt/params it is asked
   //     for. That is a stronger attacker than reality (a changed salt or t/m/p would derive
   //     a different key), so the only things that can reject a flip are the header checks
-  //     and the header-as-AAD authentication (DESIGN §4).
+  //     and the header-as-AAD authentication (architecture §4).
   //  2. with the real KDF behind a memo keyed by (salt, t, m, p): flips in magic, version,
   //     kdf, reserved, nonce, ciphertext and tag reuse the one real derivation; flips that
   //     leave a valid header with a different salt or t/m/p would each need their own full

@@ -50,7 +50,7 @@ export function aeadEncryptInto(
 }
 
 /**
- * XChaCha20-Poly1305-IETF decryption straight into new secure memory (DESIGN §4). libsodium
+ * XChaCha20-Poly1305-IETF decryption straight into new secure memory (architecture §4). libsodium
  * checks the tag before it writes any plaintext; on any failure the output is wiped and a
  * single `AUTH_FAILED` is thrown.
  * @throws CryptoFormatError `AUTH_FAILED` when the ciphertext is shorter than a tag or does

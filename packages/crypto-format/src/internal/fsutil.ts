@@ -11,7 +11,7 @@ export function randomTag(): string {
 }
 
 /**
- * Make sure `dir` exists; when this call creates it, force mode 0700 (DESIGN §4). An existing
+ * Make sure `dir` exists; when this call creates it, force mode 0700 (architecture §4). An existing
  * directory is left as it is: it belongs to the user and the service checks it separately.
  */
 export async function ensurePrivateDir(dir: string): Promise<void> {

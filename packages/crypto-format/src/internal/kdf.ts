@@ -18,7 +18,7 @@ export type DeriveKey = (passphrase: SecretBuf, salt: Uint8Array, params: KdfPar
 
 /**
  * Argon2id v1.3 (RFC 9106) through Node's `crypto.argon2`, which runs OpenSSL's implementation
- * off the main thread and honours p lanes (libsodium's Argon2 is p = 1 only, DESIGN §3).
+ * off the main thread and honours p lanes (libsodium's Argon2 is p = 1 only, architecture §3).
  *
  * The passphrase view is only open inside `use()`. That is safe with an async job because
  * Node copies `message` into the job synchronously when `argon2()` is called; the copy lives

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Byte layout of the DESIGN §4 header. Kept apart so format.ts and the writer share one copy.
+// Byte layout of the architecture §4 header. Kept apart so format.ts and the writer share one copy.
 
 export const MAGIC = [0x43, 0x4f, 0x52, 0x41] as const; // "CORA"
 

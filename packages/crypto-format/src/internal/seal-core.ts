@@ -41,7 +41,7 @@ export async function sealVaultWith(
   assertWritableParams(params, 'options.kdf');
   let salt: Uint8Array;
   if (options.salt === undefined) {
-    // A fresh salt gives every write an independent key (DESIGN §4).
+    // A fresh salt gives every write an independent key (architecture §4).
     salt = new Uint8Array(SALT_LENGTH);
     sodium.randombytes_buf(asBuffer(salt));
   } else {
@@ -55,7 +55,7 @@ export async function sealVaultWith(
   if (total > MAX_VAULT_BYTES) {
     throw new RangeError(`plaintext must be at most ${MAX_VAULT_BYTES - HEADER_LENGTH - TAG_LENGTH} bytes`);
   }
-  // A fresh random nonce on every seal, always (DESIGN §4); never caller-supplied.
+  // A fresh random nonce on every seal, always (architecture §4); never caller-supplied.
   const nonce = new Uint8Array(NONCE_LENGTH);
   sodium.randombytes_buf(asBuffer(nonce));
   const header = encodeHeader(params, salt, nonce);
@@ -64,7 +64,7 @@ export async function sealVaultWith(
   try {
     const file = new Uint8Array(total);
     file.set(header, 0);
-    // AAD = the whole header (DESIGN §4), so every header bit is authenticated.
+    // AAD = the whole header (architecture §4), so every header bit is authenticated.
     aeadEncryptInto(file.subarray(HEADER_LENGTH), plaintext, header, nonce, key);
     return file;
   } finally {
