@@ -61,9 +61,8 @@ export const KDF_FLOOR: Readonly<KdfParams> = Object.freeze({ t: 3, m: 65_536, p
  * Why: a header is read before anything is authenticated, so anyone who can edit the file
  * chooses what the next unlock costs. Argon2id holds m KiB for the whole run and its time
  * grows with t × m; the ceilings bound both, so the worst header a reader admits costs 512 MiB
- * and about 9 times the floor's time (measured: see the package README, "KDF cost"). DESIGN
- * §4 allows up to t = 64 and m = 4 GiB, 170 times that work and 8 times that memory; this
- * package admits less. More lanes than a workstation has cores buy nothing, and a cap keeps a
+ * and about 9 times the floor's time (measured: see the package README, "KDF cost"). The
+ * first ceiling (t = 64, m = 4 GiB) allowed 170 times that work and 8 times that memory. More lanes than a workstation has cores buy nothing, and a cap keeps a
  * crafted header from asking for hundreds. Higher limits can be admitted later without a
  * format change.
  */
