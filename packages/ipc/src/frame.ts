@@ -210,9 +210,10 @@ export class FrameDecoder {
    * @throws TypeError when `chunk` is not a Uint8Array.
    * @example
    * ```ts
+   * const decoder = new FrameDecoder();
+   * const chunk = new Uint8Array(0); // bytes read from a socket
    * const { frames, error } = decoder.pushUntilError(chunk);
-   * for (const frame of frames) handle(frame);
-   * if (error !== null) refuse(error);
+   * console.log(`${String(frames.length)} frame(s)`, error === null ? 'ok' : error.code);
    * ```
    */
   pushUntilError(chunk: Uint8Array): PushResult {

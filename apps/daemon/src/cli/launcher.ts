@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CrError } from '../shared/errors.ts';
+import { CrError, fileError } from '../shared/errors.ts';
 import { scrubEnvironment, serviceNodeFlags } from '../shared/harden.ts';
 import { parseDuration } from '../shared/duration.ts';
 
@@ -77,11 +77,21 @@ export interface StartedService {
  * @returns the pid of the new service process, and its exit while we wait for it
  */
 export function startDetachedService(settings: ServiceSettings): StartedService {
-  const log = openSync(
-    join(settings.home, 'service.log'),
-    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
-    0o600,
-  );
+  const logPath = join(settings.home, 'service.log');
+  let log: number;
+  try {
+    log = openSync(
+      logPath,
+      constants.O_WRONLY |
+        constants.O_APPEND |
+        constants.O_CREAT |
+        constants.O_NOFOLLOW |
+        constants.O_NONBLOCK,
+      0o600,
+    );
+  } catch (error) {
+    throw fileError(error, logPath);
+  }
   try {
     const child = spawn(process.execPath, serviceArgs(settings), {
       detached: true,

@@ -29,7 +29,7 @@ import type { ServiceAudit } from './audit.ts';
 const TYPES = ['vault-write', 'vault-state'] as const;
 
 /** Lower-case hex SHA-256 of a vault file (ciphertext: public). */
-export function fileHash(bytes: Uint8Array): string {
+function fileHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 

@@ -22,7 +22,7 @@ import { CrError } from './errors.ts';
 export const EXIT_NOT_OWNER = 75;
 
 /** The lock file inside the home (empty; only its kernel lock matters). */
-export const OWNER_LOCK_FILE = 'service.lock';
+const OWNER_LOCK_FILE = 'service.lock';
 
 // <fcntl.h> on Linux (x86_64 and aarch64 alike): commands and lock types.
 const F_GETLK = 5;
