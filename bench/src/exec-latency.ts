@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Issue 4 / DESIGN §12: `cr exec` latency.
+// Issue 4 / architecture §12: `cr exec` latency.
 // 1. Service side: request received → child running (posix_spawn returned, so the child has
 //    exec'd: CLONE_VFORK), p50/p99 with 1 and 32 concurrent clients, including the fsynced
 //    `task-start` audit record that must be on disk before any secret is copied. The exec handler runs in

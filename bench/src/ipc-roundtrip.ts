@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// DESIGN §12: IPC round trip (status) within 2 × ssh-agent's request round trip.
+// architecture §12: IPC round trip (status) within 2 × ssh-agent's request round trip.
 // Server: a child process running @cora/ipc's server with the service's per-connection work
 // (kernel identity via peerIdentity at connect, stillSame() before every request, schema
 // checks both ways). Reference: ssh-agent answering REQUEST_IDENTITIES on its own socket.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// DESIGN §12: masking ≥ 300 MB/s through the masker with 100 secrets.
+// architecture §12: masking ≥ 300 MB/s through the masker with 100 secrets.
 // 100 random 32-byte secrets (printable like API tokens, or random bytes with BENCH_BINARY=1),
 // 256 MiB of random printable data with a planted value (raw, hex or base64) about every MiB,
 // pushed in 64 KiB chunks (a pipe read's size). Times push + flush only; checks that every

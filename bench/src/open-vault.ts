@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// DESIGN §12: unlock total ≤ 1.15 × the Argon2id cost alone, with 1,000 secrets.
+// architecture §12: unlock total ≤ 1.15 × the Argon2id cost alone, with 1,000 secrets.
 // Measures readVault (read file → header checks → Argon2id → decrypt into secure memory →
 // decode into SecretBufs) against a bare crypto.argon2 call with the same parameters, runs
 // interleaved so machine drift hits both equally. Usage: pnpm --filter @cora/bench open-vault

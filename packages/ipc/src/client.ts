@@ -76,7 +76,7 @@ export interface ExecOptions {
   /** The service started the child. */
   readonly onStarted?: (pid: number) => void;
   /**
-   * The task needs a human's approval (DESIGN §7): the request waits until an approver
+   * The task needs a human's approval (architecture §7): the request waits until an approver
    * decides or `expiresAt` passes (then it fails with `DENIED`).
    */
   readonly onApproval?: (waiting: { readonly id: number; readonly expiresAt: string }) => void;
@@ -218,7 +218,7 @@ export class IpcClient {
   }
 
   /**
-   * Start an `exec` (DESIGN §8) and stream its output.
+   * Start an `exec` (architecture §8) and stream its output.
    * @param params - task, argv, cwd, env (never secrets), tty
    * @param options - output callbacks, timeout
    * @returns a handle for stdin, signals and resizes, and `done` with the exit
@@ -292,7 +292,7 @@ export class IpcClient {
   }
 
   /**
-   * Become an approver (DESIGN §7): prove the passphrase once, then receive pending approval
+   * Become an approver (architecture §7): prove the passphrase once, then receive pending approval
    * requests as they arrive and answer them. The passphrase is copied into the frame and the
    * frame wiped; the caller keeps (and wipes) its own copy.
    * @param passphrase - the vault passphrase
@@ -534,7 +534,7 @@ export class IpcClient {
 }
 
 /**
- * Connect to the service, after checking that it is ours (DESIGN §5, G5), and say `hello`.
+ * Connect to the service, after checking that it is ours (architecture §5, G5), and say `hello`.
  *
  * Before anything is sent: the socket's directory must be a real directory owned by us with
  * mode 0700; the socket must be a socket (not a symlink) owned by `expectedUid`; after

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 
 /**
- * The closed list of error codes that may cross the socket (DESIGN §5: "an error
+ * The closed list of error codes that may cross the socket (architecture §5: "an error
  * `{code, message}` from a closed list of codes"). A reply whose code is not in this table is
  * refused by the client as a protocol error.
  */
@@ -42,7 +42,7 @@ export const WireErrorCode = {
   AUTH_FAILED: 'AUTH_FAILED',
   NOT_FOUND: 'NOT_FOUND',
   ALREADY_EXISTS: 'ALREADY_EXISTS',
-  /** A secret name breaks the DESIGN §4 rule. */
+  /** A secret name breaks the architecture §4 rule. */
   INVALID_NAME: 'INVALID_NAME',
   /** A value or a collection is over its limit. */
   TOO_LARGE: 'TOO_LARGE',
@@ -51,10 +51,10 @@ export const WireErrorCode = {
   VAULT_EXISTS: 'VAULT_EXISTS',
   /**
    * The audit log cannot be written (disk full, I/O error, permissions): the service releases
-   * no secret and changes nothing until it can record it (DESIGN §10, G7).
+   * no secret and changes nothing until it can record it (architecture §10, G7).
    */
   AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
-  /** An approver said no, or nobody decided in time (DESIGN §7 approvals). */
+  /** An approver said no, or nobody decided in time (architecture §7 approvals). */
   DENIED: 'DENIED',
   /** The vault file is damaged or not a vault (magic, lengths, a non-regular file, bad plaintext). */
   VAULT_CORRUPT: 'VAULT_CORRUPT',

@@ -2,7 +2,7 @@
 import { SecretBuf, wipeBytes } from '@cora/memstore';
 import { IpcError } from './errors.ts';
 
-/** Default maximum frame size (DESIGN §5: ≤ 1 MiB, configurable): the bytes after the length field. */
+/** Default maximum frame size (architecture §5: ≤ 1 MiB, configurable): the bytes after the length field. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
 /** Bytes of the two length fields that start every frame. */
@@ -61,7 +61,7 @@ export function checkMaxFrameBytes(value: number | undefined, name: string): num
 }
 
 /**
- * Encode one frame (DESIGN §5): u32 BE length, u32 BE header length, UTF-8 JSON header,
+ * Encode one frame (architecture §5): u32 BE length, u32 BE header length, UTF-8 JSON header,
  * attachment; where `length` counts every byte after itself. The header is serialised with
  * `JSON.stringify` and must never hold a secret; secret bytes go in `attachment` only.
  *

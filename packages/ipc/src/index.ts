@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `@cora/ipc`: Cora's local socket protocol (DESIGN §5): frames with a JSON header and a
+ * `@cora/ipc`: Cora's local socket protocol (architecture §5): frames with a JSON header and a
  * binary attachment for secrets, strict message schemas, a closed list of error codes, a
  * hardened Unix-socket server and a client that checks the server before it speaks.
  * @packageDocumentation

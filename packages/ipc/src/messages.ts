@@ -48,31 +48,31 @@ export interface RequestParams {
   'secrets.import': { readonly names: readonly string[] };
   /** Attachment: old passphrase, new passphrase. */
   passwd: EmptyParams;
-  /** The policy of the unlocked vault (DESIGN §7; not secret). */
+  /** The policy of the unlocked vault (architecture §7; not secret). */
   'policy.get': EmptyParams;
   /**
    * Replace the policy. `policy` must be a JSON object (the service validates it with
    * `@cora/policy`; this package only checks its shape and the frame limit). Attachment: the
-   * passphrase (DESIGN §7: every change needs it).
+   * passphrase (architecture §7: every change needs it).
    */
   'policy.set': { readonly policy: unknown };
   /** Walk the policy decision for a would-be `exec` without running anything. */
   'policy.explain': { readonly task: string; readonly argv: readonly string[]; readonly caller?: string };
   /**
-   * Run a task (DESIGN §8). Follow-up frames ({@link InputParams}) reference this request's id
+   * Run a task (architecture §8). Follow-up frames ({@link InputParams}) reference this request's id
    * while it is in flight; the server streams `started`, `stdout` and `stderr` events and ends
    * with {@link ExecResult}.
    */
   exec: ExecParams;
   /**
-   * Become an approver (DESIGN §7): attachment = the passphrase, proved once. The service then
+   * Become an approver (architecture §7): attachment = the passphrase, proved once. The service then
    * streams `ready`, one `pending` ({@link ApprovalInfo}) per request waiting for a human and
    * `resolved` ({@link ApprovalResolved}) when one is decided, expires or is withdrawn; the
    * client decides with `approve.decide` follow-ups. Ends with {@link ApproveResult} when the
    * vault locks or another approver session replaces this one.
    */
   approve: EmptyParams;
-  /** Verify the audit log with the service's key and in-memory head (DESIGN §10). */
+  /** Verify the audit log with the service's key and in-memory head (architecture §10). */
   'audit.verify': EmptyParams;
   /**
    * Export the verified audit log: `line` events (`{ line }`, one record each), then
@@ -115,7 +115,7 @@ export type ExecSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT' | 'SIGKILL'
 
 /** Parameters of `exec`. None of them is secret. */
 export interface ExecParams {
-  /** The task name (DESIGN §7 `tasks.<NAME>`). */
+  /** The task name (architecture §7 `tasks.<NAME>`). */
   readonly task: string;
   /** The command line, 1–256 items of at most 4096 UTF-8 bytes each, no NUL. */
   readonly argv: readonly string[];
@@ -135,7 +135,7 @@ export interface ExecParams {
  * each with its own fresh `id`. They get no reply when delivered; a follow-up whose `ref` is
  * not an `exec` in flight on this connection (unknown, finished, another type) is answered
  * with a `NOT_FOUND` error under the follow-up's own id, and the connection stays. They take
- * no rate token and no in-flight slot (DESIGN §5 limits apply to requests): piping a large
+ * no rate token and no in-flight slot (architecture §5 limits apply to requests): piping a large
  * stdin is bounded by the socket's back-pressure instead.
  */
 export interface InputParams {
@@ -246,7 +246,7 @@ export interface PolicySetResult {
   readonly ok: true;
 }
 
-/** One step of `policy.explain`, in the order of DESIGN §7. */
+/** One step of `policy.explain`, in the order of architecture §7. */
 export interface PolicyExplainStep {
   readonly step: string;
   readonly ok: boolean;

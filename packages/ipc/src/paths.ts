@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { IpcError } from './errors.ts';
 
 /**
- * The service's socket path (DESIGN §5), first match wins: `$CORA_HOME/run/cora.sock` when
+ * The service's socket path (architecture §5), first match wins: `$CORA_HOME/run/cora.sock` when
  * `CORA_HOME` is set and not empty; else `$XDG_RUNTIME_DIR/cora/cora.sock` when
  * `XDG_RUNTIME_DIR` is an absolute path; else `$HOME/.cora/run/cora.sock` (the OS's home
  * directory when `HOME` is unset).

@@ -24,7 +24,7 @@ import {
 } from './messages.ts';
 import { ensureSocketDir, ownUid, socketPath as defaultSocketPath } from './paths.ts';
 
-/** Limits of {@link createIpcServer} (DESIGN §5, G9). Every field is optional. */
+/** Limits of {@link createIpcServer} (architecture §5, G9). Every field is optional. */
 export interface IpcServerLimits {
   /** Largest frame accepted or sent, bytes after the length field. Default 1 MiB. */
   readonly maxFrameBytes?: number;
@@ -137,7 +137,7 @@ export type IpcHandlers<P> = {
 
 /** Options of {@link createIpcServer}. */
 export interface IpcServerOptions<P> {
-  /** Where to listen. Default {@link socketPath}() (DESIGN §5). */
+  /** Where to listen. Default {@link socketPath}() (architecture §5). */
   readonly socketPath?: string;
   /**
    * Runs on every new connection before any of its frames is read (G5). Resolve with what the
@@ -201,7 +201,7 @@ interface Settings {
 }
 
 /**
- * Listen on the service socket (DESIGN §5) and serve requests.
+ * Listen on the service socket (architecture §5) and serve requests.
  *
  * Start-up: the directory is created 0700 and checked (a real directory, ours, exactly 0700);
  * the socket is bound under a random temporary name with umask 0o177 (so it is never wider
@@ -1108,7 +1108,7 @@ function listenPrivately(server: Server, path: string): Promise<void> {
       reject(error);
     };
     server.once('error', onError);
-    // bind(2) happens synchronously inside listen(): the socket file is created 0600 (DESIGN §5:
+    // bind(2) happens synchronously inside listen(): the socket file is created 0600 (architecture §5:
     // no window where it is wider). umask is per process, so it is restored at once.
     const previous = process.umask(0o177);
     try {

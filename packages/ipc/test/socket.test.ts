@@ -34,7 +34,7 @@ async function serve(path: string): Promise<IpcServer> {
 const isRoot = process.getuid?.() === 0;
 
 describe('socketPath', () => {
-  it('should follow DESIGN §5', () => {
+  it('should follow architecture §5', () => {
     expect(socketPath({ XDG_RUNTIME_DIR: '/run/user/7', HOME: '/h' })).toBe('/run/user/7/cora/cora.sock');
     expect(socketPath({ HOME: '/h' })).toBe('/h/.cora/run/cora.sock');
     expect(socketPath({ XDG_RUNTIME_DIR: 'relative', HOME: '/h' })).toBe('/h/.cora/run/cora.sock');

@@ -4,7 +4,7 @@ import { IpcError } from '../errors.ts';
 /**
  * Keys refused anywhere in a header. `__proto__` would become the prototype under plain
  * assignment or a later spread/`Object.assign`; `constructor` and `prototype` are the other
- * two roads to prototype pollution in code that merges objects (DESIGN §5, G9).
+ * two roads to prototype pollution in code that merges objects (architecture §5, G9).
  */
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 

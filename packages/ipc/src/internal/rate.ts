@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { createHash } from 'node:crypto';
 
-/** Token-bucket settings (DESIGN §5: per-caller token-bucket rate limits). */
+/** Token-bucket settings (architecture §5: per-caller token-bucket rate limits). */
 export interface RateLimit {
   /** Bucket size: the burst a caller may send at once. */
   readonly capacity: number;

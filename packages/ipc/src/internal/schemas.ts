@@ -15,21 +15,21 @@ import {
 } from '../messages.ts';
 import { parseHeaderJson } from './json.ts';
 
-// Every object schema is strict: an unknown field is refused, not ignored (DESIGN §5).
+// Every object schema is strict: an unknown field is refused, not ignored (architecture §5).
 
 const RequestId = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_REQUEST_ID));
 const ReplyId = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_REQUEST_ID));
 const Uint = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 const Version = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff));
-/** Names are checked against the DESIGN §4 rule by the handler (INVALID_NAME), not here. */
+/** Names are checked against the architecture §4 rule by the handler (INVALID_NAME), not here. */
 const Name = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
 const Iso = v.pipe(v.string(), v.isoTimestamp());
-/** DESIGN §4 / memstore DEFAULT_LIMITS: at most 10 000 secrets. */
+/** architecture §4 / memstore DEFAULT_LIMITS: at most 10 000 secrets. */
 const MAX_NAMES = 10_000;
 
 /** No NUL: it cannot cross execve and would silently cut a string short. */
 const noNul = v.check((s: string) => !s.includes('\0'), 'contains NUL');
-/** A command-line item: at most 4096 UTF-8 bytes (DESIGN §8). */
+/** A command-line item: at most 4096 UTF-8 bytes (architecture §8). */
 const Arg = v.pipe(v.string(), v.maxBytes(4096), noNul);
 const Argv = v.pipe(v.array(Arg), v.minLength(1), v.maxLength(256));
 const AbsPath = v.pipe(v.string(), v.minLength(1), v.maxBytes(4096), v.startsWith('/'), noNul);
