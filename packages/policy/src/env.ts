@@ -4,7 +4,7 @@ import { ENV_NAME } from './internal/names.ts';
 import type { Task } from './schema.ts';
 
 /**
- * The caller environment variables every child gets when present (DESIGN §7), besides
+ * The caller environment variables every child gets when present (architecture §7), besides
  * `LC_*`. Everything else needs `env_pass`.
  */
 export const BASE_ENV_NAMES: readonly string[] = Object.freeze([
@@ -21,12 +21,12 @@ export const BASE_ENV_NAMES: readonly string[] = Object.freeze([
 
 /**
  * Exact names (compared upper-cased) that make a loader, an interpreter, a shell or a tool
- * run code or trust something the task's author did not choose. Never passed (DESIGN §7).
+ * run code or trust something the task's author did not choose. Never passed (architecture §7).
  * The list is a decision, written out in the README ("Environment").
  */
 const HOOK_NAMES: ReadonlySet<string> = new Set([
   // glibc's "unsecure" variables, which it drops itself for setuid programs (minus TMPDIR,
-  // which DESIGN §7 passes on, and the LD_ prefix handled below).
+  // which architecture §7 passes on, and the LD_ prefix handled below).
   'GCONV_PATH',
   'GETCONF_DIR',
   'GLIBC_TUNABLES',
@@ -124,7 +124,7 @@ const HOOK_PREFIXES: readonly string[] = [
 
 /**
  * `true` when `name` is a loader or interpreter hook (or a trust override) that Cora never
- * passes to a child, whatever `env_pass` or a secret's name says (DESIGN §7). The check is
+ * passes to a child, whatever `env_pass` or a secret's name says (architecture §7). The check is
  * case-insensitive, so `ld_preload` is refused too (Windows environments ignore case).
  *
  * @param name - An environment variable name.
@@ -140,7 +140,7 @@ export function isHookVariable(name: string): boolean {
   return HOOK_NAMES.has(upper) || HOOK_PREFIXES.some((prefix) => upper.startsWith(prefix));
 }
 
-/** `true` for the names of the minimal base environment (DESIGN §7). */
+/** `true` for the names of the minimal base environment (architecture §7). */
 function isBaseName(name: string): boolean {
   return BASE_ENV_NAMES.includes(name) || /^LC_[A-Z_]+$/.test(name);
 }
@@ -159,7 +159,7 @@ export interface NamedSecret {
 }
 
 /**
- * The environment of a task's child (DESIGN §7): the minimal base taken from `base` (PATH,
+ * The environment of a task's child (architecture §7): the minimal base taken from `base` (PATH,
  * HOME, USER, LOGNAME, SHELL, LANG, LC_*, TERM, TZ, TMPDIR), then the task's `env_pass`
  * variables from `base`, then the task's secrets. A later entry replaces an earlier one of
  * the same name. Hook variables ({@link isHookVariable}) are dropped at every stage, even

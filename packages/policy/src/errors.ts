@@ -6,7 +6,7 @@ export const PolicyErrorCode = {
   INVALID_POLICY: 'INVALID_POLICY',
   /** A `PATH[@sha256=HEX]` caller spec could not be read. */
   INVALID_CALLER_SPEC: 'INVALID_CALLER_SPEC',
-  /** An interpreter (node, python, sh…) was allowed without a script (DESIGN §6, §7). */
+  /** An interpreter (node, python, sh…) was allowed without a script (architecture §6, §7). */
   INTERPRETER_NEEDS_SCRIPT: 'INTERPRETER_NEEDS_SCRIPT',
   /** `denyCaller` named an exe no rule allows. */
   CALLER_NOT_FOUND: 'CALLER_NOT_FOUND',

@@ -5,7 +5,7 @@ import { isInterpreterPath } from './internal/names.ts';
 import type { CallerRule, Policy, Task } from './schema.ts';
 
 /**
- * Why a decision was taken: a closed list, audited with every decision (DESIGN §7, §10).
+ * Why a decision was taken: a closed list, audited with every decision (architecture §7, §10).
  * Branch on these, not on `message`.
  */
 export const ReasonCode = {
@@ -43,7 +43,7 @@ export type ReasonCode = (typeof ReasonCode)[keyof typeof ReasonCode];
 
 /** What the caller asks for: run `target` under `task`. */
 export interface EvaluationRequest {
-  /** The kernel-verified identity of the peer (DESIGN §6). */
+  /** The kernel-verified identity of the peer (architecture §6). */
   readonly caller: CallerIdentity;
   /** SHA-256 of the caller's exe when computed apart from the identity; else `caller.exeSha256`. */
   readonly callerExeSha256?: string;
@@ -58,7 +58,7 @@ export interface EvaluationRequest {
   };
 }
 
-/** Which live approval grant would cover a request (DESIGN §7: a recycled pid inherits nothing). */
+/** Which live approval grant would cover a request (architecture §7: a recycled pid inherits nothing). */
 export interface GrantQuery {
   readonly task: string;
   readonly callerExe: string;
@@ -98,7 +98,7 @@ export interface Decision {
   readonly output?: 'masked' | 'passthrough';
   /**
    * `true` when the caller was let through on weaker evidence: an interpreter's script
-   * (DESIGN §6), or an identity not pinned by a pidfd (start-time check only).
+   * (architecture §6), or an identity not pinned by a pidfd (start-time check only).
    */
   readonly weakEvidence: boolean;
 }
@@ -138,7 +138,7 @@ function checkCaller(
   const caller = request.caller;
   const weakPin = !caller.pinned;
   if (context.isCli) {
-    return { ok: true, weak: weakPin, detail: 'the cr CLI is always allowed (DESIGN §7)' };
+    return { ok: true, weak: weakPin, detail: 'the cr CLI is always allowed' };
   }
   const rules = policy.callers.filter((rule) => sameCaller(rule, caller));
   const allowHint = `cr policy allow ${caller.exe}${caller.script === undefined ? '' : ` --script ${caller.script.path}`}`;
@@ -165,7 +165,7 @@ function checkCaller(
       continue;
     }
     if (interpreter && rule.script === undefined) {
-      // DESIGN §6: an interpreter's exe says nothing about the program it runs.
+      // architecture §6: an interpreter's exe says nothing about the program it runs.
       failures.push({
         reason: 'INTERPRETER_NEEDS_SCRIPT',
         detail: `${caller.exe} is an interpreter and its rule names no script; allow the script: ${allowHint}`,
@@ -375,7 +375,7 @@ function run(policy: Policy, request: EvaluationRequest, context: EvaluationCont
 }
 
 /**
- * Decide a spawn request, in the order of DESIGN §7: caller allowed → task exists → via
+ * Decide a spawn request, in the order of architecture §7: caller allowed → task exists → via
  * satisfied → target allowed → ttl → rate → approval → allow. Pure: it does no I/O and reads
  * the clock only through `context.now`; the service resolves argv[0], hashes binaries and
  * keeps spawn history and grants, and passes them in.

@@ -4,7 +4,7 @@ import { isInterpreterPath } from './internal/names.ts';
 
 /**
  * `true` when `exe`'s basename is an interpreter (node, python*, bun, deno, sh, bash, perl,
- * ruby…): such a caller is allowed only together with a script (DESIGN §6).
+ * ruby…): such a caller is allowed only together with a script (architecture §6).
  *
  * @example
  * ```ts

@@ -9,7 +9,7 @@ import { ENV_NAME, isAbsolutePath, isInterpreterPath, SHA256_HEX, TASK_NAME } fr
 /** The policy format version this package reads and writes. */
 export const POLICY_VERSION = 1;
 
-/** Size limits of a policy (a policy lives in the vault's JSON section, DESIGN §4). */
+/** Size limits of a policy (a policy lives in the vault's JSON section, architecture §4). */
 export const POLICY_LIMITS = Object.freeze({
   callers: 1000,
   tasks: 1000,
@@ -22,22 +22,22 @@ export const POLICY_LIMITS = Object.freeze({
   maxWindowMs: 86_400_000,
 });
 
-/** One allowlist entry of `callers` (DESIGN §7). */
+/** One allowlist entry of `callers` (architecture §7). */
 export interface CallerRule {
   /** Resolved absolute path of the caller's executable. */
   readonly exe: string;
   /** Lower-case hex SHA-256 the executable must have (`cr policy allow PATH --pin`). */
   readonly sha256?: string;
-  /** For an interpreter exe: the script it must be running (weaker evidence, DESIGN §6). */
+  /** For an interpreter exe: the script it must be running (weaker evidence, architecture §6). */
   readonly script?: string;
   /** The uid the caller must run as. */
   readonly uid?: number;
 }
 
-/** How often a human approves a task's spawns (DESIGN §7, "Approvals"). */
+/** How often a human approves a task's spawns (architecture §7, "Approvals"). */
 export type Approve = 'never' | 'once' | 'session' | `window:${string}`;
 
-/** One task: what it may run, with which secrets, under which limits (DESIGN §7). */
+/** One task: what it may run, with which secrets, under which limits (architecture §7). */
 export interface Task {
   /** Secret names (memstore's rule), at least one. */
   readonly secrets: readonly string[];
@@ -63,7 +63,7 @@ export interface Policy {
   readonly version: 1;
   readonly callers: readonly CallerRule[];
   readonly tasks: Readonly<Record<string, Task>>;
-  /** Extra callers allowed to ask for `status` only (DESIGN §7). */
+  /** Extra callers allowed to ask for `status` only (architecture §7). */
   readonly status_callers?: readonly CallerRule[];
 }
 
@@ -287,7 +287,7 @@ function normalize(policy: Policy): Policy {
 }
 
 /**
- * The policy of a new vault: no callers (only the `cr` CLI gets in, DESIGN §7) and no tasks.
+ * The policy of a new vault: no callers (only the `cr` CLI gets in, architecture §7) and no tasks.
  *
  * @returns A frozen empty policy.
  */
@@ -340,7 +340,7 @@ export function formatCallerSpec(rule: CallerRule): string {
 /**
  * A copy of `policy` that allows `rule`. A rule with the same exe, script and uid is
  * replaced (so `--pin` updates a pin). An interpreter exe needs a `script`: allowing
- * `node` alone would allow every node program (DESIGN §6).
+ * `node` alone would allow every node program (architecture §6).
  *
  * @param policy - The current policy.
  * @param rule - The caller to allow.
