@@ -22,5 +22,6 @@ export { evaluate, explain, targetsToResolve, ReasonCode } from './evaluate.ts';
 export type { Decision, EvaluationRequest, EvaluationContext, GrantQuery } from './evaluate.ts';
 export { childEnvironment, isHookVariable, BASE_ENV_NAMES } from './env.ts';
 export { isInterpreter, parseDuration } from './helpers.ts';
+export { isValidTaskName } from './internal/names.ts';
 export type { EnvEntry, NamedSecret } from './env.ts';
 export { PolicyError, PolicyErrorCode, isPolicyError } from './errors.ts';

@@ -24,6 +24,7 @@ describe('@cora/policy entry point', () => {
         "isHookVariable": "function",
         "isInterpreter": "function",
         "isPolicyError": "function",
+        "isValidTaskName": "function",
         "parseCallerSpec": "function",
         "parseDuration": "function",
         "parsePolicy": "function",

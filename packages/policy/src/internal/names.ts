@@ -24,6 +24,24 @@ export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** Task names: what `cr exec TASK` can take without quoting (decision, see README). */
 export const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/**
+ * Whether `name` is a task name the policy accepts (DESIGN §7 `tasks.<NAME>`): a letter or
+ * digit, then letters, digits, `_`, `.` or `-`, at most 64 characters — what `cr exec TASK`
+ * takes without quoting. The schema checks task names with this same rule, so a name that
+ * passes here is never refused by {@link parsePolicy} for its spelling.
+ *
+ * @param name - The candidate task name.
+ * @returns `true` when the policy accepts it.
+ * @example
+ * ```ts
+ * isValidTaskName('deploy'); // true
+ * isValidTaskName('-rf');    // false: a leading '-' would read as an option
+ * ```
+ */
+export function isValidTaskName(name: string): boolean {
+  return TASK_NAME.test(name);
+}
+
 /** Lower-case hex SHA-256. */
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
