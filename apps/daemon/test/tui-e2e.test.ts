@@ -184,6 +184,11 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
       await waitFor(tui.screen, '● unlocked');
       tui.keys('q');
       await waitFor(tui.screen, 'TUI-EXIT=0');
+      // The whole setup (init, unlock, store, policy) and the dashboard used one connection.
+      const connects = readFileSync(join(home.env['CORA_HOME'] ?? '', 'audit.jsonl'), 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('"type":"connect"'));
+      expect(connects).toHaveLength(1);
 
       // The CLI sees what the TUI did.
       expect((await status(home)).state).toBe('unlocked');

@@ -5,6 +5,7 @@ import type {
   ApprovalResolved,
   ApproveResult,
   AuditVerifyResult,
+  InitResult,
   PolicyExplainResult,
   SecretMeta,
   SecretsImportResult,
@@ -58,13 +59,20 @@ export interface AuditRecordLike {
 }
 
 /**
- * The service as the TUI uses it: one method per `@cora/ipc` request, the same requests
- * `cr` sends. Passphrases and values are `SecretBuf`s (`@cora/memstore`) and travel only as attachment
- * parts (DESIGN §5). {@link serviceFromIpc} builds one over an `IpcClient`.
+ * The service as the TUI uses it: one method per `@cora/ipc` request, the same requests `cr`
+ * sends. The daemon's own client (`apps/daemon/src/cli/client.ts`, the one `cr` uses)
+ * satisfies it, so the TUI has no client of its own. Passphrases and values are `SecretBuf`s
+ * (`@cora/memstore`) and travel only as attachment parts (DESIGN §5); the caller keeps and
+ * wipes them. A failed request rejects with an `Error` whose message is fit to show (never a
+ * secret) and, when known, a string `code`.
  */
 export interface TuiService {
+  /** True once the connection is closed, by either side: the TUI then connects again. */
+  readonly closed: boolean;
   /** `status`. */
   status(): Promise<StatusResult>;
+  /** `init`: create the vault through the service that owns the home (the setup's first write). */
+  init(passphrase: SecretBuf, by: 'tui'): Promise<InitResult>;
   /** `unlock` with the passphrase. */
   unlock(passphrase: SecretBuf): Promise<UnlockResult>;
   /** `lock`. */
@@ -123,8 +131,8 @@ export interface ReadAuditOptions {
 
 /**
  * What the TUI needs from the machine. The daemon implements it with its own modules
- * (`apps/daemon/src/cli-tui.ts`), so the TUI never imports the daemon and tests give it a
- * strict fake.
+ * (`apps/daemon/src/cli/commands/tui.ts`), so the TUI never imports the daemon and tests give
+ * it a strict fake.
  */
 export interface TuiBackend {
   /** The Cora home (`CORA_HOME`, default `~/.cora`). */
@@ -135,13 +143,17 @@ export interface TuiBackend {
   readonly socketPath: string;
   /** The `cr` version, shown in the header. */
   readonly version: string;
+  /** Longest passphrase accepted, in bytes: the CLI's limit, so both refuse the same input. */
+  readonly maxPassphraseBytes: number;
   /** Whether a vault exists (else the TUI starts with the setup). */
   vaultExists(): boolean;
-  /** Create the vault (`cr init`'s code path). Does not wipe `passphrase`. */
-  createVault(passphrase: SecretBuf): Promise<void>;
   /** Weak-passphrase warnings computed on the bytes (`cr init`'s rule); never quote it. */
   passphraseWarnings(passphrase: SecretBuf): string[];
-  /** Connect to the service, starting it (locked) if none runs. */
+  /**
+   * Connect to the service, starting it (locked) if none runs; the home is created (0700) when
+   * missing, for the setup. Each call is one connection: the TUI keeps one for its screens and
+   * opens a second only for an approver session.
+   */
   connect(): Promise<TuiService>;
   /** Agent binaries on PATH (claude, codex, gemini, aider, cursor-agent, …). */
   findAgents(): Promise<readonly AgentBinary[]>;

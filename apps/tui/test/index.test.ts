@@ -9,7 +9,6 @@ describe('@cora/tui entry point', () => {
       {
         "TUI_EXIT": "object",
         "runTui": "function",
-        "serviceFromIpc": "function",
       }
     `);
   });

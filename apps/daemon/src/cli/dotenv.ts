@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { MAX_VALUE_BYTES, SecretBuf, isValidSecretName } from '@cora/memstore';
+import { readFileToSecret } from './read-bytes.ts';
+
+/** Largest .env file read (`cr secrets import`, the TUI's import). */
+const MAX_DOTENV_BYTES = 16 * 1024 * 1024;
 
 /** One `NAME=value` of a .env file. The value lives in secure memory; the caller wipes it. */
 export interface DotenvEntry {
@@ -212,6 +216,22 @@ export function parseDotenv(bytes: Uint8Array): DotenvResult {
     entries: spans.map((s, k) => ({ name: s.name, line: s.line, value: values[k] as SecretBuf })),
     problems: [],
   };
+}
+
+/**
+ * Read the .env file at `path` straight into secure memory and parse it there; the file's
+ * bytes are wiped before this returns, the values are the caller's to wipe.
+ * @param path - the file (any mode: a .env file is not a passphrase file)
+ * @returns entries or problems, as {@link parseDotenv}
+ * @throws CrError from the read (`NOT_FOUND`, `TOO_LARGE`, `UNSAFE_PATH`…).
+ */
+export function readDotenvFile(path: string): DotenvResult {
+  const content = readFileToSecret(path, { requirePrivate: false, maxBytes: MAX_DOTENV_BYTES, what: path });
+  try {
+    return content.use((bytes) => parseDotenv(bytes));
+  } finally {
+    content.wipe();
+  }
 }
 
 /** Wipe the values of parsed entries. */

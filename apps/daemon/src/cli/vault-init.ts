@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { existsSync } from 'node:fs';
 import type { SecretBuf } from '@cora/memstore';
-import { ensureService } from './client.ts';
+import { withService } from './launcher.ts';
 import { CrError } from '../shared/errors.ts';
 import { ensurePrivateDir, vaultPath } from '../shared/paths.ts';
-import { DEFAULT_IDLE_TIMEOUT_MS } from '../shared/duration.ts';
 
 /**
  * Create a new, empty vault in `home` (`cr init`, and the TUI's onboarding). Like every write,
@@ -26,10 +25,5 @@ export async function createNewVault(
   const path = vaultPath(home);
   if (existsSync(path))
     throw new CrError('VAULT_EXISTS', `a vault already exists at ${path}; refusing to overwrite it`);
-  const { service } = await ensureService({ home, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, lifetimeMs: 0 });
-  try {
-    return (await service.init(passphrase, by)).generation;
-  } finally {
-    service.close();
-  }
+  return withService(home, async (service) => (await service.init(passphrase, by)).generation);
 }

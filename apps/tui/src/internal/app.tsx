@@ -1,65 +1,25 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { useCallback, useMemo, useRef, useState, type ReactElement } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
 import { Box, Text, useInput } from 'ink';
 import type { TuiBackend, TuiService } from '../types.ts';
+import { Connection } from './connection.ts';
 import { TuiProvider, type TuiContextValue } from './context.tsx';
 import type { InputRouter } from './raw-input.ts';
-import { Onboarding } from './screens/onboarding.tsx';
-import { Dashboard } from './screens/dashboard.tsx';
-import { Secrets } from './screens/secrets.tsx';
-import { Tasks } from './screens/tasks.tsx';
-import { Audit } from './screens/audit.tsx';
-import { Approvals } from './screens/approvals.tsx';
-
-/** The views of the main screen, in tab order (keys 1–5). */
-const TABS = [
-  { key: '1', name: 'Dashboard', short: 'Dash' },
-  { key: '2', name: 'Secrets', short: 'Sec' },
-  { key: '3', name: 'Tasks', short: 'Task' },
-  { key: '4', name: 'Audit', short: 'Aud' },
-  { key: '5', name: 'Approvals', short: 'Appr' },
-] as const;
-
-/** Per-view keys, shown in the footer and on `?`. */
-const VIEW_KEYS: Readonly<Record<string, readonly (readonly [string, string])[]>> = {
-  Dashboard: [
-    ['u', 'unlock'],
-    ['l', 'lock'],
-    ['r', 'refresh'],
-  ],
-  Secrets: [
-    ['↑↓', 'select'],
-    ['a', 'add'],
-    ['d', 'delete'],
-    ['i', 'import .env'],
-    ['r', 'refresh'],
-  ],
-  Tasks: [
-    ['↑↓', 'select task'],
-    ['e', 'explain'],
-    ['r', 'refresh'],
-  ],
-  Audit: [
-    ['↑↓ PgUp PgDn', 'scroll'],
-    ['Enter', 'detail'],
-    ['/', 'filter'],
-    ['f', 'follow'],
-    ['v', 'verify'],
-  ],
-  Approvals: [
-    ['Enter', 'start approving'],
-    ['↑↓', 'select'],
-    ['o', 'allow once'],
-    ['w', 'allow for window'],
-    ['n', 'deny'],
-  ],
-};
-
-const GLOBAL_KEYS: readonly (readonly [string, string])[] = [
-  ['1–5 Tab', 'switch view'],
-  ['?', 'help'],
-  ['q Ctrl-C', 'quit'],
-];
+import {
+  footerKeys,
+  GLOBAL_KEYS,
+  shellKey,
+  TABS,
+  VIEW_KEYS,
+  type ShellState,
+  type ViewName,
+} from './shell.ts';
+import { Onboarding } from './screens/onboarding/view.tsx';
+import { Dashboard } from './screens/dashboard/view.tsx';
+import { Secrets } from './screens/secrets/view.tsx';
+import { Tasks } from './screens/tasks/view.tsx';
+import { Audit } from './screens/audit/view.tsx';
+import { Approvals } from './screens/approvals/view.tsx';
 
 /** Props of {@link App}. */
 export interface AppProps {
@@ -77,52 +37,32 @@ export interface AppProps {
  * backend, the input router, the size and the colour switch come in as props.
  */
 export function App(props: AppProps): ReactElement {
-  const { backend } = props;
+  const { backend, onExit } = props;
   const [onboarding, setOnboarding] = useState(() => !backend.vaultExists());
-  const [tab, setTab] = useState(0);
-  const [help, setHelp] = useState(false);
+  const [shell, setShell] = useState<ShellState>({ tab: 0, help: false });
   const typingCount = useRef(0);
   const [typing, setTypingState] = useState(false);
-  const serviceRef = useRef<Promise<TuiService> | null>(null);
+  // One connection for every screen, made on first use (the approver opens its own).
+  const connection = useMemo(() => new Connection(() => backend.connect()), [backend]);
+  useEffect(
+    () => () => {
+      connection.close();
+    },
+    [connection],
+  );
 
   const setTyping = useCallback((on: boolean) => {
     typingCount.current = Math.max(0, typingCount.current + (on ? 1 : -1));
     setTypingState(typingCount.current > 0);
   }, []);
-
   const call = useCallback(
-    async <T,>(fn: (service: TuiService) => Promise<T>): Promise<T> => {
-      serviceRef.current ??= backend.connect();
-      let service: TuiService;
-      try {
-        service = await serviceRef.current;
-      } catch (error) {
-        serviceRef.current = null;
-        throw error;
-      }
-      try {
-        return await fn(service);
-      } catch (error) {
-        // A dropped connection is re-made on the next call.
-        if ((error as { code?: unknown } | null)?.code === 'CONNECTION_CLOSED') {
-          serviceRef.current = null;
-          service.close();
-        }
-        throw error;
-      }
-    },
-    [backend],
+    <T,>(fn: (service: TuiService) => Promise<T>): Promise<T> => connection.call(fn),
+    [connection],
   );
-
   const quit = useCallback(() => {
-    void serviceRef.current?.then(
-      (s) => {
-        s.close();
-      },
-      () => undefined,
-    );
-    props.onExit(0);
-  }, [props]);
+    connection.close();
+    onExit(0);
+  }, [connection, onExit]);
 
   const compact = props.columns < 72 || props.rows < 20;
   const context: TuiContextValue = useMemo(
@@ -141,25 +81,12 @@ export function App(props: AppProps): ReactElement {
   );
 
   useInput((text, key) => {
-    if (key.ctrl && text === 'c') {
-      quit();
-      return;
-    }
-    if (typing || onboarding) return;
-    if (help) {
-      setHelp(false);
-      return;
-    }
-    if (text === 'q') quit();
-    else if (text === '?') setHelp(true);
-    else if (key.tab) setTab((t) => (t + (key.shift ? TABS.length - 1 : 1)) % TABS.length);
-    else {
-      const index = TABS.findIndex((t) => t.key === text);
-      if (index >= 0) setTab(index);
-    }
+    const next = shellKey(shell, text, key, { typing, onboarding });
+    if (next === 'quit') quit();
+    else if (next !== shell) setShell(next);
   });
 
-  const current = TABS[tab] ?? TABS[0];
+  const current = (TABS[shell.tab] ?? TABS[0]).name;
   const body = onboarding ? (
     <Onboarding
       onDone={() => {
@@ -167,16 +94,16 @@ export function App(props: AppProps): ReactElement {
       }}
       onQuit={quit}
     />
-  ) : help ? (
-    <Help view={current.name} />
+  ) : shell.help ? (
+    <Help view={current} />
   ) : (
-    <View name={current.name} />
+    <View name={current} />
   );
   return (
     <TuiProvider value={context}>
       <Box flexDirection="column">
         <Header
-          tab={onboarding ? null : tab}
+          tab={onboarding ? null : shell.tab}
           compact={compact}
           color={props.color}
           version={backend.version}
@@ -184,13 +111,13 @@ export function App(props: AppProps): ReactElement {
         <Box flexDirection="column" flexGrow={1} paddingX={compact ? 0 : 1}>
           {body}
         </Box>
-        <Footer view={onboarding ? null : current.name} compact={compact} />
+        <Footer view={onboarding ? null : current} compact={compact} />
       </Box>
     </TuiProvider>
   );
 }
 
-function View({ name }: { name: string }): ReactElement {
+function View({ name }: { name: ViewName }): ReactElement {
   switch (name) {
     case 'Secrets':
       return <Secrets />;
@@ -200,7 +127,7 @@ function View({ name }: { name: string }): ReactElement {
       return <Audit />;
     case 'Approvals':
       return <Approvals />;
-    default:
+    case 'Dashboard':
       return <Dashboard />;
   }
 }
@@ -229,23 +156,22 @@ function Header(props: {
   );
 }
 
-function Footer(props: { view: string | null; compact: boolean }): ReactElement {
-  const keys = props.view === null ? [] : (VIEW_KEYS[props.view] ?? []);
-  const shown = props.compact ? keys.slice(0, 3) : keys;
-  const global = props.compact ? [['?', 'help'] as const, ['q', 'quit'] as const] : GLOBAL_KEYS;
+function Footer(props: { view: ViewName | null; compact: boolean }): ReactElement {
   if (props.view === null) return <Text dimColor>Ctrl-C quits the setup</Text>;
   return (
     <Text dimColor wrap="truncate">
-      {[...shown, ...global].map(([k, what]) => `${k} ${what}`).join(' · ')}
+      {footerKeys(props.view, props.compact)
+        .map(([k, what]) => `${k} ${what}`)
+        .join(' · ')}
     </Text>
   );
 }
 
-function Help({ view }: { view: string }): ReactElement {
+function Help({ view }: { view: ViewName }): ReactElement {
   return (
     <Box flexDirection="column">
       <Text bold>Keys — {view}</Text>
-      {(VIEW_KEYS[view] ?? []).map(([k, what]) => (
+      {VIEW_KEYS[view].map(([k, what]) => (
         <Text key={k}>
           {'  '}
           {k.padEnd(14)} {what}

@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { useEffect, useLayoutEffect, useRef, useState, type ReactElement } from 'react';
 import { Box, Text, useInput } from 'ink';
-import type { SecretBuf } from '@cora/memstore';
+import { MAX_VALUE_BYTES, type SecretBuf } from '@cora/memstore';
 import { useColor, useTui } from './context.tsx';
 import type { CaptureEnd } from './raw-input.ts';
+import { editText } from './text-edit.ts';
 
-/** Longest passphrase accepted (the CLI's limit, DESIGN §9). */
-export const MAX_PASSPHRASE_BYTES = 1024;
-/** Longest secret value (DESIGN §4). */
-export const MAX_VALUE_BYTES = 64 * 1024;
+/**
+ * What a masked field reads, which sets its limit: a passphrase (the CLI's limit, from the
+ * backend) or a secret value (`@cora/memstore`'s).
+ */
+export type MaskedKind = 'passphrase' | 'value';
+
+/** The strength shown for a passphrase's warnings: none is strong, one fair, more weak. */
+export function strength(warnings: readonly string[]): 'strong' | 'fair' | 'weak' {
+  return warnings.length === 0 ? 'strong' : warnings.length === 1 ? 'fair' : 'weak';
+}
 
 /** Props of {@link MaskedInput}. */
 export interface MaskedInputProps {
   readonly label: string;
-  readonly maxBytes: number;
+  readonly kind: MaskedKind;
   /** Gets the bytes in secure memory and owns them: wipe in `finally`. */
   readonly onSubmit: (value: SecretBuf) => void;
   readonly onCancel: (why: CaptureEnd) => void;
@@ -27,10 +34,12 @@ export interface MaskedInputProps {
 /**
  * A masked field. Its bytes never pass through Ink or React state: while it is mounted the
  * input router captures the raw terminal bytes into a SecretBuf and this component only
- * learns how many characters there are (one `•` each). Unmounting wipes what was typed.
+ * learns how many characters there are (one `•` each). Unmounting wipes what was typed. A
+ * capture ends with Enter: give the next prompt its own `key` so it captures afresh.
  */
 export function MaskedInput(props: MaskedInputProps): ReactElement {
-  const { input } = useTui();
+  const { input, backend } = useTui();
+  const maxBytes = props.kind === 'passphrase' ? backend.maxPassphraseBytes : MAX_VALUE_BYTES;
   const color = useColor();
   const [chars, setChars] = useState(0);
   const [warnings, setWarnings] = useState<readonly string[] | null>(null);
@@ -42,7 +51,7 @@ export function MaskedInput(props: MaskedInputProps): ReactElement {
   useLayoutEffect(() => {
     setChars(0);
     setWarnings(null);
-    return input.capture(props.maxBytes, {
+    return input.capture(maxBytes, {
       onChange: (n) => {
         setChars(n);
         if (n === 0) setWarnings(null);
@@ -59,9 +68,8 @@ export function MaskedInput(props: MaskedInputProps): ReactElement {
         latest.current.onCancel(why);
       },
     });
-  }, [input, props.maxBytes, props.label]);
-  const level =
-    warnings === null ? null : warnings.length === 0 ? 'strong' : warnings.length === 1 ? 'fair' : 'weak';
+  }, [input, maxBytes, props.label]);
+  const level = warnings === null ? null : strength(warnings);
   const levelColor = level === 'strong' ? 'green' : level === 'fair' ? 'yellow' : 'red';
   return (
     <Box flexDirection="column">
@@ -89,16 +97,6 @@ export interface TextFieldProps {
   readonly hint?: string;
 }
 
-/** `text` without C0 control characters and DEL (a paste may carry them). */
-function printable(text: string): string {
-  let out = '';
-  for (const c of text) {
-    const code = c.codePointAt(0) ?? 0;
-    if (code >= 0x20 && code !== 0x7f) out += c;
-  }
-  return out;
-}
-
 /** A plain text field for non-secret input (names, paths, argv, filters). */
 export function TextField(props: TextFieldProps): ReactElement {
   // Keyed on the label: the next prompt at the same place starts empty.
@@ -108,13 +106,9 @@ export function TextField(props: TextFieldProps): ReactElement {
 function TextFieldInner(props: TextFieldProps): ReactElement {
   const { setTyping } = useTui();
   const color = useColor();
-  const [value, setValueState] = useState(props.initial ?? '');
-  // Ink may deliver "text⏎" as one string: the ref lets Enter submit what came before it.
+  const [value, setValue] = useState(props.initial ?? '');
+  // Several keys may arrive before the next render: the ref is the text they edit.
   const valueRef = useRef(value);
-  const setValue = (next: (v: string) => string): void => {
-    valueRef.current = next(valueRef.current);
-    setValueState(valueRef.current);
-  };
   useEffect(() => {
     setTyping(true);
     return () => {
@@ -122,21 +116,13 @@ function TextFieldInner(props: TextFieldProps): ReactElement {
     };
   }, [setTyping]);
   useInput((text, key) => {
-    const enter = text.search(/[\r\n]/u);
-    if (enter > 0 && !key.ctrl && !key.meta) {
-      const before = printable(text.slice(0, enter));
-      setValue((v) => v + before);
-      props.onSubmit(valueRef.current);
-      return;
+    const edit = editText(valueRef.current, text, key);
+    if (edit.value !== valueRef.current) {
+      valueRef.current = edit.value;
+      setValue(edit.value);
     }
-    if (key.return) props.onSubmit(valueRef.current);
-    else if (key.escape) props.onCancel();
-    else if (key.backspace || key.delete) setValue((v) => Array.from(v).slice(0, -1).join(''));
-    else if (key.ctrl && text === 'u') setValue(() => '');
-    else if (!key.ctrl && !key.meta && !key.tab && !key.upArrow && !key.downArrow && text.length > 0) {
-      // Drop control characters a paste may carry.
-      setValue((v) => v + printable(text));
-    }
+    if (edit.submit === true) props.onSubmit(edit.value);
+    else if (edit.cancel === true) props.onCancel();
   });
   return (
     <Box flexDirection="column">

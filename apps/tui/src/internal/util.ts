@@ -1,23 +1,16 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import type { AuditRecordLike } from '../types.ts';
-import type { SecretBuf } from '@cora/memstore';
+import type { AuditRecordLike, DotenvImport } from '../types.ts';
 
-/** A message for the status line: the error's own message (IpcError messages hold no secret). */
+/**
+ * A message for the status line: the error's own message and its code (the client's errors
+ * name what failed, never a secret).
+ */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return typeof code === 'string' ? `${error.message} (${code})` : error.message;
   }
   return String(error);
-}
-
-/** Run `fn` with `buf`, then wipe it whatever happens. */
-export async function withWipe<T>(buf: SecretBuf, fn: (buf: SecretBuf) => Promise<T>): Promise<T> {
-  try {
-    return await fn(buf);
-  } finally {
-    buf.wipe();
-  }
 }
 
 /** `mm:ss` (or `h:mm:ss`) until `iso`, or `—`. */
@@ -31,15 +24,20 @@ export function countdown(iso: string | null, now: number): string {
   return h > 0 ? `${String(h)}:${mmss}` : mmss;
 }
 
-/** A secret name (DESIGN §4). */
-export function isSecretName(name: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/u.test(name) && Buffer.byteLength(name) <= 128;
-}
-
-/** Cut `text` to `width` columns with an ellipsis. */
+/** `text` padded or cut to `width` columns (with an ellipsis). */
 export function fit(text: string, width: number): string {
   if (width <= 1) return text.slice(0, Math.max(0, width));
   return text.length <= width ? text.padEnd(width) : `${text.slice(0, width - 1)}…`;
+}
+
+/** `2026-11-02 14:03` from an ISO time. */
+export function day(iso: string): string {
+  return iso.replace('T', ' ').slice(0, 16);
+}
+
+/** Whether a parsed .env file can be imported: no problems and at least one name. */
+export function canImport(parsed: DotenvImport): boolean {
+  return parsed.problems.length === 0 && parsed.names.length > 0;
 }
 
 /** Split an argv line on spaces (no shell quoting: what you type is what is checked). */

@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { ApprovalDecision, ApprovalInfo } from '@cora/ipc';
-import { connectService } from '../client.ts';
+import { runningService } from '../client.ts';
 import { coraHome } from '../../shared/paths.ts';
 import { CrError } from '../../shared/errors.ts';
 import { readPassphrase } from '../passphrase.ts';
@@ -58,8 +58,7 @@ function question(info: ApprovalInfo): string {
 }
 
 export async function cmdApprove(options: ApproveOptions): Promise<void> {
-  const service = await connectService(coraHome());
-  if (service === null) throw new CrError('LOCKED', 'the service is not running; run cr unlock');
+  const service = await runningService(coraHome());
   let passphrase;
   try {
     // Before the line reader exists: a terminal prompt reads stdin itself.

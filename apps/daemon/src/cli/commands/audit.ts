@@ -9,7 +9,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRecords, verifyLog, type AuditRecord } from '@cora/audit';
 import type { AuditVerifyResult } from '@cora/ipc';
-import { connectService } from '../client.ts';
+import { connectService, runningService } from '../client.ts';
 import { CrError } from '../../shared/errors.ts';
 import { coraHome } from '../../shared/paths.ts';
 
@@ -257,7 +257,7 @@ export async function cmdVerify(options: ReadOptions): Promise<void> {
   if (service !== null) {
     // The service checks against the head it wrote (and, unlocked, every MAC).
     try {
-      report = await service.auditVerify();
+      report = await service.verifyAudit();
     } finally {
       service.close();
     }
@@ -272,9 +272,10 @@ export async function cmdVerify(options: ReadOptions): Promise<void> {
 }
 
 export async function cmdExport(options: { output?: string }): Promise<void> {
-  const service = await connectService(coraHome());
-  if (service === null)
-    throw new CrError('LOCKED', 'exports are signed by the unlocked service; run cr unlock');
+  const service = await runningService(
+    coraHome(),
+    'exports are signed by the unlocked service; run cr unlock',
+  );
   let fd = 1;
   if (options.output !== undefined) {
     fd = openSync(
@@ -284,7 +285,7 @@ export async function cmdExport(options: { output?: string }): Promise<void> {
     );
   }
   try {
-    const result = await service.auditExport((line) => {
+    const result = await service.exportAudit((line) => {
       try {
         writeSync(fd, `${line}\n`);
       } catch (error) {

@@ -1,60 +1,43 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { lstatSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname } from 'node:path';
-import { connectIpc, isIpcError, type ExecSignal, type IpcClient } from '@cora/ipc';
-import { coraHome, serviceSocketPath } from '../../shared/paths.ts';
+import type { ExecSignal } from '@cora/ipc';
 import { BASE_ENV_NAMES } from '@cora/policy';
+import { coraHome } from '../../shared/paths.ts';
 import { CrError } from '../../shared/errors.ts';
-import { fromWire } from '../wire-errors.ts';
-import { VERSION } from '../../shared/version.ts';
+import { runningService } from '../client.ts';
 
-/** Limits of the `exec` message (`@cora/ipc`): the environment offered for `env_pass`. */
+/**
+ * Limits of the `exec` message's `env` (`@cora/ipc` refuses a request past them, and does
+ * not export them yet): the environment offered for `env_pass`.
+ */
 const MAX_ENV_VARS = 256;
+const MAX_ENV_NAME_BYTES = 256;
 const MAX_ENV_VALUE_BYTES = 128 * 1024;
 /** Signals `cr exec` forwards to the child (DESIGN §8). */
 const FORWARDED: readonly ExecSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-function translate(error: unknown): unknown {
-  if (!isIpcError(error)) return error;
-  if (error.code === 'NOT_RUNNING') {
-    return new CrError('LOCKED', 'the service is not running; run `cr unlock`', { cause: error });
-  }
-  return fromWire(error);
-}
-
 /**
  * The caller's environment as offered to the service: plain strings, never secrets (the
  * service keeps only the base names and the task's `env_pass`). Variables the message
- * cannot carry (NUL, over 128 KiB) are left out; past 256, the base names go first.
+ * cannot carry (NUL, `=` in the name, a name over 256 bytes, a value over 128 KiB) are left
+ * out rather than failing the whole request; past 256, the base names go first.
+ * @param env - the caller's environment
+ * @returns what the `exec` message carries
  */
-function offeredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+export function offeredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const fits = Object.entries(env).filter(
     (entry): entry is [string, string] =>
       typeof entry[1] === 'string' &&
       entry[0] !== '' &&
       !entry[0].includes('=') &&
       !entry[0].includes('\0') &&
+      Buffer.byteLength(entry[0]) <= MAX_ENV_NAME_BYTES &&
       !entry[1].includes('\0') &&
       Buffer.byteLength(entry[1]) <= MAX_ENV_VALUE_BYTES,
   );
   const base = (name: string): boolean => BASE_ENV_NAMES.includes(name) || name.startsWith('LC_');
   fits.sort(([a], [b]) => Number(base(b)) - Number(base(a)) || (a < b ? -1 : a > b ? 1 : 0));
   return Object.fromEntries(fits.slice(0, MAX_ENV_VARS));
-}
-
-async function connect(): Promise<IpcClient> {
-  const path = serviceSocketPath(coraHome());
-  try {
-    lstatSync(dirname(path));
-  } catch {
-    throw new CrError('LOCKED', 'the service is not running; run `cr unlock`');
-  }
-  try {
-    return await connectIpc({ socketPath: path, clientName: `cr/${VERSION}` });
-  } catch (error) {
-    throw translate(error);
-  }
 }
 
 /**
@@ -72,14 +55,14 @@ async function connect(): Promise<IpcClient> {
  */
 export async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
   if (argv.length === 0) throw new CrError('USAGE', 'usage: cr exec TASK -- COMMAND [ARG…]');
-  const client = await connect();
+  const service = await runningService(coraHome());
   // End-to-end back-pressure: when our stdout or stderr cannot take more, stop reading the
   // socket until it drains; the service then pauses the child (bounded memory on every hop).
   const forward = (stream: NodeJS.WriteStream, chunk: Uint8Array): void => {
     if (!stream.write(Buffer.from(chunk))) {
-      client.pauseReading();
+      service.pauseReading();
       stream.once('drain', () => {
-        client.resumeReading();
+        service.resumeReading();
       });
     }
   };
@@ -88,7 +71,7 @@ export async function cmdExec(task: string, argv: readonly string[]): Promise<nu
   // message schema refuses: send the field only when it is true.
   const onTerminal = (process.stdin.isTTY as boolean | undefined) ?? false;
   try {
-    const run = client.exec(
+    const run = service.exec(
       { task, argv, cwd: process.cwd(), env: offeredEnv(process.env), ...(onTerminal ? { tty: true } : {}) },
       {
         onStdout: (chunk) => {
@@ -113,12 +96,8 @@ export async function cmdExec(task: string, argv: readonly string[]): Promise<nu
     }
     if (onTerminal) void run.end().catch(() => undefined);
     else void pipeStdin(run).catch(() => undefined);
-    let result: { code: number | null; signal: string | null };
-    try {
-      result = await run.done;
-    } catch (error) {
-      throw translate(error);
-    }
+    // Rejects with the CLI's error (the client maps the service's through wire-errors.ts).
+    const result = await run.done;
     if (result.signal !== null) {
       const number = constants.signals[result.signal as NodeJS.Signals] as number | undefined;
       return 128 + (number ?? 0);
@@ -127,7 +106,7 @@ export async function cmdExec(task: string, argv: readonly string[]): Promise<nu
   } finally {
     for (const [signal, handler] of handlers) process.off(signal, handler);
     process.stdin.destroy();
-    client.close();
+    service.close();
   }
 }
 

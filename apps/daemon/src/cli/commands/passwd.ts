@@ -3,7 +3,7 @@
 import { CrError } from '../../shared/errors.ts';
 import { coraHome, requireVault } from '../../shared/paths.ts';
 import { passphraseWarnings, readNewPassphrase, readPassphrase } from '../passphrase.ts';
-import { withService } from '../client.ts';
+import { withService } from '../launcher.ts';
 import { passSource, withSecret, type PassOptions } from '../options.ts';
 import { out, note } from '../output.ts';
 

@@ -6,9 +6,8 @@
  * with the passphrase (G6); the service applies it at once, no lock / unlock needed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { IpcError, connectIpc, isIpcError, type IpcClient } from '@cora/ipc';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import type { SecretBuf } from '@cora/memstore';
 import {
   addTask,
@@ -25,12 +24,11 @@ import {
   type Task,
 } from '@cora/policy';
 import { CrError, type CrErrorCode } from '../../shared/errors.ts';
+import { withRunningService, type Service } from '../client.ts';
 import type { PassOptions } from '../options.ts';
-import { fromWire } from '../wire-errors.ts';
-import { coraHome, serviceSocketPath } from '../../shared/paths.ts';
+import { coraHome } from '../../shared/paths.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { resolveCommand } from '../../shared/resolve.ts';
-import { VERSION } from '../../shared/version.ts';
 
 /** Exit code of `cr policy explain` when the request would be denied or need approval. */
 const EXIT_EXPLAIN_DENY = 9;
@@ -45,34 +43,25 @@ const FROM_POLICY: Readonly<Record<PolicyErrorCode, CrErrorCode>> = {
   CALLER_NOT_FOUND: 'NOT_FOUND',
 };
 
-function translate(error: unknown): unknown {
-  if (isIpcError(error)) {
-    if (error.code === 'NOT_RUNNING') {
-      return new CrError('LOCKED', 'the service is not running, so the policy is locked away; run cr unlock');
-    }
-    return fromWire(error);
-  }
-  if (isPolicyError(error)) return new CrError(FROM_POLICY[error.code], error.message, { cause: error });
-  return error;
-}
-
-async function withClient<T>(fn: (client: IpcClient) => Promise<T>): Promise<T> {
-  let client: IpcClient | undefined;
-  const path = serviceSocketPath(coraHome());
-  if (!existsSync(dirname(path))) throw translate(new IpcError('NOT_RUNNING', 'no service runs'));
+/**
+ * Run `fn` with the running service; the policy's own errors become CLI errors here (the
+ * service's are already, through the client).
+ */
+async function withClient<T>(fn: (service: Service) => Promise<T>): Promise<T> {
   try {
-    client = await connectIpc({ socketPath: path, clientName: `cr/${VERSION}` });
-    return await fn(client);
+    return await withRunningService(
+      coraHome(),
+      fn,
+      'the service is not running, so the policy is locked away; run cr unlock',
+    );
   } catch (error) {
-    throw translate(error);
-  } finally {
-    client?.close();
+    if (isPolicyError(error)) throw new CrError(FROM_POLICY[error.code], error.message, { cause: error });
+    throw error;
   }
 }
 
-async function currentPolicy(client: IpcClient): Promise<Policy> {
-  const { policy } = await client.request('policy.get', {});
-  return parsePolicy(policy);
+async function currentPolicy(service: Service): Promise<Policy> {
+  return parsePolicy(await service.getPolicy());
 }
 
 /**
@@ -89,9 +78,9 @@ async function changePolicy(
     prompt,
   );
   try {
-    return await withClient(async (client) => {
-      const next = change(await currentPolicy(client));
-      await client.request('policy.set', { policy: serializePolicy(next) }, { parts: [passphrase] });
+    return await withClient(async (service) => {
+      const next = change(await currentPolicy(service));
+      await service.setPolicy(serializePolicy(next), passphrase);
       return next;
     });
   } finally {
@@ -244,11 +233,8 @@ export async function cmdExplain(
     throw new CrError('USAGE', 'name the command: cr policy explain TASK -- COMMAND [ARG…]');
   // The service resolves bare names on PATH; a relative path only means something here.
   const first = argv0.includes('/') && !isAbsolute(argv0) ? resolve(process.cwd(), argv0) : argv0;
-  const params =
-    options.caller === undefined
-      ? { task, argv: [first, ...rest] }
-      : { task, argv: [first, ...rest], caller: realCommand(options.caller, '--caller') };
-  const result = await withClient((client) => client.request('policy.explain', params));
+  const caller = options.caller === undefined ? undefined : realCommand(options.caller, '--caller');
+  const result = await withClient((service) => service.explain(task, [first, ...rest], caller));
   if (options.json === true) {
     out(JSON.stringify(result, null, 2));
   } else {

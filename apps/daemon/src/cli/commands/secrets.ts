@@ -2,11 +2,12 @@
 /** `cr secrets set|list|delete|import`: values go from a prompt or stdin into secure memory, never a string. */
 import { isValidSecretName, MAX_VALUE_BYTES, type SecretBuf } from '@cora/memstore';
 import { CrError } from '../../shared/errors.ts';
-import { parseDotenv, wipeDotenv } from '../dotenv.ts';
-import { readFdToSecret, readFileToSecret } from '../read-bytes.ts';
+import { readDotenvFile, wipeDotenv } from '../dotenv.ts';
+import { readFdToSecret } from '../read-bytes.ts';
 import { coraHome, requireVault } from '../../shared/paths.ts';
 import { promptSecret, readPassphrase, stripTrailingNewline } from '../passphrase.ts';
-import { connectService, withService } from '../client.ts';
+import { withRunningService } from '../client.ts';
+import { withService } from '../launcher.ts';
 import { passSource, withSecret, type PassOptions } from '../options.ts';
 import { out, note, printJson } from '../output.ts';
 
@@ -48,7 +49,7 @@ export async function cmdSecretsSet(name: string, options: PassOptions & { raw?:
         () => readPassphrase(passSource(options), `Passphrase to store ${name}: `),
         (passphrase) =>
           withService(home, async (service) => {
-            const result = await service.set(name, value, passphrase);
+            const result = await service.setSecret(name, value, passphrase);
             out(`${result.replaced ? 'Replaced' : 'Stored'} ${name}.`);
           }),
       ),
@@ -56,10 +57,8 @@ export async function cmdSecretsSet(name: string, options: PassOptions & { raw?:
 }
 
 export async function cmdSecretsList(options: { json?: boolean }): Promise<void> {
-  const service = await connectService(coraHome());
-  if (service === null) throw new CrError('LOCKED', 'the service is not running; run cr unlock');
-  try {
-    const list = await service.list();
+  await withRunningService(coraHome(), async (service) => {
+    const list = await service.listSecrets();
     if (options.json === true) {
       printJson(list.map((s) => ({ name: s.name, created: s.created, updated: s.updated })));
       return;
@@ -71,9 +70,7 @@ export async function cmdSecretsList(options: { json?: boolean }): Promise<void>
     const width = Math.max(4, ...list.map((s) => s.name.length));
     out(`${'NAME'.padEnd(width)}  ${'CREATED'.padEnd(24)}  UPDATED`);
     for (const s of list) out(`${s.name.padEnd(width)}  ${s.created.padEnd(24)}  ${s.updated}`);
-  } finally {
-    service.close();
-  }
+  });
 }
 
 export async function cmdSecretsDelete(name: string, options: PassOptions): Promise<void> {
@@ -84,7 +81,7 @@ export async function cmdSecretsDelete(name: string, options: PassOptions): Prom
     () => readPassphrase(passSource(options), `Passphrase to delete ${name}: `),
     (passphrase) =>
       withService(home, async (service) => {
-        await service.delete(name, passphrase);
+        await service.deleteSecret(name, passphrase);
         out(`Deleted ${name}.`);
       }),
   );
@@ -96,16 +93,7 @@ export async function cmdSecretsImport(
 ): Promise<void> {
   const home = coraHome();
   requireVault(home);
-  // Read straight into secure memory and parse there; the file's bytes are wiped with it.
-  const content = readFileToSecret(file, { requirePrivate: false, maxBytes: 16 * 1024 * 1024, what: file });
-  const parsed = (() => {
-    try {
-      return content.use((bytes) => parseDotenv(bytes));
-    } finally {
-      content.wipe();
-    }
-  })();
-  const { entries, problems } = parsed;
+  const { entries, problems } = readDotenvFile(file);
   try {
     if (problems.length > 0) {
       for (const p of problems) note(`${file}: ${p.message}`);
@@ -124,7 +112,7 @@ export async function cmdSecretsImport(
       () => readPassphrase(passSource(options), `Passphrase to import ${String(entries.length)} secret(s): `),
       (passphrase) =>
         withService(home, async (service) => {
-          const result = await service.import(
+          const result = await service.importSecrets(
             entries.map((e) => e.name),
             entries.map((e) => e.value),
             passphrase,

@@ -1,23 +1,20 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
  * `cr tui` (DESIGN §11, issue 6): builds the `@cora/tui` backend from the CLI's own modules
- * (paths, `cr init`'s vault creation, the service client, the passphrase rule) and runs it.
- * The TUI runs inside this `cr` process, so the service sees the `cr` CLI as its peer.
+ * (paths, the service client, the passphrase rule, the .env reader) and runs it. The TUI
+ * runs inside this `cr` process, so the service sees the `cr` CLI as its peer, and it talks
+ * to the service through the CLI's own client (`client.ts`): one connection for its screens.
  */
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { readRecords } from '@cora/audit';
-import { connectIpc } from '@cora/ipc';
-import type { TuiBackend, serviceFromIpc as ServiceFromIpc } from '@cora/tui';
+import type { TuiBackend } from '@cora/tui';
 import { followRecords } from './audit.ts';
-import { parseDotenv } from '../dotenv.ts';
-import { readFileToSecret } from '../read-bytes.ts';
-import { coraHome, serviceSocketPath, vaultPath } from '../../shared/paths.ts';
-import { createNewVault } from '../vault-init.ts';
-import { passphraseWarnings } from '../passphrase.ts';
-import { ensureService } from '../client.ts';
+import { readDotenvFile } from '../dotenv.ts';
+import { coraHome, ensurePrivateDir, serviceSocketPath, vaultPath } from '../../shared/paths.ts';
+import { MAX_PASSPHRASE_BYTES, passphraseWarnings } from '../passphrase.ts';
+import { startedService } from '../launcher.ts';
 import { resolveCommand } from '../../shared/resolve.ts';
-import { DEFAULT_IDLE_TIMEOUT_MS } from '../../shared/duration.ts';
 import { VERSION } from '../../shared/version.ts';
 
 /** Agent binaries the onboarding looks for on PATH. */
@@ -38,7 +35,7 @@ function findOnPath(name: string): string | null {
 }
 
 /** The backend over the daemon's modules. */
-function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
+function makeBackend(): TuiBackend {
   const home = coraHome();
   const vault = vaultPath(home);
   return {
@@ -46,23 +43,17 @@ function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
     vaultPath: vault,
     socketPath: serviceSocketPath(home),
     version: VERSION,
+    maxPassphraseBytes: MAX_PASSPHRASE_BYTES,
     vaultExists: () => existsSync(vault),
-    createVault: async (passphrase) => {
-      await createNewVault(home, passphrase, 'tui');
-    },
     passphraseWarnings: (passphrase) => passphraseWarnings(passphrase),
-    connect: async () => {
-      // Starts the service (locked) when none runs, like every vault-changing command.
-      const { service } = await ensureService({
-        home,
-        idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
-        lifetimeMs: 0,
-      });
-      service.close();
-      return serviceFromIpc(
-        await connectIpc({ socketPath: serviceSocketPath(home), clientName: `cr/${VERSION}` }),
-      );
-    },
+    // The setup's first connection creates the home, as `cr init` does; then, like every
+    // vault-changing command, it starts the service (locked) when none runs. The CLI's client
+    // is the TUI's: the same requests, the same error table. An unsafe home rejects.
+    connect: () =>
+      Promise.resolve().then(() => {
+        ensurePrivateDir(home);
+        return startedService(home);
+      }),
     findAgents: () =>
       Promise.resolve(
         AGENTS.flatMap((name) => {
@@ -71,23 +62,16 @@ function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
         }),
       ),
     resolveCommand: (command) => resolveCommand(command, process.env['PATH'] ?? '', process.cwd()).resolved,
-    readDotenv: (file) => {
-      const content = readFileToSecret(file, {
-        requirePrivate: false,
-        maxBytes: 16 * 1024 * 1024,
-        what: file,
-      });
-      try {
-        const { entries, problems } = content.use((bytes) => parseDotenv(bytes));
-        return Promise.resolve({
+    // A file that cannot be read rejects (the screen says why) rather than throwing.
+    readDotenv: (file) =>
+      Promise.resolve().then(() => {
+        const { entries, problems } = readDotenvFile(file);
+        return {
           names: entries.map((e) => e.name),
           values: entries.map((e) => e.value),
           problems: problems.map((p) => `${file}:${String(p.line)}: ${p.kind}`),
-        });
-      } finally {
-        content.wipe();
-      }
-    },
+        };
+      }),
     readAudit: async function* (options) {
       // The whole log (rotated files too), then, when following, the records appended after it.
       let seq = 0;
@@ -108,6 +92,6 @@ function makeBackend(serviceFromIpc: typeof ServiceFromIpc): TuiBackend {
  */
 export async function cmdTui(): Promise<number> {
   // Loaded here, not at the top: Ink and React would otherwise slow every `cr` command.
-  const tui = await import('@cora/tui');
-  return tui.runTui(makeBackend(tui.serviceFromIpc));
+  const { runTui } = await import('@cora/tui');
+  return runTui(makeBackend());
 }
