@@ -38,7 +38,7 @@ function Root(props: RootProps): ReactElement {
  * Run the TUI until the user quits. It owns the terminal while it runs: raw mode, the
  * alternate screen, and the only reader of stdin. Keystrokes go to Ink as text, except while
  * a masked field is open, when they are read as raw bytes straight into secure memory
- * (DESIGN §1 G3). Refuses, with a message and {@link TUI_EXIT}.NO_TTY, when stdin or stdout is
+ * (architecture §1 G3). Refuses, with a message and {@link TUI_EXIT}.NO_TTY, when stdin or stdout is
  * not a terminal. Honours `NO_COLOR`.
  *
  * @param backend - the machine side (the daemon's `cr tui` builds it)

@@ -36,7 +36,7 @@ export interface ApprovalSession {
 /**
  * One audit record, read generically: the screen shows `type`, `time`, `task` and the caller,
  * and every other field in the detail pane, so it does not depend on each event's shape
- * (DESIGN §10: no event type can hold a value). `@cora/audit`'s `AuditRecord` is one; the
+ * (architecture §10: no event type can hold a value). `@cora/audit`'s `AuditRecord` is one; the
  * detail pane lists every own field of the object it is given.
  */
 export interface AuditRecordLike {
@@ -62,7 +62,7 @@ export interface AuditRecordLike {
  * The service as the TUI uses it: one method per `@cora/ipc` request, the same requests `cr`
  * sends. The daemon's own client (`apps/daemon/src/cli/client.ts`, the one `cr` uses)
  * satisfies it, so the TUI has no client of its own. Passphrases and values are `SecretBuf`s
- * (`@cora/memstore`) and travel only as attachment parts (DESIGN §5); the caller keeps and
+ * (`@cora/memstore`) and travel only as attachment parts (architecture §5); the caller keeps and
  * wipes them. A failed request rejects with an `Error` whose message is fit to show (never a
  * secret) and, when known, a string `code`.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `@cora/policy`: the policy kept inside the vault (DESIGN §7): its schema, a pure
+ * `@cora/policy`: the policy kept inside the vault (architecture §7): its schema, a pure
  * evaluation (allow / deny / needs-approval, with a reason) and the child environment.
  * @packageDocumentation
  */

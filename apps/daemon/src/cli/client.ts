@@ -40,9 +40,9 @@ export interface Service extends TuiService {
   /** Create the vault through the service that owns the home. */
   init(passphrase: SecretBuf, by: 'cli' | 'tui'): Promise<InitResult>;
   passwd(current: SecretBuf, next: SecretBuf): Promise<void>;
-  /** Become an approver (DESIGN §7); errors of `done` are CLI errors. */
+  /** Become an approver (architecture §7); errors of `done` are CLI errors. */
   approve(passphrase: SecretBuf, options: ApproveOptions): ApproveHandle;
-  /** Run a task (DESIGN §8); errors of `done` are CLI errors. */
+  /** Run a task (architecture §8); errors of `done` are CLI errors. */
   exec(params: ExecParams, options: ExecOptions): ExecHandle;
   /** Back-pressure: stop reading replies and events until {@link Service.resumeReading}. */
   pauseReading(): void;

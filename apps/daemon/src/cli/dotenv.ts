@@ -284,7 +284,7 @@ function matchesAscii(bytes: Uint8Array, at: number, word: string): boolean {
   return true;
 }
 
-/** `[A-Za-z_][A-Za-z0-9_]*`, 1 to 128 bytes, checked on the bytes (DESIGN §4). */
+/** `[A-Za-z_][A-Za-z0-9_]*`, 1 to 128 bytes, checked on the bytes (architecture §4). */
 function nameBytesValid(bytes: Uint8Array, start: number, end: number): boolean {
   if (end <= start || end - start > 128) return false;
   for (let k = start; k < end; k++) {

@@ -78,7 +78,7 @@ interface StartedService {
 
 /**
  * Start the service detached: `detached: true` makes Node call `setsid()` in the child, so it
- * has no controlling terminal and survives the CLI and the terminal (DESIGN §9). Its
+ * has no controlling terminal and survives the CLI and the terminal (architecture §9). Its
  * environment and Node flags are scrubbed ({@link scrubEnvironment}, `--disable-sigusr1`).
  * Its stderr goes to `<home>/service.log` (0600, append; messages there never hold secrets).
  *

@@ -21,7 +21,7 @@ export interface PassphraseSource {
 }
 
 /**
- * Read one passphrase as bytes in secure memory, never as a string (DESIGN §1 G3).
+ * Read one passphrase as bytes in secure memory, never as a string (architecture §1 G3).
  * From a descriptor or file, one trailing newline (`\n` or `\r\n`) is removed.
  *
  * @param source - descriptor, file, or neither for the terminal prompt
@@ -101,7 +101,7 @@ export async function readNewPassphrase(
 
 /**
  * Warnings about a weak passphrase, computed on the bytes (never a string). Cora warns and
- * does not enforce (DESIGN §1: weak passphrases are out of scope).
+ * does not enforce (architecture §1: weak passphrases are out of scope).
  *
  * @param passphrase - the candidate
  * @returns human-readable warnings, empty when none apply; they never quote the passphrase

@@ -12,7 +12,7 @@ function sleepSync(ms: number): void {
 
 /**
  * Read `fd` to end of file straight into secure memory: `readSync` writes into the SecretBuf's
- * own pages, so the bytes never pass through an ordinary Buffer (DESIGN §1 G3).
+ * own pages, so the bytes never pass through an ordinary Buffer (architecture §1 G3).
  *
  * @param fd - an open file descriptor (not closed here)
  * @param maxBytes - refuse input longer than this

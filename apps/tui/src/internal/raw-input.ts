@@ -4,7 +4,7 @@
  * goes to exactly one place: a secret field while one is capturing (the bytes are copied
  * into secure memory and the chunk is zeroed, never decoded), otherwise Ink (decoded to a
  * string: navigation keys only). Ink never sees the real stdin, so it cannot turn a secret
- * into a string (DESIGN §1 G3).
+ * into a string (architecture §1 G3).
  */
 import { EventEmitter } from 'node:events';
 import { SecretBuf } from '@cora/memstore';

@@ -3,7 +3,7 @@
  * State that holds secret bytes. A screen's reducer stays pure: it only says which
  * `SecretBuf`s the state holds. This hook wipes every buffer a transition lets go of (one the
  * old state or the action held that the new state does not), and everything still held when
- * the screen unmounts, so a value typed and then abandoned at any step is wiped (DESIGN §1 G3).
+ * the screen unmounts, so a value typed and then abandoned at any step is wiped (architecture §1 G3).
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { SecretBuf } from '@cora/memstore';

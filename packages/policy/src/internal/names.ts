@@ -8,7 +8,7 @@ const MAX_PATH = 4096;
  * A normalized absolute path: POSIX (`/usr/bin/curl`) or a Windows drive path
  * (`C:\Tools\x.exe`). Normalized means equal to its own `normalize()` (no `.`/`..`
  * segments, no doubled or trailing separators), because the daemon compares it byte for
- * byte with a realpath (DESIGN §7: "matched after resolution to an absolute path").
+ * byte with a realpath (architecture §7: "matched after resolution to an absolute path").
  */
 export function isAbsolutePath(value: string): boolean {
   if (value.length === 0 || value.length > MAX_PATH || value.includes('\0')) return false;
@@ -25,7 +25,7 @@ export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
- * Whether `name` is a task name the policy accepts (DESIGN §7 `tasks.<NAME>`): a letter or
+ * Whether `name` is a task name the policy accepts (architecture §7 `tasks.<NAME>`): a letter or
  * digit, then letters, digits, `_`, `.` or `-`, at most 64 characters — what `cr exec TASK`
  * takes without quoting. The schema checks task names with this same rule, so a name that
  * passes here is never refused by {@link parsePolicy} for its spelling.
@@ -47,7 +47,7 @@ export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * Basenames of interpreters: the exe runs whatever script (or `-e` code) it is handed, so
- * the exe alone says nothing about what runs (DESIGN §6). Versioned names included
+ * the exe alone says nothing about what runs (architecture §6). Versioned names included
  * (`python3.12`, `ruby3.3`, `perl5.38`, `node22`).
  */
 const INTERPRETER = new RegExp(

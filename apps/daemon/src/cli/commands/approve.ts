@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `cr approve` (DESIGN §7 "Approvals"): an interactive approver session. The passphrase is
+ * `cr approve` (architecture §7 "Approvals"): an interactive approver session. The passphrase is
  * proved once; then each request waiting for a human is shown (caller, ancestry, cwd, argv,
  * task, secret names — never a value) and answered with allow-once, allow-for-window or deny.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `cr audit tail|show|verify|export` (DESIGN §10, §11). The log is the user's own file, so
+ * `cr audit tail|show|verify|export` (architecture §10, §11). The log is the user's own file, so
  * tail and show read it directly. Verify and export need the MAC key, which only the unlocked
  * service holds: they go through it; while locked, verify checks the chain alone and says so.
  */

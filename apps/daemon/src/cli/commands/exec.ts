@@ -13,7 +13,7 @@ import { runningService } from '../client.ts';
 const MAX_ENV_VARS = 256;
 const MAX_ENV_NAME_BYTES = 256;
 const MAX_ENV_VALUE_BYTES = 128 * 1024;
-/** Signals `cr exec` forwards to the child (DESIGN §8). */
+/** Signals `cr exec` forwards to the child (architecture §8). */
 const FORWARDED: readonly ExecSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
@@ -41,7 +41,7 @@ export function offeredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 /**
- * `cr exec TASK -- argv…` (issue 4, DESIGN §8): ask the service to run argv under TASK. The
+ * `cr exec TASK -- argv…` (issue 4, architecture §8): ask the service to run argv under TASK. The
  * child's (masked) output is written to our stdout/stderr, our stdin is piped to it when it
  * is not a terminal (a terminal gets EOF at once: no pty yet), SIGINT/SIGTERM/SIGHUP are
  * forwarded, and we exit with the child's code, or 128 + the signal number that killed it.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `cr policy …` (DESIGN §7, §11): show the policy, allow and deny callers, add and remove
+ * `cr policy …` (architecture §7, §11): show the policy, allow and deny callers, add and remove
  * tasks, explain a decision. Every change reads the current policy, edits it with the
  * `@cora/policy` helpers (which validate it and name the offending path) and writes it back
  * with the passphrase (G6); the service applies it at once, no lock / unlock needed.
@@ -198,7 +198,7 @@ export async function cmdTaskAdd(name: string, secrets: string[], options: TaskA
   }
   const task: Record<string, unknown> = {
     secrets,
-    // Stored as realpaths and matched exactly (DESIGN §7): a target later swapped for a
+    // Stored as realpaths and matched exactly (architecture §7): a target later swapped for a
     // symlink resolves elsewhere and is refused; a moved binary needs the task re-added.
     targets: options.target.map((t) => realCommand(t, '--target')),
   };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * `cr tui` (DESIGN §11, issue 6): builds the `@cora/tui` backend from the CLI's own modules
+ * `cr tui` (architecture §11, issue 6): builds the `@cora/tui` backend from the CLI's own modules
  * (paths, the service client, the passphrase rule, the .env reader) and runs it. The TUI
  * runs inside this `cr` process, so the service sees the `cr` CLI as its peer, and it talks
  * to the service through the CLI's own client (`client.ts`): one connection for its screens.

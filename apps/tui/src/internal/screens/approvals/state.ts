@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * The approval queue as a pure reducer (DESIGN §7 "Approvals"): prove the passphrase once,
+ * The approval queue as a pure reducer (architecture §7 "Approvals"): prove the passphrase once,
  * then decide pending requests as they arrive. The passphrase is held only while the session
  * starts; the hook wipes it once the request frame holds its copy.
  */

@@ -9,7 +9,7 @@ import { ancestryLine } from './state.ts';
 import { useApprovals, type ApprovalsModel } from './use-approvals.ts';
 
 /**
- * The approval queue (DESIGN §7 "Approvals"): prove the passphrase once, then decide pending
+ * The approval queue (architecture §7 "Approvals"): prove the passphrase once, then decide pending
  * requests as they arrive, with a bell on each.
  */
 export function Approvals(): ReactElement {

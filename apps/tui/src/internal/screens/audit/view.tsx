@@ -7,7 +7,7 @@ import { TextField } from '../../fields.tsx';
 import { auditWindow, detailLines, recordLine, verifyBadge, type AuditState } from './state.ts';
 import { useAudit, type AuditModel } from './use-audit.ts';
 
-/** The audit log: scroll, filter, follow, chain verify, detail pane (DESIGN §10). */
+/** The audit log: scroll, filter, follow, chain verify, detail pane (architecture §10). */
 export function Audit(): ReactElement {
   return <AuditView {...useAudit()} />;
 }

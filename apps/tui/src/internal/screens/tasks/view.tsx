@@ -7,7 +7,7 @@ import { TextField } from '../../fields.tsx';
 import { outcomeColor, taskNames, type Explained } from './state.ts';
 import { useTasks, type TasksModel } from './use-tasks.ts';
 
-/** Callers and tasks of the policy, and `explain` for a task and argv (DESIGN §7). */
+/** Callers and tasks of the policy, and `explain` for a task and argv (architecture §7). */
 export function Tasks(): ReactElement {
   return <TasksView {...useTasks()} />;
 }
