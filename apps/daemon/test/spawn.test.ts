@@ -5,6 +5,7 @@ import { chmodSync, readFileSync, readdirSync, realpathSync, writeFileSync } fro
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { adoptWithOwnBuffer } from '@cora/ipc';
 import { SecretBuf } from '@cora/memstore';
 import { canaryForms, makeCanary, makeTempDir, scanProcessMemory, waitForLine } from '@cora/test-utils';
 import type { TempDir } from '@cora/test-utils';
@@ -216,22 +217,25 @@ describe('spawnChild', () => {
   it('should stream 50 MB of output with back-pressure and bounded memory', async () => {
     const size = 50 * 1024 * 1024;
     const child = start({ file: '/usr/bin/head', argv: ['head', '-c', String(size), '/dev/zero'] });
-    child.stdout.pause();
+    // Read the way the service does (exec-handler.ts): one owned buffer, reused for every read,
+    // so memory does not depend on when the garbage collector frees per-read chunks.
+    const out = adoptWithOwnBuffer(child.stdout, { writable: false, bufferBytes: 64 * 1024 }) ?? child.stdout;
+    out.pause();
     await new Promise((resolve) => setTimeout(resolve, 300));
     // Paused: the pipe is full, the child blocks in write(), and we hold at most a few chunks.
-    expect(child.stdout.readableLength).toBeLessThan(1024 * 1024);
+    expect(out.readableLength).toBeLessThan(1024 * 1024);
     let settled = false;
     void child.exited.then(() => (settled = true));
     expect(settled).toBe(false);
     const rssBefore = process.memoryUsage().rss;
     let received = 0;
     let maxRss = rssBefore;
-    child.stdout.on('data', (chunk: Buffer) => {
+    out.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if ((received & 0xfffff) < chunk.length) maxRss = Math.max(maxRss, process.memoryUsage().rss);
     });
-    child.stdout.resume();
-    await new Promise((resolve) => child.stdout.on('end', resolve));
+    out.resume();
+    await new Promise((resolve) => out.on('end', resolve));
     expect(await child.exited).toEqual({ code: 0, signal: null });
     expect(received).toBe(size);
     expect(maxRss - rssBefore).toBeLessThan(size);
