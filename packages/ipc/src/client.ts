@@ -7,6 +7,7 @@ import type { SecretBuf } from '@cora/memstore';
 import { wipeBytes } from '@cora/memstore';
 import { IpcError, type IpcErrorCode } from './errors.ts';
 import { checkMaxFrameBytes, encodeFrame, FrameDecoder, packParts, type DecodedFrame } from './frame.ts';
+import { deadlineTimer } from './internal/deadline.ts';
 import * as v from 'valibot';
 import {
   ApprovalInfoSchema,
@@ -427,9 +428,9 @@ export class IpcClient {
       packed?.wipe();
     }
     return new Promise<unknown>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let cancelTimer: (() => void) | undefined;
       const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
+        cancelTimer?.();
         options.signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = (): void => {
@@ -451,7 +452,7 @@ export class IpcClient {
         },
       });
       if (options.timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        cancelTimer = deadlineTimer(() => {
           if (this.#pending.delete(id)) {
             cleanup();
             reject(new IpcError('TIMEOUT', `no reply to ${type} within ${options.timeoutMs} ms`));
@@ -609,12 +610,12 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
 function connectSocket(path: string, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ path });
-    const timer = setTimeout(() => {
+    const cancelTimer = deadlineTimer(() => {
       socket.destroy();
       reject(new IpcError('TIMEOUT', `connecting to ${path} took more than ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('connect', () => {
-      clearTimeout(timer);
+      cancelTimer();
       socket.removeAllListeners('error');
       socket.on('error', () => {
         // IpcClient takes over error handling; until then a late error must not crash.
@@ -622,7 +623,7 @@ function connectSocket(path: string, timeoutMs: number): Promise<Socket> {
       resolve(socket);
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      cancelTimer();
       socket.destroy();
       // EAGAIN on a Unix socket: the listen backlog is full, i.e. the service is busy.
       const code: IpcErrorCode =

@@ -9,6 +9,7 @@ import { adoptWithOwnBuffer } from './own-read.ts';
 import { HANDLER_ERROR_CODES, IpcError, isIpcError, type WireErrorCode } from './errors.ts';
 import { checkMaxFrameBytes, encodeFrame, FrameDecoder, unpackParts, type DecodedFrame } from './frame.ts';
 import { decodeRequest, checkResult, isInput, isRefusal } from './internal/schemas.ts';
+import { deadlineTimer } from './internal/deadline.ts';
 import { RateLimiter, type RateLimit } from './internal/rate.ts';
 import {
   attachmentParts,
@@ -436,7 +437,7 @@ class Connection<P> {
   #peer: P | null = null;
   /** `draining`: refused, but answering the requests sent before the bad bytes (DRAIN_MS at most). */
   #phase: 'auth' | 'hello' | 'ready' | 'draining' | 'closing' = 'auth';
-  #handshakeTimer: NodeJS.Timeout;
+  readonly #cancelHandshakeTimer: () => void;
   #idleTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
   /** The error frame sent once draining is over. */
@@ -453,7 +454,7 @@ class Connection<P> {
       maxFrameBytes: state.settings.maxFrameBytes,
       maxFirstFrameBytes: Math.min(HELLO_MAX_BYTES, state.settings.maxFrameBytes),
     });
-    this.#handshakeTimer = setTimeout(() => {
+    this.#cancelHandshakeTimer = deadlineTimer(() => {
       this.#fatal('HANDSHAKE_TIMEOUT', 'no hello within the handshake deadline');
     }, state.settings.handshakeTimeoutMs);
     socket.on('close', () => {
@@ -627,7 +628,7 @@ class Connection<P> {
       );
       return;
     }
-    clearTimeout(this.#handshakeTimer);
+    this.#cancelHandshakeTimer();
     this.#phase = 'ready';
     this.#touch();
     this.#reply(request.id, { protocol: PROTOCOL_VERSION, server: this.#state.options.serverName ?? 'cora' });
@@ -915,7 +916,7 @@ class Connection<P> {
   }
 
   #stopTimers(): void {
-    clearTimeout(this.#handshakeTimer);
+    this.#cancelHandshakeTimer();
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
   }
@@ -933,6 +934,19 @@ class Connection<P> {
   }
 
   #onIdle(): void {
+    // Read what is already waiting first: a starved service must not cut a client that spoke.
+    const seen = this.#lastActive;
+    setImmediate(() => {
+      this.#closeIfIdle(seen);
+    });
+  }
+
+  #closeIfIdle(seen: number): void {
+    if (this.#phase !== 'ready') return;
+    if (this.#lastActive !== seen) {
+      this.#idleTimer?.refresh();
+      return;
+    }
     if (this.#inFlight.size > 0) {
       this.#idleTimer?.refresh();
       return;

@@ -188,3 +188,11 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promi
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Keep this thread busy, as a starved process is: no timer and no socket read can run. */
+export function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin
+  }
+}

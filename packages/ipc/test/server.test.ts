@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectIpc, encodeFrame, IpcError, isIpcError, packParts, type IpcClient } from '../src/index.ts';
 import {
+  busy,
   fakeHandlers,
   framesUntilClose,
   HELLO,
@@ -17,6 +18,7 @@ import {
 } from './helpers.ts';
 
 let fx: Fixture | undefined;
+
 const clients: IpcClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
@@ -471,15 +473,35 @@ describe('createIpcServer: requests and handlers', () => {
     expect(fx.protocolErrors).toContain('HANDSHAKE_TIMEOUT');
   });
 
+  it('should take a hello and a request that arrived while the service was starved past its deadlines', async () => {
+    fx = await startServer({ limits: { handshakeTimeoutMs: 100, idleTimeoutMs: 100 } });
+    const socket = await rawConnect(fx.path);
+    await sleep(20);
+    // Written at once to the kernel; this process (the service too) then cannot run for 300 ms,
+    // so both deadlines are due before the frames are read. They came in time: answer them.
+    socket.write(HELLO);
+    busy(300);
+    const hello = await nextFrames(socket, 1);
+    expect(hello[0]).toMatchObject({ id: 1, ok: true });
+    socket.write(encodeFrame({ id: 2, type: 'status' }));
+    busy(300);
+    const status = await nextFrames(socket, 1);
+    expect(status[0]).toMatchObject({ id: 2, ok: true });
+    socket.destroy();
+    expect(fx.protocolErrors).toEqual([]);
+  });
+
   it('should close an idle connection, also one that trickles bytes', async () => {
     fx = await startServer({ limits: { idleTimeoutMs: 200 } });
     const c = await client(fx.path);
     const socket = await rawConnect(fx.path);
     const frames = framesUntilClose(socket);
     socket.write(HELLO);
-    const partial = encodeFrame({ id: 2, type: 'status' });
+    // One byte of a well-formed frame every 50 ms: it would complete only after 1.5 s or more.
+    const partial = encodeFrame({ id: 2, type: 'status', padding: 'x'.repeat(16) });
+    let sent = 0;
     const trickle = setInterval(() => {
-      if (!socket.destroyed) socket.write(partial.subarray(0, 1));
+      if (!socket.destroyed && sent < partial.length - 1) socket.write(partial.subarray(sent, ++sent));
     }, 50);
     try {
       expect(errorOf(await frames).code).toBe('IDLE_TIMEOUT');
