@@ -16,7 +16,7 @@ export type {
   RequestContext,
   RequestInput,
   InputListener,
-} from './server.ts';
+} from './server-types.ts';
 export { connectIpc, IpcClient } from './client.ts';
 export type {
   ConnectOptions,
