@@ -17,15 +17,9 @@ export type {
   RequestInput,
   InputListener,
 } from './server-types.ts';
-export { connectIpc, IpcClient } from './client.ts';
-export type {
-  ConnectOptions,
-  RequestOptions,
-  ExecOptions,
-  ExecHandle,
-  ApproveOptions,
-  ApproveHandle,
-} from './client.ts';
+export { IpcClient } from './client.ts';
+export { connectIpc, type ConnectOptions } from './connect.ts';
+export type { RequestOptions, ExecOptions, ExecHandle, ApproveOptions, ApproveHandle } from './client.ts';
 export { socketPath } from './paths.ts';
 export { adoptWithOwnBuffer } from './own-read.ts';
 export type { OwnBufferOptions } from './own-read.ts';

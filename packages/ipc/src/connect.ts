@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+// Reaching the service: every check on the socket and the peer happens before a byte is sent.
+import { lstat } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { peerCredentials } from '@cora/identity';
+import { IpcClient } from './client.ts';
+import { IpcError, type IpcErrorCode } from './errors.ts';
+import { checkMaxFrameBytes } from './frame.ts';
+import { deadlineTimer } from './internal/deadline.ts';
+import { checkPrivateDir, ownUid, socketPath as defaultSocketPath } from './paths.ts';
+
+/** Options of {@link connectIpc}. */
+export interface ConnectOptions {
+  /** Default {@link socketPath}(). */
+  readonly socketPath?: string;
+  /** The uid the service must run as (SO_PEERCRED). Default: our own effective uid. */
+  readonly expectedUid?: number;
+  /** Deadline for connecting and the `hello` exchange, ms. Default 5 000. */
+  readonly timeoutMs?: number;
+  /** Sent in `hello` (for the audit log), e.g. `cr/0.1.0`. Default `cora-ipc`. */
+  readonly clientName?: string;
+  /** Largest frame sent or accepted. Default 1 MiB (must match the server's). */
+  readonly maxFrameBytes?: number;
+}
+
+/**
+ * Connect to the service, after checking that it is ours (architecture §5, G5), and say `hello`.
+ *
+ * Before anything is sent: the socket's directory must be a real directory owned by us with
+ * mode 0700; the socket must be a socket (not a symlink) owned by `expectedUid`; after
+ * connecting, the kernel's peer credentials (SO_PEERCRED) must name `expectedUid`.
+ *
+ * @param options - see {@link ConnectOptions}
+ * @returns a connected client
+ * @throws IpcError `UNSAFE_SOCKET_DIR`, `UNSAFE_SOCKET`, `NOT_RUNNING`, `UNTRUSTED_SERVER`,
+ *   `TIMEOUT`, `CONNECTION_CLOSED`, or the server's own refusal (`BUSY`, `NOT_ALLOWED`,
+ *   `UNSUPPORTED_VERSION`, …).
+ * @example
+ * ```ts
+ * const client = await connectIpc({ clientName: 'cr/0.1.0' });
+ * try {
+ *   console.log(await client.request('status', {}));
+ * } finally {
+ *   client.close();
+ * }
+ * ```
+ */
+export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClient> {
+  const path = options.socketPath ?? defaultSocketPath();
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes, 'options.maxFrameBytes');
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
+    throw new RangeError('options.timeoutMs must be a positive integer');
+  const uid = ownUid();
+  const expectedUid = options.expectedUid ?? uid;
+  if (!Number.isSafeInteger(expectedUid) || expectedUid < 0)
+    throw new RangeError('options.expectedUid must be a uid');
+
+  await checkPrivateDir(dirname(path), uid);
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (error) {
+    throw new IpcError('NOT_RUNNING', `no Cora service is running (no socket at ${path})`, { cause: error });
+  }
+  if (st.isSymbolicLink() || !st.isSocket()) throw new IpcError('UNSAFE_SOCKET', `${path} is not a socket`);
+  if (st.uid !== expectedUid)
+    throw new IpcError('UNSAFE_SOCKET', `${path} is owned by uid ${st.uid}, not ${expectedUid}`);
+
+  const deadline = Date.now() + timeoutMs;
+  const socket = await connectSocket(path, timeoutMs);
+  try {
+    let uidSeen: number;
+    try {
+      uidSeen = peerCredentials(socket).uid;
+    } catch (error) {
+      throw new IpcError('UNTRUSTED_SERVER', 'cannot read the service’s peer credentials', { cause: error });
+    }
+    if (uidSeen !== expectedUid) {
+      throw new IpcError(
+        'UNTRUSTED_SERVER',
+        `the process behind ${path} runs as uid ${uidSeen}, not ${expectedUid}`,
+      );
+    }
+    const client = new IpcClient(socket, maxFrameBytes);
+    try {
+      await client.hello(options.clientName ?? 'cora-ipc', Math.max(1, deadline - Date.now()));
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+    return client;
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+}
+
+function connectSocket(path: string, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ path });
+    const cancelTimer = deadlineTimer(() => {
+      socket.destroy();
+      reject(new IpcError('TIMEOUT', `connecting to ${path} took more than ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      cancelTimer();
+      socket.removeAllListeners('error');
+      socket.on('error', () => {
+        // IpcClient takes over error handling; until then a late error must not crash.
+      });
+      resolve(socket);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      cancelTimer();
+      socket.destroy();
+      // EAGAIN on a Unix socket: the listen backlog is full, i.e. the service is busy.
+      const code: IpcErrorCode =
+        error.code === 'ECONNREFUSED' || error.code === 'ENOENT'
+          ? 'NOT_RUNNING'
+          : error.code === 'EAGAIN'
+            ? 'BUSY'
+            : 'CONNECTION_CLOSED';
+      const message =
+        code === 'NOT_RUNNING'
+          ? `no Cora service is running on ${path}`
+          : code === 'BUSY'
+            ? `the service on ${path} is busy; retry later`
+            : `cannot connect to ${path}`;
+      reject(new IpcError(code, message, { cause: error }));
+    });
+  });
+}
