@@ -17,11 +17,12 @@ afterEach(() => {
 });
 
 async function serverInOtherProcess(): Promise<string> {
-  child = spawn(process.execPath, ['--conditions=cora-source', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, ['--conditions=cora-source', SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await waitForLine(child.stdout!, (l) => l.startsWith('READY '), 20_000);
   return line.slice('READY '.length);
 }
-
 
 describe('client timeouts', () => {
   it('should take a reply that arrived while its own process was starved past the timeout', async () => {
@@ -43,7 +44,9 @@ describe('client timeouts', () => {
     const client = await connectIpc({ socketPath: path, timeoutMs: 5000 });
     try {
       child!.kill('SIGSTOP');
-      await expect(client.request('status', {}, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+      await expect(client.request('status', {}, { timeoutMs: 100 })).rejects.toMatchObject({
+        code: 'TIMEOUT',
+      });
     } finally {
       child!.kill('SIGCONT');
       client.close();
