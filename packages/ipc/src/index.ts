@@ -32,6 +32,8 @@ export {
   MAX_HEADER_DEPTH,
   ATTACHMENT_PARTS,
   attachmentParts,
+  EXEC_LIMITS,
+  isCarriableEnvVar,
 } from './messages.ts';
 export type {
   EmptyParams,

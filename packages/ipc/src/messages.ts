@@ -13,6 +13,38 @@ export const MAX_REQUEST_ID = 0x7fffffff;
 /** Deepest nesting of objects and arrays a header may have. */
 export const MAX_HEADER_DEPTH = 8;
 
+/**
+ * Limits of an `exec` request (architecture §8), past which the server refuses it: argv items
+ * and count, and the caller's environment offered for `env_pass` (a value is capped at
+ * MAX_ARG_STRLEN, what one execve string may hold).
+ */
+export const EXEC_LIMITS = Object.freeze({
+  maxArgs: 256,
+  maxArgBytes: 4096,
+  maxEnvVars: 256,
+  maxEnvNameBytes: 256,
+  maxEnvValueBytes: 128 * 1024,
+});
+
+/**
+ * Whether one environment variable can cross in an `exec` request: a name without `=` or NUL
+ * within {@link EXEC_LIMITS}, a value without NUL within them. The count is checked apart.
+ *
+ * @param name - the variable's name
+ * @param value - its value
+ * @returns true when the server's schema accepts the pair
+ */
+export function isCarriableEnvVar(name: string, value: string): boolean {
+  return (
+    name !== '' &&
+    !name.includes('=') &&
+    !name.includes('\0') &&
+    Buffer.byteLength(name) <= EXEC_LIMITS.maxEnvNameBytes &&
+    !value.includes('\0') &&
+    Buffer.byteLength(value) <= EXEC_LIMITS.maxEnvValueBytes
+  );
+}
+
 /** Parameters of a message that has none. */
 // eslint-disable-next-line @typescript-eslint/no-generated-empty-object-type -- intersected with the header fields
 export type EmptyParams = Record<never, never>;

@@ -2,6 +2,8 @@
 import * as v from 'valibot';
 import { IpcError, WireErrorCode } from '../errors.ts';
 import {
+  EXEC_LIMITS,
+  isCarriableEnvVar,
   MAX_HEADER_DEPTH,
   MAX_REQUEST_ID,
   SUPPORTED_PROTOCOLS,
@@ -29,24 +31,21 @@ const MAX_NAMES = 10_000;
 
 /** No NUL: it cannot cross execve and would silently cut a string short. */
 const noNul = v.check((s: string) => !s.includes('\0'), 'contains NUL');
-/** A command-line item: at most 4096 UTF-8 bytes (architecture §8). */
-const Arg = v.pipe(v.string(), v.maxBytes(4096), noNul);
-const Argv = v.pipe(v.array(Arg), v.minLength(1), v.maxLength(256));
+/** A command-line item and the command line, within {@link EXEC_LIMITS}. */
+const Arg = v.pipe(v.string(), v.maxBytes(EXEC_LIMITS.maxArgBytes), noNul);
+const Argv = v.pipe(v.array(Arg), v.minLength(1), v.maxLength(EXEC_LIMITS.maxArgs));
 const AbsPath = v.pipe(v.string(), v.minLength(1), v.maxBytes(4096), v.startsWith('/'), noNul);
-/** Environment variable names: no `=`, no NUL. Values: at most 128 KiB (MAX_ARG_STRLEN). */
-const EnvName = v.pipe(
-  v.string(),
-  v.minLength(1),
-  v.maxBytes(256),
-  v.check((s: string) => !s.includes('=') && !s.includes('\0'), 'bad variable name'),
-);
-const EnvValue = v.pipe(v.string(), v.maxBytes(131_072), noNul);
-const MAX_ENV = 256;
+/** The caller's environment: each pair as {@link isCarriableEnvVar} says, at most maxEnvVars. */
 const Env = v.pipe(
-  v.record(EnvName, EnvValue),
+  v.record(v.string(), v.string()),
   v.check(
-    (env: Record<string, string>) => Object.keys(env).length <= MAX_ENV,
-    `more than ${MAX_ENV} variables`,
+    (env: Record<string, string>) => Object.keys(env).length <= EXEC_LIMITS.maxEnvVars,
+    `more than ${EXEC_LIMITS.maxEnvVars} variables`,
+  ),
+  v.check(
+    (env: Record<string, string>) =>
+      Object.entries(env).every(([name, value]) => isCarriableEnvVar(name, value)),
+    'a variable name or value it cannot carry (=, NUL, or too long)',
   ),
 );
 /** A JSON object (not an array, not null); the policy package validates the rest. */

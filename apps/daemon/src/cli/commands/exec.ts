@@ -1,18 +1,11 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { constants } from 'node:os';
-import type { ExecSignal } from '@cora/ipc';
+import { EXEC_LIMITS, isCarriableEnvVar, type ExecSignal } from '@cora/ipc';
 import { BASE_ENV_NAMES } from '@cora/policy';
 import { coraHome } from '../../shared/paths.ts';
 import { CrError } from '../../shared/errors.ts';
 import { runningService } from '../client.ts';
 
-/**
- * Limits of the `exec` message's `env` (`@cora/ipc` refuses a request past them, and does
- * not export them yet): the environment offered for `env_pass`.
- */
-const MAX_ENV_VARS = 256;
-const MAX_ENV_NAME_BYTES = 256;
-const MAX_ENV_VALUE_BYTES = 128 * 1024;
 /** Signals `cr exec` forwards to the child (architecture §8). */
 const FORWARDED: readonly ExecSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -27,17 +20,11 @@ const FORWARDED: readonly ExecSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export function offeredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const fits = Object.entries(env).filter(
     (entry): entry is [string, string] =>
-      typeof entry[1] === 'string' &&
-      entry[0] !== '' &&
-      !entry[0].includes('=') &&
-      !entry[0].includes('\0') &&
-      Buffer.byteLength(entry[0]) <= MAX_ENV_NAME_BYTES &&
-      !entry[1].includes('\0') &&
-      Buffer.byteLength(entry[1]) <= MAX_ENV_VALUE_BYTES,
+      typeof entry[1] === 'string' && isCarriableEnvVar(entry[0], entry[1]),
   );
   const base = (name: string): boolean => BASE_ENV_NAMES.includes(name) || name.startsWith('LC_');
   fits.sort(([a], [b]) => Number(base(b)) - Number(base(a)) || (a < b ? -1 : a > b ? 1 : 0));
-  return Object.fromEntries(fits.slice(0, MAX_ENV_VARS));
+  return Object.fromEntries(fits.slice(0, EXEC_LIMITS.maxEnvVars));
 }
 
 /**
