@@ -8,7 +8,7 @@ import { SecretBuf } from '@cora/memstore';
 import { AuditError } from './errors.ts';
 import { DEFAULT_FILE_NAME, listLog, openRead, rotatedName } from './internal/files.ts';
 import { MacKey, sha256Hex, ZERO_HASH } from './internal/mac.ts';
-import { finishLine, parseLine, serialiseBody, validateEvent } from './internal/schema.ts';
+import { finishLine, parseLine, serialiseBody, snapshotEvent } from './internal/schema.ts';
 import { writerStats } from './internal/stats.ts';
 import type { AuditEvent, AuditRecord } from './types.ts';
 
@@ -82,7 +82,15 @@ function check(name: string, value: unknown, min: number): number {
 }
 
 async function checkDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // A file where the directory (or one of its parents) should be.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR')
+      throw new AuditError('UNSAFE_FILE', `${dir} is not a directory`, { cause: error });
+    throw error;
+  }
   const info = await lstat(dir);
   if (!info.isDirectory()) throw new AuditError('UNSAFE_FILE', `${dir} is not a directory (or is a symlink)`);
   if (info.uid !== process.geteuid?.())
@@ -101,14 +109,15 @@ async function openAppend(path: string): Promise<FileHandle> {
   try {
     handle = await open(
       path,
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      // O_NONBLOCK: a FIFO planted at the path fails with ENXIO instead of blocking the open.
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
       0o600,
     );
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ELOOP')
       throw new AuditError('UNSAFE_FILE', `${path} is a symlink; refusing to follow it`, { cause: error });
-    if (code === 'EISDIR')
+    if (code === 'EISDIR' || code === 'ENXIO')
       throw new AuditError('UNSAFE_FILE', `${path} is not a regular file`, { cause: error });
     throw error;
   }
@@ -385,7 +394,7 @@ export class AuditLog {
   append(event: AuditEvent): Promise<AuditRecord> {
     try {
       if (this.#closed) throw new AuditError('CLOSED', 'the audit log is closed');
-      const checked = validateEvent(event);
+      const checked = snapshotEvent(event);
       if (checked.type === 'file-start')
         throw new AuditError('INVALID_EVENT', 'file-start records are written by the log itself');
       if (checked.type === 'unlock' && this.#key === null) {
@@ -448,7 +457,7 @@ export class AuditLog {
       this.#carry = null;
       return;
     }
-    const checked = validateEvent(event);
+    const checked = snapshotEvent(event);
     if (checked.type === 'file-start' || checked.type === 'unlock') {
       throw new AuditError('INVALID_EVENT', `a ${checked.type} record cannot be carried`);
     }

@@ -6,13 +6,7 @@ import { SecretBuf } from '@cora/memstore';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog, exportLog, isAuditError, logFiles, verifyExport } from '../src/index.ts';
-import { FIXTURES, someEvents } from './helpers.ts';
-
-async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for await (const chunk of source) out.push(Buffer.from(chunk));
-  return out;
-}
+import { collect, FIXTURES, someEvents } from './helpers.ts';
 
 describe('exportLog / verifyExport', () => {
   let dir: TempDir;

@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+import { readFile } from 'node:fs/promises';
 import { SecretBuf } from '@cora/memstore';
-import type { AuditEvent, AuditEventType, CallerSummary } from '../src/index.ts';
+import {
+  isAuditError,
+  readRecords,
+  type AuditErrorCode,
+  type AuditEvent,
+  type AuditEventType,
+  type AuditRecord,
+  type CallerSummary,
+} from '../src/index.ts';
 
 export const CALLER: CallerSummary = {
   pid: 4242,
@@ -104,3 +113,34 @@ export function someEvents(n: number): AuditEvent[] {
   const kinds = Object.values(FIXTURES).filter((e) => e.type !== 'file-start' && e.type !== 'unlock');
   return Array.from({ length: n }, (_, i) => kinds[i % kinds.length]!);
 }
+
+/** Every chunk of a byte stream, copied (exports are small in tests). */
+export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const chunk of source) out.push(Buffer.from(chunk));
+  return out;
+}
+
+/** The whole lines of a log file as text (the last `\n` dropped). */
+export async function fileLinesOf(path: string): Promise<string[]> {
+  const text = await readFile(path, 'utf8');
+  return text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+}
+
+/** File names (no directory) of absolute paths under `dir`. */
+export function baseNames(dir: string, paths: readonly string[]): string[] {
+  return paths.map((p) => p.slice(dir.length + 1));
+}
+
+/** Every record readRecords yields. */
+export async function allRecords(dir: string): Promise<AuditRecord[]> {
+  const out: AuditRecord[] = [];
+  for await (const record of readRecords(dir)) out.push(record);
+  return out;
+}
+
+/** `rejects.toSatisfy` predicate for an AuditError of one code. */
+export const hasCode =
+  (code: AuditErrorCode) =>
+  (error: unknown): boolean =>
+    isAuditError(error, code);

@@ -47,16 +47,29 @@ export async function listLog(
   return { rotated, current: names.includes(fileName) };
 }
 
-/** Open for reading without following a symlink. */
+/**
+ * Open for reading without following a symlink, and refuse anything but a regular file.
+ * O_NONBLOCK: opening a FIFO planted at a log path would otherwise block until a writer came.
+ */
 export async function openRead(path: string): Promise<FileHandle> {
+  let handle: FileHandle;
   try {
-    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
       throw new AuditError('UNSAFE_FILE', `${path} is a symlink; refusing to follow it`, { cause: error });
     }
     throw error;
   }
+  const info = await handle.stat().catch(async (error: unknown) => {
+    await handle.close().catch(() => undefined);
+    throw error;
+  });
+  if (!info.isFile()) {
+    await handle.close().catch(() => undefined);
+    throw new AuditError('UNSAFE_FILE', `${path} is not a regular file`);
+  }
+  return handle;
 }
 
 /** One whole line of a file: its bytes (without `\n`), 1-based number and byte offset. */

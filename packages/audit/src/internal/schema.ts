@@ -161,6 +161,20 @@ const SCHEMAS: ReadonlyMap<string, v.GenericSchema> = new Map(
  * ```
  */
 export function validateEvent(input: unknown): AuditEvent {
+  checkEvent(input);
+  return input as AuditEvent;
+}
+
+/**
+ * Check `input` like {@link validateEvent} and return a deep copy of the values that were
+ * checked: each property is read once, so a getter, a proxy or a later mutation of the
+ * caller's object cannot put an unchecked value into the log (the writer serialises this copy).
+ */
+export function snapshotEvent(input: unknown): AuditEvent {
+  return checkEvent(input);
+}
+
+function checkEvent(input: unknown): AuditEvent {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new AuditError('INVALID_EVENT', 'an audit event must be a plain object');
   }
@@ -178,7 +192,7 @@ export function validateEvent(input: unknown): AuditEvent {
       `${String(type)}.${where}: invalid (${issue.type}${issue.expected === null ? '' : `, expected ${clip(issue.expected)}`})`,
     );
   }
-  return input as AuditEvent;
+  return result.output as AuditEvent;
 }
 
 function clip(text: string): string {
