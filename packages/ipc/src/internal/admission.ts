@@ -119,7 +119,7 @@ export function errorFrame(id: number, error: ErrorBody): Buffer {
 }
 
 /** Send a last frame, half-close, and destroy if the peer has not closed within LINGER_MS. */
-export function endWith(socket: Socket, frame: Buffer): void {
+function endWith(socket: Socket, frame: Buffer): void {
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
   socket.once('close', () => {
