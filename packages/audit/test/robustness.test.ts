@@ -173,7 +173,7 @@ describe('two writer processes on one log', () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       children.push(child);
-      await waitForLine(child.stdout!, (l) => l.includes('"ready"'));
+      await waitForLine(child.stdout, (l) => l.includes('"ready"'));
     }
     await sleep(300);
     await Promise.all(

@@ -35,6 +35,10 @@ function wrongValues(sample: unknown): unknown[] {
   return ['x', [], {}, { ...CALLER, pid: -1 }, { ...CALLER, exe: 'relative' }, { ...CALLER, cli: 1 }];
 }
 
+function without(object: object, key: string): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(object).filter(([name]) => name !== key));
+}
+
 function refusal(input: unknown): string {
   try {
     validateEvent(input);
@@ -65,7 +69,7 @@ describe('validateEvent, field by field', () => {
     for (const type of AUDIT_EVENT_TYPES) {
       const base = FIXTURES[type] as unknown as Record<string, unknown>;
       for (const field of Object.keys(base)) {
-        const { [field]: _dropped, ...rest } = base;
+        const rest = without(base, field);
         if (field === 'type') {
           expect(refusal(rest)).toBe('type: not an audit event type');
         } else if (OPTIONAL[type]?.includes(field) === true) {
@@ -76,8 +80,7 @@ describe('validateEvent, field by field', () => {
       }
     }
     for (const field of Object.keys(CALLER)) {
-      const { [field as keyof typeof CALLER]: _dropped, ...caller } = CALLER;
-      const event = { type: 'connect', caller };
+      const event = { type: 'connect', caller: without(CALLER, field) };
       if (CALLER_OPTIONAL.includes(field)) expect(validateEvent(event)).toBe(event);
       else expect(refusal(event)).toMatch(new RegExp(`^connect\\.caller\\.${field}:`));
     }
@@ -96,7 +99,9 @@ describe('validateEvent, field by field', () => {
   });
 
   it('should hold each bound exactly at its documented limit', () => {
-    const accept = (event: unknown): void => void expect(validateEvent(event)).toBe(event);
+    const accept = (event: unknown): void => {
+      expect(validateEvent(event)).toBe(event);
+    };
     const longPath = `/${'p'.repeat(4095)}`;
     accept({ ...FIXTURES['task-start'], target: longPath });
     expect(refusal({ ...FIXTURES['task-start'], target: `${longPath}p` })).toMatch(/^task-start\.target:/);
