@@ -6,7 +6,8 @@
  * the vault format), which roughly halves its start-up. The service recognises this file as
  * the `cr` CLI (service/authorize.ts), whatever it loads next.
  */
-import { isCrError } from '../shared/errors.ts';
+import { quoteCommand } from '@cora/display';
+import { CrError, isCrError } from '../shared/errors.ts';
 
 /** Print an error the way every command does and return its exit code. */
 function report(error: unknown): number {
@@ -25,9 +26,30 @@ function report(error: unknown): number {
   return 1;
 }
 
+/**
+ * `cr exec TASK curl -s …`: without `--`, the command's options would be taken for cr's (and
+ * refused as unknown). Say where the `--` goes instead.
+ */
+function missingDashDash(args: readonly string[]): string | null {
+  const [command, task, ...rest] = args;
+  if (command !== 'exec' || task === undefined || task.startsWith('-') || rest.includes('--')) return null;
+  if (rest.length === 0 || !rest.slice(1).some((arg) => arg.startsWith('-'))) return null;
+  return `put -- before the command, so its options are not read as cr's: ${quoteCommand(['cr', 'exec', task, '--', ...rest])}`;
+}
+
 try {
-  const [command, task, dash, ...rest] = process.argv.slice(2);
-  if (command === 'exec' && task !== undefined && !task.startsWith('-') && dash === '--' && rest.length > 0) {
+  const args = process.argv.slice(2);
+  const [command, task, dash, ...rest] = args;
+  const hint = missingDashDash(args);
+  if (hint !== null) {
+    throw new CrError('USAGE', hint);
+  } else if (
+    command === 'exec' &&
+    task !== undefined &&
+    !task.startsWith('-') &&
+    dash === '--' &&
+    rest.length > 0
+  ) {
     const { cmdExec } = await import('./commands/exec.ts');
     process.exitCode = await cmdExec(task, rest);
   } else {

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+// Issue 12, "output people read": a usage mistake gets a message that says what to type.
+// Real bin/cr; nothing here needs a service.
+import { describe, expect, it } from 'vitest';
+import { useCoraHomes } from './e2e-helpers.ts';
+
+const newHome = useCoraHomes('usage passphrase, long enough');
+
+describe('cr usage messages', () => {
+  it('should suggest -- when the command has options and none was given, quoting arguments', async () => {
+    const home = await newHome();
+    const run = await home.cr(['exec', 'gh', 'curl', '-s', 'a b', '']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("cr exec gh -- curl -s 'a b' ''");
+    expect(run.stdout).toBe('');
+  });
+
+  it('should show a hostile argument escaped in that suggestion', async () => {
+    const home = await newHome();
+    const run = await home.cr(['exec', 'gh', 'x', '-v', '\x1b[2J']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).not.toContain('\x1b');
+    expect(run.stderr).toContain("$'\\e[2J'");
+  });
+
+  it('should leave cr exec --help and a command without options alone', async () => {
+    const home = await newHome();
+    expect((await home.cr(['exec', '--help'])).code).toBe(0);
+    // No option after the task: runs as before (here: no service, so it says to unlock).
+    const run = await home.cr(['exec', 'gh', 'true']);
+    expect(run.stderr).not.toContain('put --');
+  });
+});
