@@ -17,7 +17,8 @@ export function isInterpreter(exe: string): boolean {
 }
 
 /**
- * Milliseconds of a policy duration (`500ms`, `30s`, `15m`, `8h`, `7d`; at most a year).
+ * Milliseconds of a policy duration: parts from the largest unit down (`500ms`, `30s`, `15m`,
+ * `1h30m`, `1.5h`, `7d`), a whole number of ms from 1 ms to a year.
  *
  * @returns The duration in ms, or `null` when `text` is not one.
  */

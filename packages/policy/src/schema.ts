@@ -72,7 +72,10 @@ const Count = (max: number) =>
   v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1, 'must be at least 1'), v.maxValue(max));
 const Duration = v.pipe(
   v.string(),
-  v.check((text) => durationMs(text) !== null, 'must be a duration like 30s, 15m, 8h or 7d (at most a year)'),
+  v.check(
+    (text) => durationMs(text) !== null,
+    'must be a duration like 30s, 15m, 1h30m, 1.5h or 7d (at most a year)',
+  ),
 );
 
 const CallerRuleSchema = v.strictObject({

@@ -421,12 +421,38 @@ describe('isInterpreter / parseDuration', () => {
       parseDuration('8h'),
       parseDuration('7d'),
     ]).toEqual([500, 30_000, 900_000, 28_800_000, 604_800_000]);
-    expect([parseDuration('0s'), parseDuration('1.5h'), parseDuration('367d'), parseDuration('h')]).toEqual([
+    expect([parseDuration('0s'), parseDuration('367d'), parseDuration('h'), parseDuration('')]).toEqual([
       null,
       null,
       null,
       null,
     ]);
     expect(() => parseDuration(5 as unknown as string)).toThrow(TypeError);
+  });
+
+  it('should read compound and decimal durations, largest unit first, in whole ms', () => {
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('1.5h')).toBe(5_400_000);
+    expect(parseDuration('2d12h')).toBe(216_000_000);
+    expect(parseDuration('1m30s500ms')).toBe(90_500);
+    expect(parseDuration('0.5s')).toBe(500);
+    expect(parseDuration('366d')).toBe(366 * 86_400_000);
+    // Out of order, repeated, partial, spaced, signed, or not a whole number of ms: refused.
+    for (const bad of [
+      '30m1h',
+      '1h1h',
+      '1h30',
+      '1.5',
+      '1 h',
+      '-1h',
+      '+1h',
+      '0.0001s',
+      '1.h',
+      '.5h',
+      '1e3s',
+      '1h 30m',
+    ]) {
+      expect(parseDuration(bad)).toBeNull();
+    }
   });
 });
