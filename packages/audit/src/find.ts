@@ -40,7 +40,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * @param types - the event types to look for
  * @param options - file name and the key to check MACs with
  * @returns the records found (empty when the log has none of these types)
- * @throws AuditError `UNSAFE_FILE` when a log file is a symlink.
+ * @throws AuditError `UNSAFE_FILE` when a log file is a symlink or not a regular file.
  * @example
  * ```ts
  * const [newest] = await findLastRecords(dir, ['vault-write', 'vault-state']);

@@ -110,7 +110,11 @@ async function openAppend(path: string): Promise<FileHandle> {
     handle = await open(
       path,
       // O_NONBLOCK: a FIFO planted at the path fails with ENXIO instead of blocking the open.
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      constants.O_WRONLY |
+        constants.O_APPEND |
+        constants.O_CREAT |
+        constants.O_NOFOLLOW |
+        constants.O_NONBLOCK,
       0o600,
     );
   } catch (error) {

@@ -78,7 +78,7 @@ export function logFiles(dir: string, fileName: string = DEFAULT_FILE_NAME): Pro
  * @param options - `fileName`, default `audit.jsonl`
  * @returns an async iterable of records
  * @throws AuditError `VERIFY_FAILED` (while iterating) at a line that is not a valid record.
- * @throws AuditError `UNSAFE_FILE` (while iterating) when a log file is a symlink.
+ * @throws AuditError `UNSAFE_FILE` (while iterating) when a log file is a symlink or not a regular file.
  */
 export async function* readRecords(
   dir: string,
@@ -199,7 +199,7 @@ function withMac<T>(key: SecretBuf | undefined, fn: (mac: MacKey | null) => Prom
  * @param options - key, fileName, expectHead
  * @returns a report; `ok` is false when `firstProblem` is set
  * @throws TypeError when `options.key` is not a SecretBuf.
- * @throws AuditError `UNSAFE_FILE` when a log file is a symlink.
+ * @throws AuditError `UNSAFE_FILE` when a log file is a symlink or not a regular file.
  * @example
  * ```ts
  * const report = await verifyLog(dir, { key: auditKey, expectHead: log.head() });

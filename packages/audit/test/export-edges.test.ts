@@ -34,7 +34,8 @@ describe('exportLog / verifyExport edges', () => {
     return { lines: all.slice(0, -1), trailer: all.at(-1) ?? Buffer.alloc(0) };
   }
 
-  const problem = async (chunks: Buffer[]): Promise<unknown> => (await verifyExport(chunks, key)).firstProblem;
+  const problem = async (chunks: Buffer[]): Promise<unknown> =>
+    (await verifyExport(chunks, key)).firstProblem;
 
   it('should export an empty or missing log as a trailer alone that verifies', async () => {
     for (const target of [join(dir.path, 'none'), dir.path]) {
@@ -91,7 +92,10 @@ describe('exportLog / verifyExport edges', () => {
     [swapped[3], swapped[4]] = [lines[4]!, lines[3]!];
     expect(await problem([...swapped, trailer])).toMatchObject({ line: 4, kind: 'seq' });
     expect(await problem([trailer, ...lines])).toMatchObject({ line: 1, kind: 'trailer' });
-    expect(await problem([...lines, trailer, trailer])).toMatchObject({ kind: 'trailer', message: 'data after the trailer' });
+    expect(await problem([...lines, trailer, trailer])).toMatchObject({
+      kind: 'trailer',
+      message: 'data after the trailer',
+    });
   });
 
   it('should refuse an export trimmed to start at a later file-start, even with its own records intact', async () => {

@@ -32,7 +32,7 @@ describe('AuditLog keys', () => {
   });
   const path = (): string => join(dir.path, 'audit.jsonl');
 
-  it("should keep MACing with its own copy after the caller wipes the key it passed", async () => {
+  it('should keep MACing with its own copy after the caller wipes the key it passed', async () => {
     const log = await AuditLog.open({ dir: dir.path, fsync: false });
     const lent = SecretBuf.from(RAW);
     log.setKey(lent);
@@ -88,7 +88,10 @@ describe('AuditLog keys', () => {
       await log.append(FIXTURES.lock);
       await log.close();
       expect((await verifyLog(dir.path, { key })).firstProblem).toMatchObject({ line: 3, kind: 'mac' });
-      expect((await verifyLog(dir.path, { key: second })).firstProblem).toMatchObject({ line: 1, kind: 'mac' });
+      expect((await verifyLog(dir.path, { key: second })).firstProblem).toMatchObject({
+        line: 1,
+        kind: 'mac',
+      });
       expect(await verifyLog(dir.path)).toMatchObject({ ok: true, macChecked: false, records: 4 });
     } finally {
       second.wipe();

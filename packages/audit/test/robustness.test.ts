@@ -19,7 +19,10 @@ const APPENDER = fileURLToPath(new URL('./fixtures/appender.ts', import.meta.url
 const BIG = 10 * 1024 * 1024;
 
 /** Run one reader (or open) in a child; null when it did not finish in time (it blocked). */
-function inChild(what: 'open' | 'verify' | 'records' | 'find', dir: string): { ok?: true; code?: string } | null {
+function inChild(
+  what: 'open' | 'verify' | 'records' | 'find',
+  dir: string,
+): { ok?: true; code?: string } | null {
   const result = spawnSync(process.execPath, ['--conditions=cora-source', OPENER, what, dir], {
     encoding: 'utf8',
     timeout: 8000,

@@ -90,7 +90,10 @@ describe('AuditLog rotation', () => {
     const record = await log.append(FIXTURES.connect);
     await log.close();
     expect(record.seq).toBe(4);
-    expect(baseNames(dir.path, await logFiles(dir.path))).toEqual(['audit-000000000001.jsonl', 'audit.jsonl']);
+    expect(baseNames(dir.path, await logFiles(dir.path))).toEqual([
+      'audit-000000000001.jsonl',
+      'audit.jsonl',
+    ]);
     // The new file's age starts at its file-start, not at the log's first record.
     now = T0 + 2 * DAY - 1;
     log = await AuditLog.open(options);
@@ -111,7 +114,10 @@ describe('AuditLog rotation', () => {
     const [first] = await allRecords(dir.path);
     expect(first).toMatchObject({ type: 'file-start', torn: 0 });
     expect(first?.seq).toBeGreaterThan(1);
-    expect(await verifyLog(dir.path, { key, expectHead: head })).toMatchObject({ ok: true, files: ['audit.jsonl'] });
+    expect(await verifyLog(dir.path, { key, expectHead: head })).toMatchObject({
+      ok: true,
+      files: ['audit.jsonl'],
+    });
   });
 
   it('should name a rotated file that was renamed so it sorts elsewhere', async () => {
@@ -204,7 +210,11 @@ describe('AuditLog rotation', () => {
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ type: 'file-start', previous: moved, torn: 0 });
     expect(record.seq).toBe(head.seq);
-    expect(baseNames(dir.path, await logFiles(dir.path))).toEqual([...files.slice(0, -1), moved, 'audit.jsonl']);
+    expect(baseNames(dir.path, await logFiles(dir.path))).toEqual([
+      ...files.slice(0, -1),
+      moved,
+      'audit.jsonl',
+    ]);
     expect(await verifyLog(dir.path, { key, expectHead: head })).toMatchObject({ ok: true });
   });
 
@@ -220,7 +230,11 @@ describe('AuditLog rotation', () => {
     await log.close();
     expect(after.seq).toBe(4); // file-start 2, carry 3
     const lines = await fileLinesOf(log.path);
-    expect(lines.map((l) => (JSON.parse(l) as AuditRecord).type)).toEqual(['file-start', 'vault-state', 'connect']);
+    expect(lines.map((l) => (JSON.parse(l) as AuditRecord).type)).toEqual([
+      'file-start',
+      'vault-state',
+      'connect',
+    ]);
     await unlink(join(dir.path, 'audit-000000000001.jsonl'));
     const [found] = await findLastRecords(dir.path, ['vault-state'], { key });
     expect(found).toMatchObject({ macValid: true, chained: true, record: { generation: 12, seq: 3 } });
