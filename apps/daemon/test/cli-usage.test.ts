@@ -30,4 +30,27 @@ describe('cr usage messages', () => {
     const run = await home.cr(['exec', 'gh', 'true']);
     expect(run.stderr).not.toContain('put --');
   });
+
+  it('should list the event types when audit show is given one that does not exist', async () => {
+    const home = await newHome();
+    const run = await home.cr(['audit', 'show', '--type', 'task-stat']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("no event type 'task-stat'");
+    expect(run.stderr).toContain('task-start');
+  });
+
+  it('should read --since in the one duration grammar', async () => {
+    const home = await newHome();
+    expect((await home.cr(['audit', 'show', '--since', '1h30m'])).code).toBe(0);
+    expect((await home.cr(['audit', 'show', '--since', '30m1h'])).code).toBe(2);
+  });
+
+  it('should say to run cr init when there is no vault yet', async () => {
+    const home = await newHome();
+    const run = await home.cr(['status']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/vault: .*\(none yet: run cr init\)/);
+    const json = JSON.parse((await home.cr(['status', '--json'])).stdout) as { vaultExists: boolean };
+    expect(json.vaultExists).toBe(false);
+  });
 });

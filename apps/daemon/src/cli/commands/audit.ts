@@ -7,7 +7,8 @@
 import { closeSync, constants, openSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readRecords, verifyLog, type AuditRecord } from '@cora/audit';
+import { AUDIT_EVENT_TYPES, readRecords, verifyLog, type AuditRecord } from '@cora/audit';
+import { parseDuration } from '@cora/policy';
 import type { AuditVerifyResult } from '@cora/ipc';
 import { connectService, runningService } from '../client.ts';
 import { CrError } from '../../shared/errors.ts';
@@ -195,24 +196,34 @@ function parseLine(line: string): AuditRecord | null {
  * @returns ms since the epoch
  */
 function sinceOf(text: string): number {
-  const match = /^(\d{1,9})(s|m|h|d)$/.exec(text);
-  if (match !== null) {
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
-    return Date.now() - Number(match[1]) * unit;
-  }
+  const ago = parseDuration(text);
+  if (ago !== null) return Date.now() - ago;
   const at = Date.parse(text);
   if (Number.isNaN(at))
-    throw new CrError('USAGE', `--since takes a date (2026-11-23T10:00Z) or a duration (2h), got '${text}'`);
+    throw new CrError(
+      'USAGE',
+      `--since takes a date (2026-11-23T10:00Z) or a duration (2h, 1h30m), got '${text}'`,
+    );
   return at;
+}
+
+/** `--type` names one of the log's event types; a typo is an error, not an empty result. */
+function typeOf(text: string | undefined): string | undefined {
+  if (text === undefined || (AUDIT_EVENT_TYPES as readonly string[]).includes(text)) return text;
+  throw new CrError(
+    'USAGE',
+    `--type: no event type '${text}'; the types are ${AUDIT_EVENT_TYPES.join(', ')}`,
+  );
 }
 
 export async function cmdShow(
   options: ReadOptions & { task?: string; since?: string; type?: string },
 ): Promise<void> {
-  endQuietlyWhenStdoutCloses();
+  const type = typeOf(options.type);
   const since = options.since === undefined ? null : sinceOf(options.since);
+  endQuietlyWhenStdoutCloses();
   for await (const record of readRecords(coraHome())) {
-    if (options.type !== undefined && record.type !== options.type) continue;
+    if (type !== undefined && record.type !== type) continue;
     if (options.task !== undefined && (record as { task?: unknown }).task !== options.task) continue;
     if (since !== null && Date.parse(record.time) < since) continue;
     print(record, options.json === true);

@@ -5,6 +5,7 @@ import { BASE_ENV_NAMES } from '@cora/policy';
 import { coraHome } from '../../shared/paths.ts';
 import { CrError } from '../../shared/errors.ts';
 import { runningService } from '../client.ts';
+import { localTime } from '../output.ts';
 
 /** Signals `cr exec` forwards to the child (architecture §8). */
 const FORWARDED: readonly ExecSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -69,7 +70,7 @@ export async function cmdExec(task: string, argv: readonly string[]): Promise<nu
         },
         onApproval: ({ id, expiresAt }) => {
           process.stderr.write(
-            `cr: task ${task} needs approval (request ${String(id)}); waiting until ${expiresAt} — approve it in another terminal with: cr approve\n`,
+            `cr: task ${task} needs approval (request ${String(id)}); waiting until ${localTime(expiresAt)} — approve it in another terminal with: cr approve\n`,
           );
         },
       },

@@ -3,7 +3,8 @@
 import { coraHome, serviceSocketPath, vaultPath } from '../../shared/paths.ts';
 import { connectService } from '../client.ts';
 import { VERSION } from '../../shared/version.ts';
-import { out, printJson } from '../output.ts';
+import { existsSync } from 'node:fs';
+import { localTime, out, printJson } from '../output.ts';
 
 export async function cmdStatus(options: { json?: boolean }): Promise<void> {
   const socket = serviceSocketPath(coraHome());
@@ -27,6 +28,7 @@ export async function cmdStatus(options: { json?: boolean }): Promise<void> {
     }
   }
   status['vault'] = vaultPath(coraHome());
+  status['vaultExists'] = existsSync(vaultPath(coraHome()));
   if (options.json === true) {
     printJson(status);
     return;
@@ -35,9 +37,11 @@ export async function cmdStatus(options: { json?: boolean }): Promise<void> {
   if (status['state'] === 'unlocked') out(`secrets:  ${String(status['secrets'])}`);
   const idle = status['idleDeadline'];
   const pid = status['pid'];
-  if (typeof idle === 'string') out(`idle until: ${idle}`);
+  if (typeof idle === 'string') out(`locks at: ${localTime(idle)} if idle`);
   if (typeof pid === 'number') out(`pid:      ${String(pid)}`);
   out(`socket:   ${socket}`);
-  out(`vault:    ${String(status['vault'])}`);
+  out(
+    `vault:    ${String(status['vault'])}${status['vaultExists'] === true ? '' : ' (none yet: run cr init)'}`,
+  );
   out(`version:  ${VERSION}`);
 }
