@@ -51,18 +51,14 @@ export type {
   VaultOp,
   VaultWriteEvent,
   VaultStateEvent,
+  VerifyProblemKind,
 } from './types.ts';
 export { validateEvent } from './internal/schema.ts';
 export { AuditLog } from './log.ts';
 export type { AuditLogOptions, AuditHead } from './log.ts';
-export { logFiles, readRecords, verifyLog, exportLog, verifyExport } from './verify.ts';
+export { logFiles, readRecords, verifyLog } from './verify.ts';
+export { exportLog, verifyExport, type ExportReport } from './export.ts';
 export { findLastRecords } from './find.ts';
 export type { FoundRecord, FindOptions } from './find.ts';
-export type {
-  VerifyOptions,
-  VerifyProblem,
-  VerifyProblemKind,
-  VerifyReport,
-  ExportReport,
-} from './verify.ts';
+export type { VerifyOptions, VerifyProblem, VerifyReport } from './verify.ts';
 export { AuditError, AuditErrorCode, isAuditError } from './errors.ts';

@@ -409,3 +409,7 @@ export function callerSummary(identity: CallerIdentity, cli: boolean): CallerSum
     cli,
   };
 }
+
+/** What a problem found by verify is. */
+export type VerifyProblemKind =
+  'bad-json' | 'bad-record' | 'seq' | 'chain' | 'mac' | 'head-mismatch' | 'missing-file';
