@@ -114,6 +114,16 @@ describe('ServiceState', () => {
     expect(next).toBeGreaterThanOrEqual(80 + 160);
   });
 
+  it('should say in the refusal that it waited, how long, and that the next try waits longer', async () => {
+    const state = make({ authDelayBaseMs: 300 });
+    await codeOf(withPass('wrong', (p) => state.unlock(p)));
+    const second = await withPass('wrong', (p) => state.unlock(p)).catch((error: unknown) => error as Error);
+    expect((second as Error).message).toMatch(
+      /wrong try 2 in a row, so the service waited 0\.6 s before answering/,
+    );
+    expect((second as Error).message).toContain('twice as long');
+  });
+
   it('should share the delay between unlock, approver checks and changes (one counter)', async () => {
     const state = make({ authDelayBaseMs: 300 });
     await codeOf(withPass('wrong', (p) => state.verifyPassphrase(p))); // 300 ms

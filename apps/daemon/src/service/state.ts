@@ -538,9 +538,13 @@ export class ServiceState {
         const base = this.#options.authDelayBaseMs ?? 250;
         const delay = Math.min(MAX_AUTH_DELAY_MS, base * 2 ** Math.min(this.#failures - 1, 16));
         await new Promise((resolve) => setTimeout(resolve, delay));
-        throw new CrError('AUTH_FAILED', 'wrong passphrase (or the vault file was changed)', {
-          cause: error,
-        });
+        const waited = `${String(Math.round(delay / 100) / 10)} s`;
+        throw new CrError(
+          'AUTH_FAILED',
+          `wrong passphrase (or the vault file was changed); wrong try ${String(this.#failures)} in a row, ` +
+            `so the service waited ${waited} before answering (each further wrong try waits twice as long, up to ${String(MAX_AUTH_DELAY_MS / 1000)} s)`,
+          { cause: error },
+        );
       }
       if (isCryptoFormatError(error, 'VAULT_NOT_FOUND')) {
         throw new CrError('NO_VAULT', `there is no vault at ${this.#options.vaultPath}; run cr init`, {
