@@ -2,90 +2,24 @@
 // End to end: `cr tui` (the built bin/cr) in a real terminal — a private tmux server driven
 // with send-keys and read with capture-pane — against the real service in a temp home
 // (issue 6). Slow by nature (Argon2id, the service start), hence the long timeouts.
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeCoraHome, CR, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
+import { hasTmux, tmuxServer, waitFor, type Pane } from './tmux.ts';
 
 const PASS = 'tui e2e passphrase, long enough';
 const CANARY = 'CORACANARY_tui_e2e_5f0c9a1d';
-const hasTmux = spawnSync('tmux', ['-V'], { stdio: 'ignore' }).status === 0;
 /** One tmux server per run, on its own socket, killed in afterAll. */
-const SOCKET = `cora-tui-e2e-${String(process.pid)}-${Math.random().toString(36).slice(2, 8)}`;
+const server = tmuxServer('cora-tui-e2e');
 const SLOW = 60_000;
 
 const homes: CoraHome[] = [];
-/** Every screen ever captured, to check that no secret was ever drawn. */
-const captures: string[] = [];
-let sessions = 0;
-
-function tmux(args: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
-  const result = spawnSync('tmux', ['-L', SOCKET, '-f', '/dev/null', ...args], { env, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
-}
-
-/** A terminal running `cr tui`. */
-interface Term {
-  readonly target: string;
-  /** capture-pane -p (recorded for the canary check). */
-  readonly screen: () => string;
-  readonly keys: (...keys: string[]) => void;
-  /** Literal text (send-keys -l). */
-  readonly type: (text: string) => void;
-}
 
 /** A terminal running `cr tui` with `home`'s environment; the shell stays after it exits. */
-function openTui(home: CoraHome, env: NodeJS.ProcessEnv = home.env): Term {
-  sessions += 1;
-  const target = `tui${String(sessions)}`;
-  const clean = { ...env };
-  delete clean['TMUX'];
-  // The env reaches the pane through the tmux server's environment and the explicit `env`.
-  const vars = ['HOME', 'CORA_HOME', 'XDG_RUNTIME_DIR', 'CORA_NODE', 'PATH']
-    .map((name) => `${name}='${clean[name] ?? ''}'`)
-    .join(' ');
-  tmux(
-    [
-      'new-session',
-      '-d',
-      '-s',
-      target,
-      '-x',
-      '100',
-      '-y',
-      '30',
-      `cd '${home.dir.path}' && env ${vars} '${CR}' tui; echo TUI-EXIT=$?; sleep 3600`,
-    ],
-    clean,
-  );
-  return {
-    target,
-    screen: () => {
-      const text = tmux(['capture-pane', '-p', '-t', target]);
-      captures.push(text);
-      return text;
-    },
-    keys: (...keys) => {
-      tmux(['send-keys', '-t', target, ...keys]);
-    },
-    type: (text) => {
-      tmux(['send-keys', '-t', target, '-l', text]);
-    },
-  };
-}
-
-/** Poll the screen until it contains `text` (or matches), else fail with the last screen. */
-async function waitFor(screen: () => string, text: string | RegExp, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = screen();
-    if (typeof text === 'string' ? last.includes(text) : text.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${String(text)}; the screen was:\n${last}`);
+function openTui(home: CoraHome, env: NodeJS.ProcessEnv = home.env): Pane {
+  return server.open(home, `'${CR}' tui; echo TUI-EXIT=$?; sleep 3600`, { env });
 }
 
 interface Run {
@@ -126,15 +60,10 @@ afterEach(async () => {
   }
 });
 afterAll(() => {
-  if (hasTmux) {
-    spawnSync('tmux', ['-L', SOCKET, 'kill-server'], { stdio: 'ignore' });
-    // kill-server leaves the socket file behind.
-    rmSync(join(process.env['TMUX_TMPDIR'] ?? '/tmp', `tmux-${String(process.getuid?.() ?? 0)}`, SOCKET), {
-      force: true,
-    });
-  }
-  expect(captures.join('\n')).not.toContain(CANARY);
-  expect(captures.join('\n')).not.toContain(PASS);
+  if (hasTmux) server.kill();
+  // Every screen ever captured: no secret was ever drawn.
+  expect(server.captures.join('\n')).not.toContain(CANARY);
+  expect(server.captures.join('\n')).not.toContain(PASS);
 });
 
 describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {

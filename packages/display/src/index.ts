@@ -5,3 +5,10 @@
  * @packageDocumentation
  */
 export { visible, shellQuote, quoteCommand, type CutOptions } from './text.ts';
+export {
+  approvalLines,
+  span,
+  type ApprovalFields,
+  type ApprovalLinesOptions,
+  type DisplayLine,
+} from './approval.ts';

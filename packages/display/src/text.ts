@@ -61,13 +61,13 @@ function cut(text: string, maxBytes: number): { kept: string; dropped: number } 
   return { kept: text.slice(0, end), dropped: total - bytes };
 }
 
-function checkMax(options: CutOptions): number {
+export function checkMax(options: CutOptions): number {
   const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (!Number.isSafeInteger(max) || max < 0) throw new RangeError('maxBytes must be a non-negative integer');
   return max;
 }
 
-const more = (dropped: number): string => (dropped === 0 ? '' : ` …(${String(dropped)} more bytes)`);
+export const more = (dropped: number): string => (dropped === 0 ? '' : ` …(${String(dropped)} more bytes)`);
 
 /**
  * `text` with every character that could steer a terminal or hide itself shown as an escape
@@ -103,12 +103,21 @@ export function visible(text: string, options: CutOptions = {}): string {
  * ```
  */
 export function shellQuote(arg: string, options: CutOptions = {}): string {
-  const { kept, dropped } = cut(arg, checkMax(options));
+  return quoteCut(arg, checkMax(options), 0);
+}
+
+/**
+ * {@link shellQuote} of `arg` cut at `maxBytes`, counting `before` bytes more that were cut
+ * before it got here (a value the service already shortened).
+ * @internal
+ */
+export function quoteCut(arg: string, maxBytes: number, before: number): string {
+  const { kept, dropped } = cut(arg, maxBytes);
   let quoted: string;
   if (kept !== '' && SHELL_PLAIN.test(kept)) quoted = kept;
   else if (!HIDDEN.test(kept)) quoted = `'${kept.replaceAll("'", `'\\''`)}'`;
   else quoted = `$'${kept.replaceAll('\\', '\\\\').replaceAll("'", "\\'").replace(HIDDEN_ALL, byteEscape)}'`;
-  return quoted + more(dropped);
+  return quoted + more(dropped + before);
 }
 
 /**

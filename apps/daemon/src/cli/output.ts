@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /** How the CLI writes: results to stdout, notes and warnings to stderr (never a secret). */
+import { span } from '@cora/display';
+
+/** A span of time for people ("14 min"): `@cora/display`'s, which the approval lines use too. */
+export { span };
 
 export function out(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -11,17 +15,6 @@ export function note(line: string): void {
 
 export function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 2));
-}
-
-/** "14 min", "2 h 5 min", "40 s": a span for people, rounded to what matters at its size. */
-export function span(ms: number): string {
-  const s = Math.round(Math.abs(ms) / 1000);
-  if (s < 90) return `${String(s)} s`;
-  const min = Math.round(s / 60);
-  if (min < 90) return `${String(min)} min`;
-  const h = Math.floor(min / 60);
-  if (h < 48) return `${String(h)} h ${String(min % 60)} min`;
-  return `${String(Math.round(h / 24))} days`;
 }
 
 /**

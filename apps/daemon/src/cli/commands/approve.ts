@@ -2,15 +2,19 @@
 /**
  * `cr approve` (architecture §7 "Approvals"): an interactive approver session. The passphrase is
  * proved once; then each request waiting for a human is shown (caller, ancestry, cwd, argv,
- * task, secret names — never a value) and answered with allow-once, allow-for-window or deny.
+ * task, the environment passed from the caller, files that steer common targets, secret names —
+ * never a value) and answered with allow-once, allow-for-window or deny: on a terminal one key
+ * acts at once (`o`, `w`, `d`, `s`), otherwise one answer per line.
  */
-import { createInterface } from 'node:readline';
 import type { ApprovalDecision, ApprovalInfo } from '@cora/ipc';
+import { approvalLines, visible } from '@cora/display';
 import { runningService } from '../client.ts';
 import { coraHome } from '../../shared/paths.ts';
 import { CrError } from '../../shared/errors.ts';
 import { readPassphrase } from '../passphrase.ts';
 import type { PassOptions } from '../options.ts';
+import { localTime } from '../output.ts';
+import { createAnswerReader, type AnswerReader } from '../answer-keys.ts';
 
 /** `cr approve` takes the passphrase options every command shares. */
 export type ApproveOptions = PassOptions;
@@ -31,37 +35,55 @@ function say(line: string): void {
 }
 
 /**
- * How a pending request is shown. Everything here comes from the kernel (exe, ancestry) or
- * from the caller's request (argv, cwd): argv is what the caller asked to run, not a value.
+ * How a pending request is shown: `@cora/display`'s lines (the TUI shows the same), every
+ * value escaped, quoted and cut there. Nothing here is a value: argv is what the caller asked
+ * to run, the environment is the caller's own.
  * @param info - the pending request
+ * @param now - ms since the epoch
  * @returns the lines to print
  */
-function describeApproval(info: ApprovalInfo): string[] {
-  const script = info.caller.script === null ? '' : ` (script ${info.caller.script})`;
-  const ancestry = info.ancestry
-    .slice(0, 6)
-    .map((a) => `${String(a.pid)} ${a.exe}`)
-    .join(' ← ');
+export function describeApproval(info: ApprovalInfo, now = Date.now()): string[] {
   return [
-    `Request ${String(info.id)}: task ${info.task} (denied at ${info.expiresAt} unless decided)`,
-    `  caller    pid ${String(info.caller.pid)} ${info.caller.exe}${script}`,
-    `  ancestry  ${ancestry === '' ? '(none)' : ancestry}`,
-    `  cwd       ${info.cwd}`,
-    `  command   ${info.target}${info.argv.length > 1 ? ` ${info.argv.slice(1).join(' ')}` : ''}`,
-    `  secrets   ${info.secrets.join(', ')}`,
+    `Request ${String(info.id)} (denied at ${localTime(info.expiresAt, now)} unless decided)`,
+    ...approvalLines(info, { now }).map(({ label, value }) => `  ${label.padEnd(9)} ${value}`),
   ];
 }
 
-function question(info: ApprovalInfo): string {
+function question(info: ApprovalInfo, keys: boolean): string {
   const window = info.window === null ? '' : `  [w] allow for ${info.window}`;
-  return `[o] allow once${window}  [d] deny  [s] skip ? `;
+  return `[o] allow once${window}  [d] deny  [s] skip ${keys ? '(key) ' : ''}? `;
+}
+
+/** Ask about `info` until a valid answer, the question is withdrawn, or the input ends. */
+async function ask(
+  reader: AnswerReader,
+  info: ApprovalInfo,
+  settled: AbortSignal,
+): Promise<ApprovalDecision | 'skip' | 'withdrawn' | 'ended'> {
+  for (;;) {
+    process.stdout.write(question(info, reader.keys));
+    const answer = await reader.next(settled);
+    if ('end' in answer) {
+      process.stdout.write('\n');
+      return 'ended';
+    }
+    if ('withdrawn' in answer) {
+      process.stdout.write('\n');
+      return 'withdrawn';
+    }
+    // The key pressed is echoed: raw mode shows nothing by itself.
+    if (reader.keys) say(visible(answer.text));
+    const decision = ANSWERS[answer.text.trim().toLowerCase()];
+    if (decision !== undefined && !(decision === 'allow-window' && info.window === null)) return decision;
+    say(info.window === null ? 'Answer o, d or s.' : 'Answer o, w, d or s.');
+  }
 }
 
 export async function cmdApprove(options: ApproveOptions): Promise<void> {
   const service = await runningService(coraHome());
   let passphrase;
   try {
-    // Before the line reader exists: a terminal prompt reads stdin itself.
+    // Before the key reader exists: a terminal prompt reads the terminal itself.
     passphrase = await readPassphrase(
       { fd: options.passphraseFd, file: options.passphraseFile },
       'Passphrase (to approve): ',
@@ -70,53 +92,42 @@ export async function cmdApprove(options: ApproveOptions): Promise<void> {
     service.close();
     throw error;
   }
-  const lines = createInterface({ input: process.stdin, terminal: false });
-  const waiting: ((line: string | null) => void)[] = [];
-  const buffered: string[] = [];
-  const input = { ended: false };
-  lines.on('line', (line) => {
-    const next = waiting.shift();
-    if (next === undefined) buffered.push(line);
-    else next(line);
-  });
-  lines.on('close', () => {
-    input.ended = true;
-    for (const next of waiting.splice(0)) next(null);
-  });
-  const readLine = (): Promise<string | null> => {
-    const line = buffered.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    if (input.ended) return Promise.resolve(null);
-    return new Promise((resolve) => waiting.push(resolve));
-  };
-
+  const reader = createAnswerReader(process.stdin);
   const queue: ApprovalInfo[] = [];
-  const gone = new Set<number>();
+  /** Requests settled (decided, expired, withdrawn): aborting withdraws the question. */
+  const settled = new Map<number, AbortController>();
+  const settle = (id: number): AbortController => {
+    let controller = settled.get(id);
+    if (controller === undefined) {
+      controller = new AbortController();
+      settled.set(id, controller);
+    }
+    return controller;
+  };
   let prompting = false;
   let session: ReturnType<typeof service.approve> | undefined;
+  // Ctrl-C, Ctrl-D, end of input or a signal end the session, prompting or not.
+  const input: { ended: 'eof' | 'cancel' | null } = { ended: null };
+  void reader.ended.then((how) => {
+    input.ended = how;
+    session?.done.catch(() => undefined);
+    service.close();
+  });
 
   const pump = async (): Promise<void> => {
     if (prompting) return;
     prompting = true;
     try {
       for (let info = queue.shift(); info !== undefined; info = queue.shift()) {
-        if (gone.has(info.id)) continue;
+        const gone = settle(info.id).signal;
+        const isGone = (): boolean => gone.aborted;
+        if (isGone()) continue;
         say('');
         for (const line of describeApproval(info)) say(line);
-        let decision: ApprovalDecision | 'skip' | undefined;
-        while (decision === undefined) {
-          process.stdout.write(question(info));
-          const answer = await readLine();
-          if (answer === null) {
-            session?.done.catch(() => undefined);
-            service.close();
-            return;
-          }
-          decision = ANSWERS[answer.trim().toLowerCase()];
-          if (decision === 'allow-window' && info.window === null) decision = undefined;
-          if (decision === undefined) say('Answer o, w, d or s.');
-        }
-        if (gone.has(info.id)) {
+        const decision = await ask(reader, info, gone);
+        if (decision === 'ended') return;
+        if (decision === 'withdrawn') continue;
+        if (isGone()) {
           say(`Request ${String(info.id)} was already settled.`);
         } else if (decision === 'skip') {
           say(`Skipped request ${String(info.id)}: it stays pending until it expires.`);
@@ -134,14 +145,18 @@ export async function cmdApprove(options: ApproveOptions): Promise<void> {
       // The frame is built (and the passphrase copied into it) before approve() returns.
       session = service.approve(passphrase, {
         onReady: () => {
-          say('Approver ready: requests appear here as they arrive (Ctrl-C to stop).');
+          say(
+            reader.keys
+              ? 'Approver ready: requests appear here as they arrive; keys act at once (Ctrl-C to stop).'
+              : 'Approver ready: requests appear here as they arrive (Ctrl-C to stop).',
+          );
         },
         onPending: (info) => {
           queue.push(info);
           void pump();
         },
         onResolved: ({ id, outcome }) => {
-          gone.add(id);
+          settle(id).abort();
           say(`Request ${String(id)}: ${outcome}.`);
         },
       });
@@ -155,10 +170,13 @@ export async function cmdApprove(options: ApproveOptions): Promise<void> {
         : 'Another approver session took over.',
     );
   } catch (error) {
-    if (input.ended && error instanceof CrError && error.code === 'UNAVAILABLE') return;
+    if (input.ended !== null && error instanceof CrError && error.code === 'UNAVAILABLE') {
+      if (input.ended === 'cancel') throw new CrError('CANCELLED', 'cancelled: the approver session ended');
+      return;
+    }
     throw error;
   } finally {
-    lines.close();
+    reader.close();
     service.close();
   }
 }

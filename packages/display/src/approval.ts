@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import { checkMax, quoteCut, shellQuote, visible } from './text.ts';
+
+/**
+ * What an approver is shown of one request waiting for a human (architecture §7 "Approvals").
+ * A plain structural type: `@cora/ipc`'s `ApprovalInfo` is one. Every string came from the
+ * process that asked (argv, cwd, its environment) or from `/proc` (exe names an agent chose),
+ * so every string is untrusted.
+ */
+export interface ApprovalFields {
+  readonly task: string;
+  /** The resolved target binary that would run. */
+  readonly target: string;
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  /** Names of the secrets the task would inject (never values). */
+  readonly secrets: readonly string[];
+  readonly caller: { readonly pid: number; readonly exe: string; readonly script: string | null };
+  /** Parent first. */
+  readonly ancestry: readonly { readonly pid: number; readonly exe: string }[];
+  /**
+   * The caller's variables the child would get (the base names and the task's `env_pass`),
+   * each possibly shortened by the sender (`more`: bytes it left out).
+   */
+  readonly env?: readonly { readonly name: string; readonly value: string; readonly more: number }[];
+  /** Variables the sender left out of `env` (over its count limit). */
+  readonly envOmitted?: number;
+  /** Files known to steer common targets, found in the child's HOME or working directory. */
+  readonly files?: readonly {
+    readonly where: 'home' | 'cwd';
+    /** Relative to that directory, e.g. `.curlrc`, `.ssh/config`. */
+    readonly path: string;
+    /** ISO-8601 modification time. */
+    readonly modified: string;
+  }[];
+}
+
+/** One line of an approval request: a short fixed label and the value made safe to show. */
+export interface DisplayLine {
+  /** `task`, `command`, `target`, `cwd`, `caller`, `ancestry`, `secrets`, `env` or `file`. */
+  readonly label: string;
+  /** Printable text: no control, bidi or zero-width character, arguments shell-quoted. */
+  readonly value: string;
+}
+
+/** How much of an approval request to show. */
+export interface ApprovalLinesOptions {
+  /** Most UTF-8 bytes of each argument, path or value shown; the rest is counted. Default 256. */
+  readonly maxBytes?: number;
+  /** Most bytes of the quoted command line; the arguments past it are counted. Default 2048. */
+  readonly maxCommandBytes?: number;
+  /** Most ancestors shown; the rest are counted. Default 8. */
+  readonly maxAncestors?: number;
+  /** Now, in ms since the epoch, for the age of the files shown. Default `Date.now()`. */
+  readonly now?: number;
+}
+
+/**
+ * "14 min", "2 h 5 min", "40 s": a span of time for people, rounded to what matters at its size.
+ *
+ * @param ms - the span in milliseconds (the sign is ignored)
+ * @returns the span in words
+ * @example
+ * ```ts
+ * span(14 * 60_000); // '14 min'
+ * ```
+ */
+export function span(ms: number): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  if (s < 90) return `${String(s)} s`;
+  const min = Math.round(s / 60);
+  if (min < 90) return `${String(min)} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${String(h)} h ${String(min % 60)} min`;
+  return `${String(Math.round(h / 24))} days`;
+}
+
+/** The arguments quoted within `budget` bytes of output; those past it are counted, not shown. */
+function commandLine(argv: readonly string[], maxBytes: number, budget: number): string {
+  const shown: string[] = [];
+  let used = 0;
+  for (const [i, arg] of argv.entries()) {
+    const quoted = shellQuote(arg, { maxBytes });
+    if (shown.length > 0 && used + quoted.length + 1 > budget) {
+      const rest = argv.slice(i);
+      const bytes = rest.reduce((sum, a) => sum + Buffer.byteLength(a), 0);
+      shown.push(`…(${String(rest.length)} more arguments, ${String(bytes)} bytes)`);
+      break;
+    }
+    shown.push(quoted);
+    used += quoted.length + 1;
+  }
+  return shown.join(' ');
+}
+
+function age(iso: string, now: number): string {
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return `modified ${visible(iso, { maxBytes: 64 })}`;
+  return at <= now ? `modified ${span(now - at)} ago` : `modified in ${span(at - now)} (clock ahead)`;
+}
+
+/**
+ * The lines an approver reads for one request, the same in `cr approve` and the TUI: task,
+ * command (each argument shell-quoted, so `'a b'` and `a b` and empty arguments differ), the
+ * target that runs, cwd, caller, ancestry, secret names, the environment the child gets from
+ * the caller, and the files that steer common targets. Every value goes through
+ * {@link visible} or {@link shellQuote}: control, C1, bidi and zero-width characters are shown
+ * as escapes, long values are cut with "…(N more bytes)".
+ *
+ * @param info - the request (untrusted strings)
+ * @param options - {@link ApprovalLinesOptions}
+ * @returns label/value lines, in the order to show them
+ * @throws RangeError when a `max…` option is not a non-negative integer
+ * @example
+ * ```ts
+ * for (const { label, value } of approvalLines(info)) console.log(`${label.padEnd(9)} ${value}`);
+ * ```
+ */
+export function approvalLines(info: ApprovalFields, options: ApprovalLinesOptions = {}): DisplayLine[] {
+  const maxBytes = checkMax({ maxBytes: options.maxBytes ?? 256 });
+  const budget = checkMax({ maxBytes: options.maxCommandBytes ?? 2048 });
+  const maxAncestors = checkMax({ maxBytes: options.maxAncestors ?? 8 });
+  const now = options.now ?? Date.now();
+  const path = (p: string): string => shellQuote(p, { maxBytes });
+  const script = info.caller.script === null ? '' : ` script ${path(info.caller.script)} (weaker evidence)`;
+  const ancestors = info.ancestry.slice(0, maxAncestors).map((a) => `${String(a.pid)} ${path(a.exe)}`);
+  const hidden = info.ancestry.length - ancestors.length;
+  if (hidden > 0) ancestors.push(`…(${String(hidden)} more)`);
+  const lines: DisplayLine[] = [
+    { label: 'task', value: visible(info.task, { maxBytes }) },
+    { label: 'command', value: commandLine(info.argv, maxBytes, budget) },
+    { label: 'target', value: path(info.target) },
+    { label: 'cwd', value: path(info.cwd) },
+    { label: 'caller', value: `pid ${String(info.caller.pid)} ${path(info.caller.exe)}${script}` },
+    { label: 'ancestry', value: ancestors.length === 0 ? '(none)' : ancestors.join(' ← ') },
+    {
+      label: 'secrets',
+      value:
+        info.secrets.length === 0 ? '(none)' : info.secrets.map((s) => visible(s, { maxBytes })).join(', '),
+    },
+  ];
+  if (info.env !== undefined) {
+    if (info.env.length === 0) lines.push({ label: 'env', value: '(nothing from the caller)' });
+    for (const v of info.env) {
+      lines.push({
+        label: 'env',
+        value: `${visible(v.name, { maxBytes })}=${quoteCut(v.value, maxBytes, v.more)}`,
+      });
+    }
+    const omitted = info.envOmitted ?? 0;
+    if (omitted > 0) lines.push({ label: 'env', value: `…(${String(omitted)} more variables)` });
+  }
+  if (info.files !== undefined) {
+    if (info.files.length === 0) {
+      lines.push({ label: 'files', value: 'none of the files known to steer a target (HOME, cwd)' });
+    }
+    for (const f of info.files) {
+      const where = f.where === 'home' ? '~/' : './';
+      lines.push({
+        label: 'file',
+        value: `present: ${where}${visible(f.path, { maxBytes })} (${age(f.modified, now)})`,
+      });
+    }
+  }
+  return lines;
+}
