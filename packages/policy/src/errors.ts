@@ -10,9 +10,9 @@ export const PolicyErrorCode = {
   INTERPRETER_NEEDS_SCRIPT: 'INTERPRETER_NEEDS_SCRIPT',
   /** `denyCaller` named an exe no rule allows. */
   CALLER_NOT_FOUND: 'CALLER_NOT_FOUND',
-  /** `addTask` named a task that already exists (remove it first). */
+  /** `addTask` named a task that already exists (edit or replace it instead). */
   TASK_EXISTS: 'TASK_EXISTS',
-  /** `removeTask` named a task that does not exist. */
+  /** `removeTask` or `replaceTask` named a task that does not exist. */
   UNKNOWN_TASK: 'UNKNOWN_TASK',
 } as const;
 

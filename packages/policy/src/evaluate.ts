@@ -28,6 +28,10 @@ export const ReasonCode = {
   TARGET_NOT_FOUND: 'TARGET_NOT_FOUND',
   /** argv[0] resolved to a binary the task's `targets` does not list (or `targets` is empty). */
   TARGET_NOT_ALLOWED: 'TARGET_NOT_ALLOWED',
+  /** The task pins the target (`target_sha256`) and the file's SHA-256 differs. */
+  TARGET_PIN_MISMATCH: 'TARGET_PIN_MISMATCH',
+  /** The task pins the target but the service did not hash the file. */
+  TARGET_HASH_UNAVAILABLE: 'TARGET_HASH_UNAVAILABLE',
   /** The task's `ttl` after unlock has passed. */
   TTL_EXPIRED: 'TTL_EXPIRED',
   /** `max_spawns` spawns already happened within `window_ms`. */
@@ -53,7 +57,10 @@ export interface EvaluationRequest {
     readonly requested: string;
     /** realpath of argv[0] after the PATH lookup (done by the service), `null` when not found. */
     readonly resolved: string | null;
-    /** SHA-256 of the resolved binary, when computed (audit only). */
+    /**
+     * SHA-256 of the resolved file, computed by the service (from the very file it will
+     * run) when the task pins the target; a pin is never satisfied without it.
+     */
     readonly sha256?: string;
   };
 }
@@ -123,6 +130,11 @@ interface Outcome {
  */
 export function targetsToResolve(policy: Policy, task: string): readonly string[] {
   return Object.hasOwn(policy.tasks, task) ? (policy.tasks[task] as Task).targets : [];
+}
+
+/** The short form of a SHA-256 in messages: 12 hex digits, like a short commit id. */
+function shortHash(hex: string): string {
+  return hex.slice(0, 12);
 }
 
 function sameCaller(rule: CallerRule, caller: CallerIdentity): boolean {
@@ -273,7 +285,7 @@ function run(policy: Policy, request: EvaluationRequest, context: EvaluationCont
   if (resolved === null) {
     return deny('TARGET_NOT_FOUND', 'target', `command not found: ${requested} (not a file and not on PATH)`);
   }
-  const hint = `cr policy task remove ${name} && cr policy task add ${name} --target ${resolved} …`;
+  const hint = `cr policy task edit ${name} ${[...task.targets, resolved].map((t) => `--target ${t}`).join(' ')}`;
   if (task.targets.length === 0) {
     return deny(
       'TARGET_NOT_ALLOWED',
@@ -281,20 +293,35 @@ function run(policy: Policy, request: EvaluationRequest, context: EvaluationCont
       `task ${name} lists no targets, so it runs nothing; to allow ${resolved}: ${hint}`,
     );
   }
-  const allowed = task.targets.some(
-    (entry) => entry === resolved || context.targetRealpaths?.get(entry) === resolved,
+  const entry = task.targets.find(
+    (candidate) => candidate === resolved || context.targetRealpaths?.get(candidate) === resolved,
   );
-  if (!allowed) {
+  if (entry === undefined) {
     return deny(
       'TARGET_NOT_ALLOWED',
       'target',
       `${requested} resolves to ${resolved}, which task ${name} does not allow (targets: ${task.targets.join(', ')}); to allow it: ${hint}`,
     );
   }
+  // A pin, like a caller rule's sha256: the file that runs must be the file that was pinned.
+  const pin = task.target_sha256 === undefined ? undefined : task.target_sha256[entry];
+  if (pin !== undefined) {
+    const hash = request.target.sha256;
+    if (hash === undefined) {
+      return deny('TARGET_HASH_UNAVAILABLE', 'target', `${resolved} is pinned but its hash was not computed`);
+    }
+    if (hash !== pin) {
+      return deny(
+        'TARGET_PIN_MISMATCH',
+        'target',
+        `${resolved} changed since task ${name} pinned it (sha256 ${shortHash(hash)}…, pinned ${shortHash(pin)}…); if the change is expected: cr policy task edit ${name} --pin`,
+      );
+    }
+  }
   steps.push({
     name: 'target',
     pass: true,
-    detail: `${requested} resolves to ${resolved}, an allowed target`,
+    detail: `${requested} resolves to ${resolved}, an allowed target${pin === undefined ? '' : ' (pin matches)'}`,
   });
 
   // 5. ttl after unlock

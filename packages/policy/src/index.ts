@@ -14,6 +14,7 @@ export {
   denyCaller,
   addTask,
   removeTask,
+  replaceTask,
   POLICY_VERSION,
   POLICY_LIMITS,
 } from './schema.ts';

@@ -43,6 +43,11 @@ export interface Task {
   readonly secrets: readonly string[];
   /** Binaries allowed as argv[0], absolute. Empty refuses every spawn (never "allow all"). */
   readonly targets: readonly string[];
+  /**
+   * Pins, like a caller rule's `sha256`: for a target path (an entry of `targets`), the
+   * lower-case hex SHA-256 the file must have when it runs (`cr policy task add --pin`).
+   */
+  readonly target_sha256?: Readonly<Record<string, string>>;
   /** Executables that must all be the caller or among its ancestors (e.g. an agent). */
   readonly via?: readonly string[];
   /** Default `never`. */
@@ -108,6 +113,15 @@ const TaskSchema = v.strictObject({
     v.maxLength(POLICY_LIMITS.secretsPerTask),
   ),
   targets: v.pipe(v.array(AbsPath), v.maxLength(POLICY_LIMITS.targetsPerTask)),
+  target_sha256: v.exactOptional(
+    v.pipe(
+      v.record(AbsPath, v.pipe(v.string(), v.regex(SHA256_HEX, 'must be 64 lower-case hex digits'))),
+      v.check(
+        (pins) => Object.keys(pins).length <= POLICY_LIMITS.targetsPerTask,
+        `more than ${POLICY_LIMITS.targetsPerTask} pins`,
+      ),
+    ),
+  ),
   via: v.exactOptional(
     v.pipe(
       v.array(AbsPath),
@@ -212,6 +226,13 @@ function checkCallers(rules: readonly CallerRule[], path: readonly PathItem[]): 
 function checkTask(task: Task, path: readonly PathItem[]): void {
   checkDuplicates(task.secrets, [...path, 'secrets']);
   checkDuplicates(task.targets, [...path, 'targets']);
+  // A pin names a target of this task: a pin for a path the task does not run would be a
+  // rule that checks nothing.
+  for (const pinned of Object.keys(task.target_sha256 ?? {})) {
+    if (!task.targets.includes(pinned)) {
+      throw invalid([...path, 'target_sha256', pinned], 'pins a path that is not in targets');
+    }
+  }
   if (task.via !== undefined) checkDuplicates(task.via, [...path, 'via']);
   if (task.env_pass !== undefined) checkDuplicates(task.env_pass, [...path, 'env_pass']);
   if ((task.max_spawns === undefined) !== (task.window_ms === undefined)) {
@@ -255,6 +276,13 @@ export function parsePolicy(json: unknown): Policy {
   return normalize(out as Policy);
 }
 
+/** Pins keyed in sorted order, frozen (a null-prototype record, like `tasks`). */
+function pinsOf(pins: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const path of Object.keys(pins).sort()) out[path] = pins[path] as string;
+  return Object.freeze(out);
+}
+
 /** A copy with keys in the one stable order, frozen (also used by serializePolicy). */
 function normalize(policy: Policy): Policy {
   const rule = (r: CallerRule): CallerRule =>
@@ -268,6 +296,7 @@ function normalize(policy: Policy): Policy {
     Object.freeze({
       secrets: Object.freeze([...t.secrets]),
       targets: Object.freeze([...t.targets]),
+      ...(t.target_sha256 === undefined ? {} : { target_sha256: pinsOf(t.target_sha256) }),
       ...(t.via === undefined ? {} : { via: Object.freeze([...t.via]) }),
       approve: t.approve,
       ...(t.max_spawns === undefined ? {} : { max_spawns: t.max_spawns }),
@@ -418,7 +447,37 @@ export function addTask(
   if (Object.hasOwn(policy.tasks, name)) {
     throw new PolicyError(
       'TASK_EXISTS',
-      `task ${name} exists; remove it first (cr policy task remove ${name})`,
+      `task ${name} exists; change it with cr policy task edit ${name}, or replace it whole with cr policy task add ${name} --replace`,
+    );
+  }
+  const tasks = { ...policy.tasks, [name]: task };
+  return parsePolicy(JSON.parse(JSON.stringify({ ...policy, tasks })) as unknown);
+}
+
+/**
+ * A copy of `policy` where task `name` is replaced by `task` (validated like {@link addTask};
+ * fields left out take their defaults, they are not kept from the old task).
+ *
+ * @param policy - The current policy.
+ * @param name - An existing task's name.
+ * @param task - The whole new task.
+ * @returns The new policy.
+ * @throws {@link PolicyError} `UNKNOWN_TASK` when there is no such task, `INVALID_POLICY`
+ *   for a bad task.
+ * @example
+ * ```ts
+ * const next = replaceTask(policy, 'github', { ...policy.tasks.github, approve: 'once' });
+ * ```
+ */
+export function replaceTask(
+  policy: Policy,
+  name: string,
+  task: Omit<Task, 'approve' | 'output'> & Partial<Pick<Task, 'approve' | 'output'>>,
+): Policy {
+  if (!Object.hasOwn(policy.tasks, name)) {
+    throw new PolicyError(
+      'UNKNOWN_TASK',
+      `there is no task ${name}; add it with cr policy task add ${name} --target PATH SECRET…`,
     );
   }
   const tasks = { ...policy.tasks, [name]: task };

@@ -29,6 +29,7 @@ describe('@cora/policy entry point', () => {
         "parseDuration": "function",
         "parsePolicy": "function",
         "removeTask": "function",
+        "replaceTask": "function",
         "serializePolicy": "function",
         "targetsToResolve": "function",
       }
