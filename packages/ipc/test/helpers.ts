@@ -1,18 +1,26 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /* eslint-disable @typescript-eslint/require-await -- handlers and hooks are async by contract */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { makeTempDir, type TempDir } from '@cora/test-utils';
+import { makeTempDir, waitForLine, type TempDir } from '@cora/test-utils';
 import { SecretBuf } from '@cora/memstore';
 import {
+  connectIpc,
   createIpcServer,
   encodeFrame,
   FrameDecoder,
   IpcError,
+  type ConnectOptions,
+  type IpcClient,
   type IpcHandlers,
   type IpcServer,
   type IpcServerOptions,
+  type MessageType,
+  type RequestParams,
+  type RequestType,
+  type Results,
 } from '../src/index.ts';
 
 /** Handlers of a fake service: strict, small, and they record what they saw. */
@@ -194,5 +202,171 @@ export function busy(ms: number): void {
   const end = performance.now() + ms;
   while (performance.now() < end) {
     // spin
+  }
+}
+
+const ISO = new Date(0).toISOString();
+const GRANT = {
+  id: '0123abcd',
+  task: 'deploy',
+  caller: '/usr/bin/agent',
+  parentPid: 10,
+  scope: 'window',
+  grantedAt: ISO,
+  expiresAt: ISO,
+  approval: 3,
+  approver: null,
+} as const;
+
+/** A valid result of every message type: what a well-behaved handler returns. */
+export const VALID_RESULTS: { readonly [T in MessageType]: Results[T] } = {
+  hello: { protocol: 1, server: 'cora' },
+  status: { state: 'locked', secrets: 0, pid: 1, socket: '/x', idleDeadline: null, version: '0.1.0' },
+  lock: { state: 'locked' },
+  unlock: { state: 'unlocked', secrets: 1 },
+  init: { created: true, generation: 1 },
+  'secrets.list': [{ name: 'A', created: ISO, updated: ISO, length: 1 }],
+  'secrets.set': { name: 'A', replaced: false },
+  'secrets.delete': { name: 'A' },
+  'secrets.import': { created: ['A'], replaced: [] },
+  passwd: { changed: true },
+  'policy.get': { policy: {} },
+  'policy.set': { ok: true },
+  'policy.explain': { steps: [{ step: 'caller', ok: true, detail: '' }], outcome: 'allow', reason: '' },
+  exec: { code: 0, signal: null },
+  approve: { ended: 'locked' },
+  'audit.verify': {
+    ok: true,
+    records: 0,
+    files: [],
+    macChecked: true,
+    lastSealedSeq: null,
+    unsealed: 0,
+    head: null,
+    torn: null,
+    firstProblem: null,
+  },
+  'audit.export': { count: 0, head: '0'.repeat(64) },
+  'grants.list': [GRANT],
+  'grants.revoke': { revoked: [GRANT] },
+};
+
+/** Valid parameters and the attachment part count of every request type. */
+export const VALID_REQUESTS: {
+  readonly [T in RequestType]: { readonly params: RequestParams[T]; readonly parts: number };
+} = {
+  status: { params: {}, parts: 0 },
+  lock: { params: {}, parts: 0 },
+  unlock: { params: { acceptVault: true, idleTimeoutMs: 0, lifetimeMs: 0 }, parts: 1 },
+  init: { params: { by: 'cli' }, parts: 1 },
+  'secrets.list': { params: {}, parts: 0 },
+  'secrets.set': { params: { name: 'A' }, parts: 2 },
+  'secrets.delete': { params: { name: 'A' }, parts: 1 },
+  'secrets.import': { params: { names: ['A', 'B'] }, parts: 3 },
+  passwd: { params: {}, parts: 2 },
+  'policy.get': { params: {}, parts: 0 },
+  'policy.set': { params: { policy: {} }, parts: 1 },
+  'policy.explain': { params: { task: 't', argv: ['/bin/true'], caller: '/usr/bin/agent' }, parts: 0 },
+  exec: { params: { task: 't', argv: ['/bin/true'], cwd: '/', env: { LANG: 'C' }, tty: false }, parts: 0 },
+  approve: { params: {}, parts: 1 },
+  'audit.verify': { params: {}, parts: 0 },
+  'audit.export': { params: {}, parts: 0 },
+  'grants.list': { params: {}, parts: 0 },
+  'grants.revoke': { params: { all: true }, parts: 0 },
+};
+
+/** Every request type, from the table the protocol itself keeps. */
+export const REQUEST_TYPES = Object.keys(VALID_REQUESTS) as RequestType[];
+
+/** One handler per request type, each answering its {@link VALID_RESULTS} entry. */
+export function validHandlers(
+  result: (type: RequestType) => unknown = (type) => VALID_RESULTS[type],
+): IpcHandlers<{ uid: number }> {
+  return Object.fromEntries(
+    REQUEST_TYPES.map((type) => [type, async () => result(type)]),
+  ) as unknown as IpcHandlers<{ uid: number }>;
+}
+
+/** `n` one-byte parts (attachments whose content does not matter). */
+export function someParts(n: number): Uint8Array[] {
+  return Array.from({ length: n }, () => Buffer.from('p'));
+}
+
+/** The server's verdict on one frame sent after hello: `ok`, or the code of its error reply. */
+export async function verdictOf(path: string, frame: Uint8Array): Promise<string> {
+  const socket = await rawConnect(path);
+  socket.on('error', () => undefined);
+  try {
+    const hello = nextFrames(socket, 1);
+    socket.write(HELLO);
+    await hello;
+    const next = nextFrames(socket, 1);
+    socket.write(frame);
+    const [reply] = (await next) as [{ ok: boolean; error?: { code: string } }];
+    return reply.ok ? 'ok' : (reply.error?.code ?? 'none');
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** A bare listener on `path` in another process (no protocol): prints READY, runs until killed. */
+export async function spawnListener(path: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('READY'))`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await waitForLine(child.stdout, (l) => l === 'READY');
+  return child;
+}
+
+/** Leave a stale socket at `path`: its process listened, then was killed with SIGKILL. */
+export async function staleSocket(path: string): Promise<void> {
+  const child = await spawnListener(path);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+}
+
+/** What a test made (temp dirs, servers, clients); `cleanup()` in afterEach undoes it all. */
+export class Scratch {
+  readonly #dirs: TempDir[] = [];
+  readonly #servers: { close(): Promise<void> }[] = [];
+  readonly #clients: IpcClient[] = [];
+
+  /** A fresh private (0700) temp directory. */
+  async dir(prefix = 'cora-ipc-'): Promise<string> {
+    const dir = await makeTempDir(prefix);
+    this.#dirs.push(dir);
+    return dir.path;
+  }
+
+  /** A server of {@link fakeHandlers} on `path`. */
+  async serve(path: string): Promise<IpcServer> {
+    const server = await createIpcServer({
+      socketPath: path,
+      authenticate: async () => ({ uid: 0 }),
+      handlers: fakeHandlers(),
+    });
+    this.#servers.push(server);
+    return server;
+  }
+
+  /** {@link startServer}, closed at cleanup. */
+  async fixture(overrides: Partial<IpcServerOptions<{ uid: number }>> = {}): Promise<Fixture> {
+    const fx = await startServer(overrides);
+    this.#servers.push(fx);
+    return fx;
+  }
+
+  async connect(options: ConnectOptions): Promise<IpcClient> {
+    const client = await connectIpc(options);
+    this.#clients.push(client);
+    return client;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const c of this.#clients.splice(0)) c.close();
+    for (const s of this.#servers.splice(0)) await s.close();
+    for (const d of this.#dirs.splice(0)) await d.remove();
   }
 }

@@ -1,35 +1,15 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-/* eslint-disable @typescript-eslint/require-await -- handlers and hooks are async by contract */
-import { spawn } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTempDir, waitForLine, type TempDir } from '@cora/test-utils';
-import { connectIpc, createIpcServer, socketPath, type IpcServer } from '../src/index.ts';
-import { fakeHandlers } from './helpers.ts';
+import { connectIpc, socketPath, type IpcServer } from '../src/index.ts';
+import { Scratch, spawnListener, staleSocket } from './helpers.ts';
 
-const dirs: TempDir[] = [];
-const servers: IpcServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) await d.remove();
-});
+const scratch = new Scratch();
+afterEach(() => scratch.cleanup());
 
-async function tempDir(): Promise<string> {
-  const dir = await makeTempDir('cora-ipc-sock-');
-  dirs.push(dir);
-  return dir.path;
-}
-
-async function serve(path: string): Promise<IpcServer> {
-  const server = await createIpcServer({
-    socketPath: path,
-    authenticate: async () => ({ uid: 0 }),
-    handlers: fakeHandlers(),
-  });
-  servers.push(server);
-  return server;
-}
+const tempDir = (): Promise<string> => scratch.dir('cora-ipc-sock-');
+const serve = (path: string): Promise<IpcServer> => scratch.serve(path);
 
 const isRoot = process.getuid?.() === 0;
 
@@ -106,13 +86,8 @@ describe('createIpcServer: the socket on disk', () => {
   it('should replace a stale socket left by a service killed with SIGKILL', async () => {
     const path = join(await tempDir(), 'run', 'cora.sock');
     await mkdir(join(path, '..'), { mode: 0o700 });
-    const child = spawn(
-      process.execPath,
-      ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('READY'))`],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const child = await spawnListener(path);
     try {
-      await waitForLine(child.stdout, (l) => l === 'READY');
       // While it runs, it is a live service.
       await expect(serve(path)).rejects.toMatchObject({ code: 'ALREADY_RUNNING' });
       child.kill('SIGKILL');
@@ -205,25 +180,16 @@ describe('connectIpc: checks before sending anything', () => {
       code: 'NOT_RUNNING',
     });
     const path = join(dir, 'run', 'cora.sock');
-    const child = spawn(
-      process.execPath,
-      ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('READY'))`],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await waitForLine(child.stdout, (l) => l === 'READY');
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await staleSocket(path);
     await expect(connectIpc({ socketPath: path })).rejects.toMatchObject({ code: 'NOT_RUNNING' });
   });
 
   it('should time out against a server that never answers hello', async () => {
     const path = join(await tempDir(), 'run', 'cora.sock');
-    const server = await createIpcServer({
+    await scratch.fixture({
       socketPath: path,
       authenticate: () => new Promise<{ uid: number }>(() => undefined),
-      handlers: fakeHandlers(),
     });
-    servers.push(server);
     await expect(connectIpc({ socketPath: path, timeoutMs: 100 })).rejects.toMatchObject({ code: 'TIMEOUT' });
   });
 

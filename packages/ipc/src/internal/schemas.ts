@@ -37,6 +37,8 @@ const Argv = v.pipe(v.array(Arg), v.minLength(1), v.maxLength(EXEC_LIMITS.maxArg
 const AbsPath = v.pipe(v.string(), v.minLength(1), v.maxBytes(4096), v.startsWith('/'), noNul);
 /** The caller's environment: each pair as {@link isCarriableEnvVar} says, at most maxEnvVars. */
 const Env = v.pipe(
+  // v.record alone takes an array (['A=1'] would arrive as a variable named "0").
+  v.custom<Record<string, unknown>>(isRecord, 'must be an object'),
   v.record(v.string(), v.string()),
   v.check(
     (env: Record<string, string>) => Object.keys(env).length <= EXEC_LIMITS.maxEnvVars,

@@ -4,13 +4,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, link, lstat, unlink } from 'node:fs/promises';
 import { createConnection, type Server } from 'node:net';
-import { join } from 'node:path';
-import { IpcError } from '../errors.ts';
+import { basename, join } from 'node:path';
+import { IpcError, isIpcError } from '../errors.ts';
 import { ignore } from './admission.ts';
 
 /** Bind under a temporary name with a tight umask, verify, then claim the real path. Returns the socket's inode. */
 export async function bindAndClaim(server: Server, path: string, dir: string, uid: number): Promise<number> {
-  const temp = join(dir, `.cora-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
+  const temp = join(dir, tempName(basename(path)));
   try {
     await listenPrivately(server, temp);
     await chmod(temp, 0o600);
@@ -35,11 +35,24 @@ export async function bindAndClaim(server: Server, path: string, dir: string, ui
         resolve();
       }),
     );
-    throw error;
+    // listen/chmod/lstat fail with plain errors (EINVAL for a path over sun_path, EACCES…).
+    if (isIpcError(error)) throw error;
+    throw new IpcError('UNSAFE_SOCKET', `cannot create a socket in ${dir}`, { cause: error });
   } finally {
     // The server stays bound to the inode; the temporary name goes.
     await unlink(temp).catch(ignore);
   }
+}
+
+/**
+ * A random dot-name no longer than the final name (8 characters at least): sun_path holds
+ * 108 bytes on Linux, so a longer temporary name would refuse a path that itself fits.
+ */
+function tempName(final: string): string {
+  const length = Math.max(8, Buffer.byteLength(final));
+  return `.${randomBytes(length)
+    .toString('hex')
+    .slice(0, length - 1)}`;
 }
 
 function listenPrivately(server: Server, path: string): Promise<void> {
