@@ -70,7 +70,7 @@ describe('exec request limits', () => {
   it('should accept maxArgs items of maxArgBytes and refuse one more of either', async () => {
     const argv = (count: number, bytes: number): string[] => [
       '/bin/true',
-      ...Array(count - 1).fill('a'.repeat(bytes)),
+      ...Array.from({ length: count - 1 }, () => 'a'.repeat(bytes)),
     ];
     expect(await verdict({ argv: argv(EXEC_LIMITS.maxArgs, EXEC_LIMITS.maxArgBytes) })).not.toBe(
       'BAD_REQUEST',
