@@ -8,13 +8,17 @@ import { checkMax, quoteCut, shellQuote, visible } from './text.ts';
  * so every string is untrusted.
  */
 export interface ApprovalFields {
+  /** The task asked for. */
   readonly task: string;
   /** The resolved target binary that would run. */
   readonly target: string;
+  /** The command line as the caller sent it (argv[0] as typed). */
   readonly argv: readonly string[];
+  /** The child's working directory (the caller's). */
   readonly cwd: string;
   /** Names of the secrets the task would inject (never values). */
   readonly secrets: readonly string[];
+  /** The process that asked; `script` when it is an interpreter running one (weaker evidence). */
   readonly caller: { readonly pid: number; readonly exe: string; readonly script: string | null };
   /** Parent first. */
   readonly ancestry: readonly { readonly pid: number; readonly exe: string }[];
