@@ -77,6 +77,13 @@ export interface SpawnOptions {
   readonly env: readonly SpawnEnvEntry[];
   /** The caller's working directory. */
   readonly cwd: string;
+  /**
+   * An open descriptor of `file` to execute instead of looking `file` up again: the child
+   * runs exactly the file behind it (a pinned target, hashed through this descriptor), as
+   * `/proc/self/fd/3`. The child keeps it as fd 3 (read-only, its own binary). `file` is
+   * still what messages name. The caller keeps ownership and closes it.
+   */
+  readonly fd?: number;
 }
 
 /** A running child started by {@link spawnChild}. */
@@ -107,6 +114,9 @@ const ENOTDIR = 20;
 const EISDIR = 21;
 
 const encoder = new TextEncoder();
+
+/** The child's descriptor of a pinned target's file (see {@link SpawnOptions.fd}). */
+const EXEC_FD = 3;
 
 /**
  * Start `file` with posix_spawn (architecture §8): stdio on fresh pipes and no other fd, in `cwd`,
@@ -144,8 +154,10 @@ const encoder = new TextEncoder();
  * ```
  */
 export function spawnChild(options: SpawnOptions): SpawnedChild {
-  const { file, argv, env, cwd } = options;
+  const { file, argv, env, cwd, fd } = options;
   checkInputs(file, argv, env, cwd);
+  if (fd !== undefined && (!Number.isInteger(fd) || fd < 3))
+    throw new TypeError('fd must be an open descriptor ≥ 3');
   const libc = loadSpawnLibc();
   const argvBlock = buildArgv(argv);
   const fds = openPipes(libc, file);
@@ -160,7 +172,7 @@ export function spawnChild(options: SpawnOptions): SpawnedChild {
   ];
   let pid: number;
   try {
-    pid = runPosixSpawn(libc, file, argvBlock.pointers, env, cwd, [stdinR, stdoutW, stderrW]);
+    pid = runPosixSpawn(libc, file, argvBlock.pointers, env, cwd, [stdinR, stdoutW, stderrW], fd);
   } catch (error) {
     for (const fd of fds) libc.close(fd);
     throw error;
@@ -294,6 +306,7 @@ function runPosixSpawn(
   env: readonly SpawnEnvEntry[],
   cwd: string,
   [stdinR, stdoutW, stderrW]: [number, number, number],
+  execFd?: number,
 ): number {
   const fa = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
   const attr = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
@@ -312,10 +325,16 @@ function runPosixSpawn(
       setup('adddup2', libc.fileActionsAddDup2(fa, stderrW, 2));
       // glibc ≥ 2.29; runs in the child, so the service's own cwd never changes.
       setup('addchdir_np', libc.fileActionsAddChdir(fa, cwd));
+      // A pinned target runs from the descriptor it was hashed through: as fd 3 of the
+      // child (dup2 clears O_CLOEXEC there, and glibc ≥ 2.29 clears it for fd === 3 too),
+      // executed as /proc/self/fd/3, so a file renamed or swapped over the path since the
+      // hash is not what runs (SECURITY.md "Pinned targets").
+      if (execFd !== undefined) setup('adddup2', libc.fileActionsAddDup2(fa, execFd, EXEC_FD));
       // glibc ≥ 2.34 (close_range in the child): O_CLOEXEC covers every fd Node and we open,
       // but not fds the service inherited without it (a launcher's pipe, a terminal): no fd
-      // but 0/1/2 may reach a program that holds secrets in its environment.
-      setup('addclosefrom_np', libc.fileActionsAddCloseFrom(fa, 3));
+      // but 0/1/2 (and a pinned target's own file) may reach a program that holds secrets in
+      // its environment.
+      setup('addclosefrom_np', libc.fileActionsAddCloseFrom(fa, execFd === undefined ? 3 : EXEC_FD + 1));
       setup('sigemptyset', libc.sigEmptySet(emptySet) === 0 ? 0 : lastErrno());
       // Every signal 1..64 back to SIG_DFL. Not sigfillset(): it leaves out glibc's internal
       // signals 32 and 33, and glibc's spawn child then sets those to SIG_IGN (its parent
@@ -332,7 +351,8 @@ function runPosixSpawn(
         'setflags',
         libc.attrSetFlags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP),
       );
-      const rc = spawnWithEnv(libc, file, argv, env, fa, attr, pidOut);
+      const path = execFd === undefined ? file : `/proc/self/fd/${String(EXEC_FD)}`;
+      const rc = spawnWithEnv(libc, path, argv, env, fa, attr, pidOut);
       if (rc !== 0) throw spawnFailure(rc, file, cwd);
       return pidOut[0] ?? -1;
     } finally {
