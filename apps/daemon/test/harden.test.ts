@@ -4,7 +4,12 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unprivilegedCanRun, waitForLine } from '@cora/test-utils';
-import { isDangerousNodeFlag, scrubEnvironment, serviceNodeFlags } from '../src/shared/harden.ts';
+import {
+  isDangerousNodeFlag,
+  isRuntimeHook,
+  serviceEnvironment,
+  serviceNodeFlags,
+} from '../src/shared/harden.ts';
 import { APP_DIR, SOURCE_FLAGS, runNode } from './helpers.ts';
 
 describe('hardenProcess', () => {
@@ -92,23 +97,44 @@ describe('hardenProcess', () => {
   });
 });
 
-describe('scrubEnvironment', () => {
-  it('should drop Node and loader hooks and keep the rest', () => {
-    const env = scrubEnvironment({
+describe('serviceEnvironment', () => {
+  it('should keep only what the service needs, dropping hooks under any name', () => {
+    const env = serviceEnvironment({
       HOME: '/h',
       PATH: '/bin',
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C.UTF-8',
       CORA_HOME: '/c',
       NODE_OPTIONS: '--require /tmp/evil.js',
       NODE_PATH: '/x',
-      NODE_DEBUG: 'net',
-      NODE_DEBUG_NATIVE: 'x',
-      NODE_INSPECT_RESUME_ON_START: '1',
       LD_PRELOAD: '/tmp/evil.so',
       LD_LIBRARY_PATH: '/tmp',
       MALLOC_CHECK_: '3',
+      GLIBC_TUNABLES: 'glibc.malloc.check=3',
+      BASH_ENV: '/tmp/x',
+      SOME_PRELOAD: '/tmp/y',
+      TMPDIR: 'a\0b',
       UNDEFINED: undefined,
     });
-    expect(env).toEqual({ HOME: '/h', PATH: '/bin', CORA_HOME: '/c' });
+    expect(env).toEqual({ HOME: '/h', PATH: '/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' });
+  });
+});
+
+describe('isRuntimeHook', () => {
+  it('should name loader, Node and allocator hooks and nothing ordinary', () => {
+    for (const name of [
+      'NODE_OPTIONS',
+      'NODE_PATH',
+      'LD_PRELOAD',
+      'LD_AUDIT',
+      'MALLOC_CHECK_',
+      'GLIBC_TUNABLES',
+      'DYLD_INSERT_LIBRARIES',
+      'JEMALLOC_PRELOAD',
+    ])
+      expect(isRuntimeHook(name), name).toBe(true);
+    for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'NODEX', 'OLD_PATH', 'TERM'])
+      expect(isRuntimeHook(name), name).toBe(false);
   });
 });
 

@@ -3,7 +3,7 @@
 import { lstat } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { peerCredentials } from '@cora/identity';
+import { peerCredentials, type PeerCredentials } from '@cora/identity';
 import { IpcClient } from './client.ts';
 import { IpcError, type IpcErrorCode } from './errors.ts';
 import { checkMaxFrameBytes } from './frame.ts';
@@ -22,6 +22,12 @@ export interface ConnectOptions {
   readonly clientName?: string;
   /** Largest frame sent or accepted. Default 1 MiB (must match the server's). */
   readonly maxFrameBytes?: number;
+  /**
+   * Ties the process behind the socket to the expected service before a byte is sent (after
+   * the uid check): e.g. its executable and command line. Throwing (or rejecting) refuses the
+   * server with `UNTRUSTED_SERVER`, the thrown error as `cause`.
+   */
+  readonly checkServer?: (server: PeerCredentials) => void | Promise<void>;
 }
 
 /**
@@ -82,6 +88,18 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
         'UNTRUSTED_SERVER',
         `the process behind ${path} runs as uid ${uidSeen}, not ${expectedUid}`,
       );
+    }
+    if (options.checkServer !== undefined) {
+      const server = peerCredentials(socket);
+      try {
+        await options.checkServer(server);
+      } catch (error) {
+        throw new IpcError(
+          'UNTRUSTED_SERVER',
+          `the process behind ${path} (pid ${String(server.pid)}) is not the expected service: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
     }
     const client = new IpcClient(socket, maxFrameBytes);
     try {

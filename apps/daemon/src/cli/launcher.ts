@@ -8,26 +8,19 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CrError, fileError } from '../shared/errors.ts';
-import { scrubEnvironment, serviceNodeFlags } from '../shared/harden.ts';
+import { serviceEnvironment, serviceNodeFlags } from '../shared/harden.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS, parseDuration } from '../shared/duration.ts';
 import { EXIT_NOT_OWNER, ownerPid } from '../shared/owner-lock.ts';
 import { serviceSocketPath } from '../shared/paths.ts';
 import { connectService, type Service } from './client.ts';
+import { serviceMainPath } from './service-check.ts';
 
 /** Settings the service is started with (its command line; none of it is secret). */
 export interface ServiceSettings {
   readonly home: string;
   readonly idleTimeoutMs: number;
   readonly lifetimeMs: number;
-}
-
-/** Where the service entry point sits: beside this module (dist/ when built, src/ in tests). */
-function serviceMainPath(): string {
-  // Built, every chunk sits in dist/ beside service-main.js; from sources, src/service/main.ts.
-  const source = import.meta.url.endsWith('.ts');
-  return fileURLToPath(new URL(source ? '../service/main.ts' : './service-main.js', import.meta.url));
 }
 
 /**
@@ -79,7 +72,8 @@ interface StartedService {
 /**
  * Start the service detached: `detached: true` makes Node call `setsid()` in the child, so it
  * has no controlling terminal and survives the CLI and the terminal (architecture §9). Its
- * environment and Node flags are scrubbed ({@link scrubEnvironment}, `--disable-sigusr1`).
+ * environment is built from nothing ({@link serviceEnvironment}) and its Node flags scrubbed
+ * (`--disable-sigusr1` added).
  * Its stderr goes to `<home>/service.log` (0600, append; messages there never hold secrets).
  *
  * @param settings - home, idle timeout and lifetime
@@ -105,7 +99,7 @@ function startDetachedService(settings: ServiceSettings): StartedService {
     const child = spawn(process.execPath, serviceArgs(settings), {
       detached: true,
       stdio: ['ignore', 'ignore', log],
-      env: scrubEnvironment(process.env),
+      env: serviceEnvironment(process.env),
       cwd: '/',
     });
     const exited = new Promise<number | null>((resolve) => {
@@ -133,7 +127,7 @@ function startDetachedService(settings: ServiceSettings): StartedService {
 export function startForegroundService(settings: ServiceSettings): ReturnType<typeof spawn> {
   return spawn(process.execPath, serviceArgs(settings), {
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: scrubEnvironment(process.env),
+    env: serviceEnvironment(process.env),
   });
 }
 

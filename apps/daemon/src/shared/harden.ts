@@ -82,39 +82,44 @@ export function readHardening(): HardenReport {
   return { dumpable, coreSoft: BigInt(out.rlim_cur ?? -1), coreHard: BigInt(out.rlim_max ?? -1) };
 }
 
-/** Environment variables never passed to the service: loader and Node runtime hooks. */
-const SCRUBBED_EXACT = new Set([
-  'NODE_OPTIONS',
-  'NODE_PATH',
-  'NODE_REPL_EXTERNAL_MODULE',
-  'NODE_EXTRA_CA_CERTS',
-  'NODE_V8_COVERAGE',
-  'NODE_COMPILE_CACHE',
-  'NODE_TLS_REJECT_UNAUTHORIZED',
-  'NODE_PENDING_DEPRECATION',
-  'NODE_ICU_DATA',
-  'UV_THREADPOOL_SIZE',
-  'CORA_NODE',
+/** The only variables the service starts with: what it needs to resolve commands and format. */
+const SERVICE_ENV_NAMES: ReadonlySet<string> = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'LANG',
+  'TZ',
+  'TMPDIR',
 ]);
-const SCRUBBED_PREFIXES = ['LD_', 'NODE_DEBUG', 'NODE_INSPECT', 'MALLOC_', 'GLIBC_', 'GCONV_', 'DYLD_'];
 
 /**
- * The environment for the service: a copy of `env` without Node and loader hooks
- * (`NODE_OPTIONS` could `--require` code or `--inspect` a debugger into the process that holds
- * the secrets; `LD_PRELOAD` could inject a library). architecture §9.
+ * The environment the service is started with, built from nothing (architecture §9): PATH,
+ * HOME, USER, LOGNAME, LANG, TZ, TMPDIR and `LC_*` from `env`, nothing else. A hook the CLI's
+ * caller set (`NODE_OPTIONS` could `--require` code or open a debugger in the process that
+ * holds the secrets, `LD_PRELOAD` could inject a library) never reaches it, whatever its name.
  *
  * @param env - the CLI's environment
  * @returns a new object; `env` is unchanged
  */
-export function scrubEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function serviceEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(env)) {
-    if (value === undefined) continue;
-    if (SCRUBBED_EXACT.has(key)) continue;
-    if (SCRUBBED_PREFIXES.some((prefix) => key.startsWith(prefix))) continue;
-    out[key] = value;
+    if (value === undefined || value.includes('\0')) continue;
+    if (SERVICE_ENV_NAMES.has(key) || /^LC_[A-Z_]+$/.test(key)) out[key] = value;
   }
   return out;
+}
+
+/**
+ * Whether a variable found in a process's start environment can load code into it or change
+ * how its runtime or loader behaves: Node's and the dynamic loader's hooks, allocator and glibc
+ * tunables, macOS's `DYLD_*`.
+ * @param name - a variable name
+ * @returns true for `NODE_OPTIONS`, `NODE_*`, `LD_*`, `*_PRELOAD`, `MALLOC_*`, `GLIBC_*`, `GCONV_*`, `DYLD_*`
+ */
+export function isRuntimeHook(name: string): boolean {
+  return /^(NODE_|LD_|MALLOC_|GLIBC_|GCONV_|DYLD_|UV_)|_PRELOAD$/.test(name);
 }
 
 /** Node flags that load code or open a debugger: never passed on to the service. */

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Is the process behind the socket this installation's Cora service for this home (issue 13)?
+ * A same-user process can kill the service and listen in its place; before the CLI sends a
+ * passphrase or a value it ties the socket's peer (the kernel's SO_PEERCRED pid) to what the
+ * launcher starts: this CLI's Node binary running this installation's service entry point with
+ * no code-loading flag, for this home, and (when we are not root) not dumpable. Linux only:
+ * elsewhere the uid check of @cora/ipc is all there is (SECURITY.md).
+ */
+import { readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { isDangerousNodeFlag } from '../shared/harden.ts';
+
+/** Where the service entry point sits: beside this module (dist/ when built, src/ in tests). */
+export function serviceMainPath(): string {
+  const source = import.meta.url.endsWith('.ts');
+  return fileURLToPath(new URL(source ? '../service/main.ts' : './service-main.js', import.meta.url));
+}
+
+function real(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * Why the process `pid` is not the Cora service of `home`, or null when it is.
+ * @param pid - the socket peer's pid (SO_PEERCRED)
+ * @param home - the Cora home the CLI uses
+ * @returns a reason for people, or null
+ */
+export function notOurService(pid: number, home: string): string | null {
+  if (process.platform !== 'linux') return null;
+  let exe: string;
+  let argv: string[];
+  try {
+    exe = readlinkSync(`/proc/${String(pid)}/exe`);
+    argv = readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8')
+      .split('\0')
+      .slice(0, -1);
+  } catch {
+    return 'its executable and command line cannot be read';
+  }
+  if (exe !== real(process.execPath)) return `it runs ${exe}, not ${real(process.execPath)}`;
+  const main = argv.findIndex((arg, i) => i > 0 && !arg.startsWith('-'));
+  const flags = argv.slice(1, main === -1 ? argv.length : main);
+  const bad = flags.find((flag) => isDangerousNodeFlag(flag));
+  if (bad !== undefined) return `it was started with ${bad}`;
+  if (main === -1 || real(argv[main] ?? '') !== real(serviceMainPath()))
+    return 'it does not run this installation’s service';
+  const at = argv.indexOf('--home', main);
+  if (at === -1 || real(argv[at + 1] ?? '') !== real(home)) return `it serves another home than ${home}`;
+  // The service makes itself non-dumpable at once: its /proc files then belong to root.
+  if (
+    process.getuid?.() !== 0 &&
+    statSync(`/proc/${String(pid)}/environ`, { throwIfNoEntry: false })?.uid !== 0
+  )
+    return 'it is dumpable (a Cora service never is)';
+  return null;
+}
