@@ -67,7 +67,7 @@ export function checkMax(options: CutOptions): number {
   return max;
 }
 
-export const more = (dropped: number): string => (dropped === 0 ? '' : ` …(${String(dropped)} more bytes)`);
+const more = (dropped: number): string => (dropped === 0 ? '' : ` …(${String(dropped)} more bytes)`);
 
 /**
  * `text` with every character that could steer a terminal or hide itself shown as an escape

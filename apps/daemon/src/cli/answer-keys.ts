@@ -6,7 +6,7 @@
  */
 
 /** What a key or a line said: an answer's text, or that the input ended (`end`) or was cancelled. */
-export type Answer =
+type Answer =
   { readonly text: string } | { readonly end: 'eof' | 'cancel' } | { readonly withdrawn: true };
 
 /** A source of answers. */
@@ -120,15 +120,17 @@ export function createAnswerReader(
     finish('eof');
   };
 
+  // Every listener, so that close() removes exactly what was added.
+  const listeners: [NodeJS.EventEmitter, string, (chunk: Buffer | string) => void][] = [
+    [input, 'data', onData],
+    [input, 'end', onEnd],
+    [input, 'error', onError],
+  ];
   if (keys) {
     input.setRawMode?.(true);
-    process.once('exit', restore);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGHUP', onSignal);
+    listeners.push([process, 'exit', restore], [process, 'SIGTERM', onSignal], [process, 'SIGHUP', onSignal]);
   }
-  input.on('data', onData);
-  input.on('end', onEnd);
-  input.on('error', onError);
+  for (const [emitter, event, listener] of listeners) emitter.on(event, listener);
   input.resume();
 
   return {
@@ -158,12 +160,7 @@ export function createAnswerReader(
     },
     close: () => {
       finish('eof');
-      input.off('data', onData);
-      input.off('end', onEnd);
-      input.off('error', onError);
-      process.off('exit', restore);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGHUP', onSignal);
+      for (const [emitter, event, listener] of listeners) emitter.off(event, listener);
       input.pause();
     },
   };
