@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { Access, handledAccess, Scope } from './access.ts';
+import { SandboxError } from './errors.ts';
+import {
+  abiVersion,
+  addPathRule,
+  closeFd,
+  createRuleset,
+  O_PATH,
+  restrictSelf,
+  setNoNewPrivs,
+} from './internal/landlock.ts';
+import { isWithin, planRules, type FsView, type SandboxRule, type SandboxSpec } from './plan.ts';
+
+/**
+ * The Landlock ABI version of the running kernel: 0 when it has no Landlock or it is
+ * disabled (not in the `lsm=` list). ABI 6 adds the signal and abstract-socket scopes.
+ *
+ * @returns 0, or the ABI version (7 on Linux 6.15+)
+ * @throws SandboxError `ARCH_UNSUPPORTED` on an architecture whose syscall numbers are unknown
+ * @example
+ * ```ts
+ * if (landlockAbi() < 6) console.error('no signal scoping on this kernel');
+ * ```
+ */
+export function landlockAbi(): number {
+  return abiVersion();
+}
+
+/** The real file system, read with lstat and readdir. */
+export const realFsView: FsView = {
+  kind(path) {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st === undefined) return 'missing';
+    if (st.isSymbolicLink()) return 'symlink';
+    return st.isDirectory() ? 'dir' : 'file';
+  },
+  list(path) {
+    try {
+      return readdirSync(path);
+    } catch {
+      return [];
+    }
+  },
+};
+
+/**
+ * `path` made absolute with every symlink resolved; for a path that does not exist (yet), the
+ * nearest existing ancestor is resolved and the rest appended, so a protection of a file to
+ * come (`~/.curlrc`) names the directory it would be created in.
+ *
+ * @param path - a path, relative to the cwd or absolute
+ * @returns an absolute normalized path
+ */
+export function canonicalPath(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return realpathSync(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    if (parent === absolute) return absolute;
+    const base = canonicalPath(parent);
+    return base === '/' ? `/${basename(absolute)}` : `${base}/${basename(absolute)}`;
+  }
+}
+
+/** Options of {@link confineAndExec}. */
+export interface ConfineOptions {
+  /** Refuse with `UNSUPPORTED` below this ABI (default 1). Scopes need 6. */
+  readonly minAbi?: number;
+}
+
+/**
+ * The rules {@link confineAndExec} would enforce for `spec` on this kernel, read from the real
+ * file system now (for a dry run or a report).
+ * @param spec - grants and protections (absolute real paths; see {@link canonicalPath})
+ * @param abi - the ABI to plan for (default: this kernel's, at least 1)
+ * @returns the rules
+ * @throws SandboxError `INVALID_SPEC`
+ */
+export function planForKernel(spec: SandboxSpec, abi: number = Math.max(1, landlockAbi())): SandboxRule[] {
+  return planRules(spec, abi, realFsView);
+}
+
+/**
+ * Confine this process with Landlock and replace it with `file` (architecture §12): sets
+ * `PR_SET_NO_NEW_PRIVS`, builds a ruleset that handles every filesystem right of the kernel's
+ * ABI, adds the planned path-beneath rules, scopes signals and abstract Unix sockets to the
+ * domain (ABI ≥ 6), restricts the calling thread (the main JS thread, the only one that
+ * survives `execve`), then `process.execve`. Every descendant inherits the domain; nothing
+ * inside can leave it.
+ *
+ * @param spec - grants and protections (absolute real paths; see {@link canonicalPath})
+ * @param file - the program to run (an absolute path: no PATH lookup here)
+ * @param argv - its argv, argv[0] included
+ * @param env - its whole environment
+ * @param options - see {@link ConfineOptions}
+ * @returns never: the process is replaced
+ * @throws SandboxError `UNSUPPORTED` (no Landlock, ABI under `minAbi`), `ARCH_UNSUPPORTED`,
+ *   `INVALID_SPEC`, `SYSCALL_FAILED` (before the restriction: nothing applied, except maybe
+ *   no_new_privs), `EXEC_FAILED` (checked before the restriction: `file` is not an executable
+ *   regular file, the rules do not let it be executed, or it is neither ELF nor `#!`; after
+ *   the restriction Node aborts the process when execve fails, SIGABRT)
+ * @example
+ * ```ts
+ * confineAndExec(spec, '/usr/bin/claude', ['claude'], env);
+ * ```
+ */
+export function confineAndExec(
+  spec: SandboxSpec,
+  file: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  options: ConfineOptions = {},
+): never {
+  const minAbi = options.minAbi ?? 1;
+  const abi = landlockAbi();
+  if (abi < Math.max(1, minAbi)) {
+    throw new SandboxError(
+      'UNSUPPORTED',
+      abi === 0
+        ? 'this kernel has no Landlock (Linux ≥ 5.13 with landlock in the lsm= list is needed)'
+        : `this kernel's Landlock ABI is ${String(abi)}; ${String(minAbi)} or later is needed`,
+    );
+  }
+  if (typeof file !== 'string' || !file.startsWith('/')) {
+    throw new SandboxError('INVALID_SPEC', `file must be an absolute path, got ${JSON.stringify(file)}`);
+  }
+  if (typeof process.execve !== 'function') {
+    throw new SandboxError(
+      'UNSUPPORTED',
+      `process.execve is missing: Node ≥ 23.11 is needed, this is ${process.version}`,
+    );
+  }
+  const rules = planRules(spec, abi, realFsView);
+  // Node aborts the process when execve fails (SIGABRT, no exception): check first.
+  checkRunnable(file, rules);
+  const scoped = abi >= 6 ? Scope.ABSTRACT_UNIX_SOCKET | Scope.SIGNAL : 0;
+  const ruleset = createRuleset(handledAccess(abi), scoped);
+  try {
+    for (const rule of rules) addRule(ruleset, rule);
+    setNoNewPrivs();
+    restrictSelf(ruleset);
+  } finally {
+    closeFd(ruleset);
+  }
+  try {
+    process.execve(file, [...argv], { ...env });
+  } catch (error) {
+    throw new SandboxError('EXEC_FAILED', `cannot run ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  // process.execve returns only by throwing.
+  throw new SandboxError('EXEC_FAILED', `cannot run ${file}`);
+}
+
+/** Throw `EXEC_FAILED` unless `file` is a program execve will start under `rules`. */
+function checkRunnable(file: string, rules: readonly SandboxRule[]): void {
+  const refuse = (why: string): never => {
+    throw new SandboxError('EXEC_FAILED', `cannot run ${file}: ${why}`);
+  };
+  let real: string;
+  try {
+    real = realpathSync(file);
+    accessSync(real, constants.X_OK);
+    if (!statSync(real).isFile()) refuse('not a regular file');
+  } catch (error) {
+    if (error instanceof SandboxError) throw error;
+    return refuse((error as NodeJS.ErrnoException).code ?? 'not found');
+  }
+  let granted = 0;
+  for (const rule of rules) if (isWithin(real, rule.path)) granted |= rule.access;
+  if ((granted & Access.EXECUTE) === 0) refuse('the sandbox does not allow executing it');
+  const head = Buffer.alloc(4);
+  let fd: number | undefined;
+  try {
+    fd = openSync(real, 'r');
+    readSync(fd, head, 0, 4, 0);
+  } catch {
+    refuse('it cannot be read');
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  const elf = head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  if (!elf && head.subarray(0, 2).toString('latin1') !== '#!')
+    refuse('neither an ELF binary nor a #! script');
+}
+
+function addRule(ruleset: number, rule: SandboxRule): void {
+  let fd: number;
+  try {
+    fd = openSync(rule.path, O_PATH | constants.O_NOFOLLOW);
+  } catch {
+    return; // gone since it was planned: nothing to grant
+  }
+  try {
+    // A symlink swapped in since planning: no rule (its target is judged by its own path).
+    if (fstatSync(fd).isSymbolicLink()) return;
+    addPathRule(ruleset, fd, rule.access);
+  } finally {
+    closeFd(fd);
+  }
+}

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * `@cora/sandbox`: confine this process with Landlock and exec a program (architecture §12).
+ * No root, no user namespaces: path rules, signal and abstract-socket scopes, no_new_privs.
+ * @packageDocumentation
+ */
+export { landlockAbi, confineAndExec, planForKernel, canonicalPath, realFsView } from './confine.ts';
+export type { ConfineOptions } from './confine.ts';
+export { planRules, isWithin } from './plan.ts';
+export type { SandboxSpec, SandboxGrant, SandboxProtection, SandboxRule, FsView, PathKind } from './plan.ts';
+export {
+  Access,
+  Scope,
+  FILE_ACCESS,
+  READ_ACCESS,
+  WRITE_ACCESS,
+  DEVICE_ACCESS,
+  MODIFY_ACCESS,
+  handledAccess,
+} from './access.ts';
+export { SandboxError, SandboxErrorCode, isSandboxError } from './errors.ts';
