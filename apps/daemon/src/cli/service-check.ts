@@ -3,11 +3,13 @@
  * Is the process behind the socket this installation's Cora service for this home (issue 13)?
  * A same-user process can kill the service and listen in its place; before the CLI sends a
  * passphrase or a value it ties the socket's peer (the kernel's SO_PEERCRED pid) to what the
- * launcher starts: this CLI's Node binary running this installation's service entry point with
- * no code-loading flag, for this home, and (when we are not root) not dumpable. Linux only:
- * elsewhere the uid check of @cora/ipc is all there is (SECURITY.md).
+ * launcher starts: this installation's service entry point with no code-loading flag, for this
+ * home, and not dumpable (checked as a non-root user: its executable link is then unreadable;
+ * as root: its executable is this CLI's Node). A command line can be rewritten by the process
+ * itself, and a same-uid process can make itself non-dumpable: this raises the bar, it is not
+ * proof (SECURITY.md; inside `cr agent` the socket cannot be replaced at all). Linux only.
  */
-import { readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isDangerousNodeFlag } from '../shared/harden.ts';
 
@@ -33,17 +35,26 @@ function real(path: string): string {
  */
 export function notOurService(pid: number, home: string): string | null {
   if (process.platform !== 'linux') return null;
-  let exe: string;
   let argv: string[];
   try {
-    exe = readlinkSync(`/proc/${String(pid)}/exe`);
     argv = readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8')
       .split('\0')
       .slice(0, -1);
   } catch {
-    return 'its executable and command line cannot be read';
+    return 'its command line cannot be read';
   }
-  if (exe !== real(process.execPath)) return `it runs ${exe}, not ${real(process.execPath)}`;
+  // A non-dumpable process's executable link is readable by root only: for anyone else, a
+  // readable link means a dumpable process, which a Cora service never is.
+  let exe: string | null = null;
+  try {
+    exe = readlinkSync(`/proc/${String(pid)}/exe`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES') return 'its executable cannot be read';
+  }
+  const root = process.getuid?.() === 0;
+  if (exe === null && root) return 'its executable cannot be read';
+  if (exe !== null && !root) return 'it is dumpable (a Cora service never is)';
+  if (exe !== null && exe !== real(process.execPath)) return `it runs ${exe}, not ${real(process.execPath)}`;
   const main = argv.findIndex((arg, i) => i > 0 && !arg.startsWith('-'));
   const flags = argv.slice(1, main === -1 ? argv.length : main);
   const bad = flags.find((flag) => isDangerousNodeFlag(flag));
@@ -52,11 +63,5 @@ export function notOurService(pid: number, home: string): string | null {
     return 'it does not run this installation’s service';
   const at = argv.indexOf('--home', main);
   if (at === -1 || real(argv[at + 1] ?? '') !== real(home)) return `it serves another home than ${home}`;
-  // The service makes itself non-dumpable at once: its /proc files then belong to root.
-  if (
-    process.getuid?.() !== 0 &&
-    statSync(`/proc/${String(pid)}/environ`, { throwIfNoEntry: false })?.uid !== 0
-  )
-    return 'it is dumpable (a Cora service never is)';
   return null;
 }
