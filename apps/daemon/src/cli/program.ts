@@ -10,6 +10,7 @@ import { VERSION } from '../shared/version.ts';
 import { collect, integer, parseFd, withPassOptions, type PassOptions } from './options.ts';
 import { out, printJson } from './output.ts';
 // Types only: erased at build time, so no command module loads before its action runs.
+import type { AgentOptions } from './commands/agent.ts';
 import type * as AuditModuleNs from './commands/audit.ts';
 import type { ReadOptions } from './commands/audit.ts';
 import type { PasswdOptions } from './commands/passwd.ts';
@@ -236,6 +237,20 @@ function buildProgram(): Command {
     .argument('<argv...>', 'the command and its arguments, after --')
     .action(async (task: string, argv: string[]) => {
       process.exitCode = await (await import('./commands/exec.ts')).cmdExec(task, argv);
+    });
+  program
+    .command('agent')
+    .description('run an agent (claude, codex, a script) in a Landlock sandbox it cannot leave')
+    .usage('[--profile NAME] [--allow-write PATH…] -- COMMAND [ARG…]')
+    .argument('<argv...>', 'the agent and its arguments, after --')
+    .option('--profile <name>', 'the dirs the agent keeps its state in: generic (default), claude, codex')
+    .option('--allow-read <path>', 'readable even inside a --protect path (repeatable)', collect, [])
+    .option('--allow-write <path>', 'also writable (repeatable; never the Cora home)', collect, [])
+    .option('--protect <path>', 'neither readable nor writable, e.g. a .env file (repeatable)', collect, [])
+    .option('--dry-run', 'print the Landlock rules and the program, run nothing')
+    .option('--unconfined', 'run the agent WITHOUT a sandbox when the kernel cannot confine it')
+    .action(async (argv: string[], options: AgentOptions) => {
+      process.exitCode = (await import('./commands/agent.ts')).cmdAgent(argv, options);
     });
   withPassOptions(
     program
