@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { describe, expect, it } from 'vitest';
-import { Access, isWithin, planRules, type FsView, type SandboxRule } from '@cora/sandbox';
+import { Access, accessAt, planRules, type FsView } from '@cora/sandbox';
 import { agentSpec, STEERING_FILES, type AgentSpecInput } from '../src/cli/agent-spec.ts';
 
 /** A fake file system where every listed path is a directory and the rest a file. */
@@ -48,12 +48,6 @@ const INPUT: AgentSpecInput = {
   installation: ['/opt/cora'],
 };
 
-function rightsAt(rules: readonly SandboxRule[], path: string): number {
-  let rights = 0;
-  for (const rule of rules) if (isWithin(path, rule.path)) rights |= rule.access;
-  return rights;
-}
-
 describe('agentSpec', () => {
   it('should keep the Cora home unreadable and unwritable, even against --allow-read and --allow-write', () => {
     const rules = planRules(
@@ -66,33 +60,33 @@ describe('agentSpec', () => {
       '/home/me/.cora/run/cora.sock',
       '/home/me/.cora/audit.jsonl',
     ]) {
-      expect(rightsAt(rules, path) & ~Access.READ_DIR).toBe(0);
+      expect(accessAt(rules, path) & ~Access.READ_DIR).toBe(0);
     }
-    expect(rightsAt(rules, '/home/me/.cora/run') & (Access.MAKE_SOCK | Access.REMOVE_FILE)).toBe(0);
+    expect(accessAt(rules, '/home/me/.cora/run') & (Access.MAKE_SOCK | Access.REMOVE_FILE)).toBe(0);
   });
 
   it('should never make a steering file writable, even when HOME is the project', () => {
     const rules = planRules(agentSpec({ ...INPUT, cwd: '/home/me', allowWrite: ['/home/me'] }), 7, FS);
     for (const file of STEERING_FILES) {
-      expect(rightsAt(rules, `/home/me/${file}`) & (Access.WRITE_FILE | Access.MAKE_REG)).toBe(0);
+      expect(accessAt(rules, `/home/me/${file}`) & (Access.WRITE_FILE | Access.MAKE_REG)).toBe(0);
     }
-    expect(rightsAt(rules, '/home/me/proj/src.ts') & Access.WRITE_FILE).not.toBe(0);
+    expect(accessAt(rules, '/home/me/proj/src.ts') & Access.WRITE_FILE).not.toBe(0);
   });
 
   it('should let the agent read and write its project and profile, read the rest, and not write the installation', () => {
     const rules = planRules(agentSpec({ ...INPUT, cwd: '/opt' }), 7, FS);
-    expect(rightsAt(rules, '/usr/bin/env') & Access.EXECUTE).not.toBe(0);
-    expect(rightsAt(rules, '/home/me/.claude/settings.json') & Access.WRITE_FILE).not.toBe(0);
-    expect(rightsAt(rules, '/opt/cora/dist/cli.js') & Access.WRITE_FILE).toBe(0);
-    expect(rightsAt(rules, '/opt/cora/dist/cli.js') & Access.READ_FILE).not.toBe(0);
-    expect(rightsAt(rules, '/opt/other') & Access.MAKE_REG).not.toBe(0);
+    expect(accessAt(rules, '/usr/bin/env') & Access.EXECUTE).not.toBe(0);
+    expect(accessAt(rules, '/home/me/.claude/settings.json') & Access.WRITE_FILE).not.toBe(0);
+    expect(accessAt(rules, '/opt/cora/dist/cli.js') & Access.WRITE_FILE).toBe(0);
+    expect(accessAt(rules, '/opt/cora/dist/cli.js') & Access.READ_FILE).not.toBe(0);
+    expect(accessAt(rules, '/opt/other') & Access.MAKE_REG).not.toBe(0);
   });
 
   it('should keep a --protect file out of reach unless --allow-read names it', () => {
     const closed = planRules(agentSpec(INPUT), 7, FS);
-    expect(rightsAt(closed, '/home/me/proj/.env') & (Access.READ_FILE | Access.WRITE_FILE)).toBe(0);
+    expect(accessAt(closed, '/home/me/proj/.env') & (Access.READ_FILE | Access.WRITE_FILE)).toBe(0);
     const opened = planRules(agentSpec({ ...INPUT, allowRead: ['/home/me/proj/.env'] }), 7, FS);
-    expect(rightsAt(opened, '/home/me/proj/.env') & Access.READ_FILE).not.toBe(0);
+    expect(accessAt(opened, '/home/me/proj/.env') & Access.READ_FILE).not.toBe(0);
   });
 
   it('should throw RangeError for an unknown profile', () => {

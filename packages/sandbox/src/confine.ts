@@ -23,7 +23,7 @@ import {
   restrictSelf,
   setNoNewPrivs,
 } from './internal/landlock.ts';
-import { isWithin, planRules, type FsView, type SandboxRule, type SandboxSpec } from './plan.ts';
+import { accessAt, planRules, type FsView, type SandboxRule, type SandboxSpec } from './plan.ts';
 
 /**
  * The Landlock ABI version of the running kernel: 0 when it has no Landlock or it is
@@ -96,7 +96,7 @@ export function planForKernel(spec: SandboxSpec, abi: number = Math.max(1, landl
 }
 
 /**
- * Confine this process with Landlock and replace it with `file` (architecture §12): sets
+ * Confine this process with Landlock and replace it with `file` (architecture §13): sets
  * `PR_SET_NO_NEW_PRIVS`, builds a ruleset that handles every filesystem right of the kernel's
  * ABI, adds the planned path-beneath rules, scopes signals and abstract Unix sockets to the
  * domain (ABI ≥ 6), restricts the calling thread (the main JS thread, the only one that
@@ -116,7 +116,8 @@ export function planForKernel(spec: SandboxSpec, abi: number = Math.max(1, landl
  *   the restriction Node aborts the process when execve fails, SIGABRT)
  * @example
  * ```ts
- * confineAndExec(spec, '/usr/bin/claude', ['claude'], env);
+ * const spec: SandboxSpec = { grants: [{ path: '/', access: READ_ACCESS }], protect: [] };
+ * confineAndExec(spec, '/usr/bin/claude', ['claude'], { PATH: '/usr/bin:/bin' });
  * ```
  */
 export function confineAndExec(
@@ -182,9 +183,7 @@ function checkRunnable(file: string, rules: readonly SandboxRule[]): void {
     if (error instanceof SandboxError) throw error;
     return refuse((error as NodeJS.ErrnoException).code ?? 'not found');
   }
-  let granted = 0;
-  for (const rule of rules) if (isWithin(real, rule.path)) granted |= rule.access;
-  if ((granted & Access.EXECUTE) === 0) refuse('the sandbox does not allow executing it');
+  if ((accessAt(rules, real) & Access.EXECUTE) === 0) refuse('the sandbox does not allow executing it');
   const head = Buffer.alloc(4);
   let fd: number | undefined;
   try {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * Rule planning (architecture §12): Landlock has only allow rules, and a rule on a directory
+ * Rule planning (architecture §13): Landlock has only allow rules, and a rule on a directory
  * covers everything beneath it. To keep a path out of a grant, the grant is split along the
  * path's ancestors: each ancestor keeps only the rights no protection withholds, and every
  * sibling entry off the way to the protected path gets the rest. Pure: the file system is
@@ -61,6 +61,24 @@ export function isWithin(path: string, root: string): boolean {
   return path === root || path.startsWith(`${root}/`);
 }
 
+/**
+ * The rights `rules` give at `path`: the union of the rules on it and on its ancestors, which
+ * is how Landlock decides within one ruleset.
+ * @param rules - rules from {@link planRules}
+ * @param path - an absolute normalized path
+ * @returns {@link Access} bits
+ * @example
+ * ```ts
+ * const spec: SandboxSpec = { grants: [{ path: '/', access: READ_ACCESS }], protect: [] };
+ * const canRead = (accessAt(planRules(spec, 7, realFsView), '/etc/hosts') & Access.READ_FILE) !== 0;
+ * ```
+ */
+export function accessAt(rules: readonly SandboxRule[], path: string): number {
+  let rights = 0;
+  for (const rule of rules) if (isWithin(path, rule.path)) rights |= rule.access;
+  return rights;
+}
+
 function join(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
@@ -99,7 +117,7 @@ function checkPath(path: string, what: string): void {
  * @throws SandboxError `INVALID_SPEC` for a relative or unnormalized path; RangeError for a bad `abi`
  * @example
  * ```ts
- * planRules({ grants: [{ path: '/', access: READ_ACCESS }], protect: [{ path: '/home/me/.cora', withhold: READ_ACCESS }] }, 7, view);
+ * planRules({ grants: [{ path: '/', access: READ_ACCESS }], protect: [{ path: '/home/me/.cora', withhold: READ_ACCESS }] }, 7, realFsView);
  * ```
  */
 export function planRules(spec: SandboxSpec, abi: number, view: FsView): SandboxRule[] {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The real kernel, real processes: what a confined process can and cannot do (architecture §12).
+// The real kernel, real processes: what a confined process can and cannot do (architecture §13).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';

@@ -16,6 +16,7 @@ describe('@cora/sandbox entry point', () => {
         "SandboxErrorCode": "object",
         "Scope": "object",
         "WRITE_ACCESS": "number",
+        "accessAt": "function",
         "canonicalPath": "function",
         "confineAndExec": "function",
         "handledAccess": "function",

@@ -8,10 +8,10 @@ import {
   READ_ACCESS,
   WRITE_ACCESS,
   handledAccess,
+  accessAt,
   isWithin,
   planRules,
   type FsView,
-  type SandboxRule,
   type SandboxSpec,
 } from '../src/index.ts';
 
@@ -57,13 +57,6 @@ const FS = fakeFs([
 const ALL = handledAccess(7);
 const NO_ACCESS = ALL & ~Access.READ_DIR;
 
-/** The rights the rules give at `path` (the union over the rules on it and its ancestors). */
-function rightsAt(rules: readonly SandboxRule[], path: string): number {
-  let rights = 0;
-  for (const rule of rules) if (isWithin(path, rule.path)) rights |= rule.access;
-  return rights;
-}
-
 describe('planRules', () => {
   it('should emit one rule per grant when nothing is protected', () => {
     const spec: SandboxSpec = { grants: [{ path: '/', access: READ_ACCESS }], protect: [] };
@@ -87,10 +80,10 @@ describe('planRules', () => {
       { path: '/tmp', access: rx },
       { path: '/usr', access: rx },
     ]);
-    expect(rightsAt(rules, '/home/me/.cora/vault.cora') & Access.READ_FILE).toBe(0);
-    expect(rightsAt(rules, '/home/me/.cora') & Access.READ_DIR).not.toBe(0);
+    expect(accessAt(rules, '/home/me/.cora/vault.cora') & Access.READ_FILE).toBe(0);
+    expect(accessAt(rules, '/home/me/.cora') & Access.READ_DIR).not.toBe(0);
     // The documented limit: a file created later directly in a split ancestor gets no read.
-    expect(rightsAt(rules, '/home/me/new-file') & Access.READ_FILE).toBe(0);
+    expect(accessAt(rules, '/home/me/new-file') & Access.READ_FILE).toBe(0);
   });
 
   it('should give no rule to a symlink, so a link to the protected path opens nothing', () => {
@@ -143,10 +136,10 @@ describe('planRules', () => {
       protect: [{ path: '/home/me/.curlrc', withhold: MODIFY_ACCESS, hard: true }],
     };
     const rules = planRules(spec, 7, FS);
-    expect(rightsAt(rules, '/home/me') & Access.MAKE_REG).toBe(0);
-    expect(rightsAt(rules, '/home/me/.curlrc') & MODIFY_ACCESS).toBe(0);
-    expect(rightsAt(rules, '/home/me/proj/src/a.ts') & WRITE_ACCESS).toBe(WRITE_ACCESS);
-    expect(rightsAt(rules, '/home/me') & READ_ACCESS).toBe(READ_ACCESS);
+    expect(accessAt(rules, '/home/me') & Access.MAKE_REG).toBe(0);
+    expect(accessAt(rules, '/home/me/.curlrc') & MODIFY_ACCESS).toBe(0);
+    expect(accessAt(rules, '/home/me/proj/src/a.ts') & WRITE_ACCESS).toBe(WRITE_ACCESS);
+    expect(accessAt(rules, '/home/me') & READ_ACCESS).toBe(READ_ACCESS);
   });
 
   it('should drop the rights an older ABI does not know', () => {
@@ -209,7 +202,7 @@ describe('planRules', () => {
           const rules = planRules({ grants, protect }, 7, FS);
           for (const p of protect) {
             for (const probe of all) {
-              if (isWithin(probe, p.path)) expect(rightsAt(rules, probe) & p.withhold).toBe(0);
+              if (isWithin(probe, p.path)) expect(accessAt(rules, probe) & p.withhold).toBe(0);
             }
           }
           // A path no protection is on the way to (nor above) keeps what its grants give.
@@ -217,7 +210,7 @@ describe('planRules', () => {
             for (const probe of all) {
               if (!isWithin(probe, g.path) || FS.kind(probe) !== 'dir') continue;
               const touched = protect.some((p) => isWithin(p.path, probe) || isWithin(probe, p.path));
-              if (!touched) expect(rightsAt(rules, probe) & g.access).toBe(g.access & ALL);
+              if (!touched) expect(accessAt(rules, probe) & g.access).toBe(g.access & ALL);
             }
           }
         },

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
  * `cr agent [--profile NAME] [--allow-read P] [--allow-write P] [--protect P] -- CMD…`
- * (issue 13, architecture §12): run an agent inside a Landlock sandbox it and its descendants
+ * (issue 13, architecture §13): run an agent inside a Landlock sandbox it and its descendants
  * cannot leave, then get out of the way (`execve`: the agent replaces this process).
  */
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
@@ -24,10 +24,10 @@ import { AGENT_PROFILES, agentSpec } from '../agent-spec.ts';
 import { out } from '../output.ts';
 
 /** The Landlock ABI `cr agent` needs: 6 brings the signal and abstract-socket scopes. */
-export const AGENT_MIN_ABI = 6;
+const AGENT_MIN_ABI = 6;
 
 /** Exit code when the kernel cannot confine the agent (README "Exit codes"); nothing was run. */
-export const EXIT_NO_SANDBOX = 78;
+const EXIT_NO_SANDBOX = 78;
 
 /** Options of `cr agent`. */
 export interface AgentOptions {
@@ -46,7 +46,7 @@ export interface AgentOptions {
  * @param env - the user's environment
  * @returns a new object of strings
  */
-export function agentEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+function agentEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value.includes('\0') || isRuntimeHook(name)) continue;
@@ -91,7 +91,7 @@ function tempDirs(env: NodeJS.ProcessEnv): string[] {
  * @returns the spec
  * @throws CrError `USAGE` for an unknown profile
  */
-export function buildAgentSpec(options: AgentOptions, env: NodeJS.ProcessEnv): SandboxSpec {
+function buildAgentSpec(options: AgentOptions, env: NodeJS.ProcessEnv): SandboxSpec {
   const profile = options.profile ?? 'generic';
   if (!Object.hasOwn(AGENT_PROFILES, profile)) {
     throw new CrError(
