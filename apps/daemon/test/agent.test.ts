@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 // `cr agent` against a real service, a real child holding a canary and the real kernel (issue 13
-// item 1, architecture §12). The agent side runs as nobody (setpriv): root inside Landlock can
+// item 1, architecture §13). The agent side runs as nobody (setpriv): root inside Landlock can
 // still read another process's /proc/<pid>/environ (SECURITY.md "Inside cr agent").
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';

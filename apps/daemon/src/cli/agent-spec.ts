@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * What `cr agent` lets an agent touch (architecture §12), as a `@cora/sandbox` spec. Pure:
+ * What `cr agent` lets an agent touch (architecture §13), as a `@cora/sandbox` spec. Pure:
  * every path comes in absolute and resolved (commands/agent.ts canonicalizes them).
  */
 import {
