@@ -1,32 +1,35 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Issue 4 / architecture §12: `cr exec` latency.
-// 1. Service side: request received → child running (posix_spawn returned, so the child has
-//    exec'd: CLONE_VFORK), p50/p99 with 1 and 32 concurrent clients, including the fsynced
-//    `task-start` audit record that must be on disk before any secret is copied. The exec handler runs in
-//    this process behind a real @cora/ipc server; its `onSpawned` hook reports each spawn.
-//    Targets: 2 ms / 10 ms.
-// 2. End to end: the built `bin/cr exec TASK -- true` against a real unlocked service (a temp
-//    home, one secret, a policy written into the vault), median of 30, against `node -e 0`.
-//    Target: +25 ms.
-// Usage: pnpm --filter @cora/daemon run build && pnpm --filter @cora/bench exec-latency
+// Issue 4 / architecture §12: exec latency, through the real service, against spawning the
+// same binary directly.
+// The built service (apps/daemon/dist, started by `cr`) in a throw-away CORA_HOME: a vault
+// initialised and unlocked, one secret, a task `t` running /usr/bin/true with it, and this
+// script (under this Node) allowed as a caller. Everything after that goes through the
+// public `@cora/ipc` client, as an integrator's agent would: connect (the client checks the
+// socket and the server's uid first), then `client.exec()` for task `t`.
+// 1. One client: N paired rounds of [child_process.spawn('/usr/bin/true'), client.exec(t)],
+//    in alternating order. Measured per round: to "running" (the floor's `spawn` event; the
+//    service's `started` event, so policy, the fsynced `task-start` audit record, the secret
+//    copies, posix_spawn and the reply are in it) and to "done" (the floor's `close`; the
+//    exec's exit status, after the masked output has been drained).
+// 2. 32 clients: rounds of 32 concurrent direct spawns, then 32 concurrent execs (one per
+//    connection), alternating which goes first.
+// 3. The CLI: `cr exec t -- true` whole against `node -e 0`, paired the same way.
+// Figures are medians and p99s, and the ratio Cora / floor of each. Written to
+// results/exec-latency.json.
+// Usage: pnpm run build && pnpm --filter @cora/bench exec-latency
+//   (BENCH_ROUNDS=300 paired rounds for 1 client, BENCH_BURSTS=20 rounds of 32, BENCH_E2E=30)
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { updateVault } from '@cora/crypto-format';
-import { peerIdentity } from '@cora/identity';
-import { IpcError, connectIpc, createIpcServer, type IpcClient, type IpcHandlers } from '@cora/ipc';
-import { SecretBuf } from '@cora/memstore';
-import { parsePolicy } from '@cora/policy';
-import { AuditLog } from '@cora/audit';
-import { Approvals } from '../../apps/daemon/src/service/approvals.ts';
-import { ServiceAudit } from '../../apps/daemon/src/service/audit.ts';
-import { createExecHandler } from '../../apps/daemon/src/service/exec-handler.ts';
-import type { Peer } from '../../apps/daemon/src/service/peer.ts';
+import { connectIpc, socketPath, type IpcClient } from '@cora/ipc';
 
-const SPAWNS_PER_CLIENT = Number(process.env['BENCH_SPAWNS'] ?? 200);
-const E2E_RUNS = 30;
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 300);
+const BURSTS = Number(process.env['BENCH_BURSTS'] ?? 20);
+const E2E_RUNS = Number(process.env['BENCH_E2E'] ?? 30);
+const CONCURRENCY = 32;
+const TARGET = '/usr/bin/true';
 const APP_DIR = fileURLToPath(new URL('../../apps/daemon/', import.meta.url));
 const CR = join(APP_DIR, 'bin', 'cr');
 
@@ -34,106 +37,206 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-/** Service-side spawn latency, the client's whole exec round trip, and spawns per second. */
-interface SideFigures {
+/** p50 and p99 of one series, ms. */
+interface Stats {
   p50: number;
   p99: number;
-  roundP50: number;
-  perSecond: number;
 }
 
-async function serviceSide(): Promise<Record<string, SideFigures>> {
-  const dir = mkdtempSync(join(tmpdir(), 'cora-bench-exec-'));
-  const policy = parsePolicy({
-    version: 1,
-    callers: [],
-    tasks: { t: { secrets: ['SECRET'], targets: ['/usr/bin/true'] } },
-  });
-  const value = Buffer.from('bench-secret-value-0123456789abcdef');
-  let times: number[] = [];
-  // The real audit log on the real disk (fsync): `task-start` is durable before each spawn.
-  const auditLog = await AuditLog.open({ dir });
-  const refuse = (): Promise<never> => Promise.reject(new IpcError('NOT_ALLOWED', 'bench'));
-  const handlers: IpcHandlers<Peer> = {
-    status: refuse,
-    lock: refuse,
-    unlock: refuse,
-    init: refuse,
-    'secrets.list': refuse,
-    'secrets.set': refuse,
-    'secrets.delete': refuse,
-    'secrets.import': refuse,
-    passwd: refuse,
-    exec: createExecHandler(
-      {
-        policy: () => policy,
-        unlockedAt: () => Date.now(),
-        secretsFor: (names) => names.map((name) => ({ name, value: SecretBuf.from(value) })),
-        missingSecret: () => null,
-      },
-      new ServiceAudit(auditLog, () => undefined),
-      new Approvals(),
-      { onSpawned: (ms) => times.push(ms) },
-    ),
-  };
-  const server = await createIpcServer<Peer>({
-    socketPath: join(dir, 's.sock'),
-    authenticate: async (socket) => ({ verified: await peerIdentity(socket), isCli: true }),
-    handlers,
-    // One caller (this process) opens 32 connections: lift the per-caller token bucket.
-    limits: { rate: { capacity: 100_000, refillPerSecond: 100_000 } },
-    onDisconnect: (peer) => {
-      peer.verified.close();
-    },
-  });
-  const params = { task: 't', argv: ['true'], cwd: dir, env: { PATH: '/usr/bin:/bin' } };
-  const once = async (client: IpcClient): Promise<void> => {
-    const run = client.exec(params);
-    await run.end();
-    await run.done;
-  };
-  const out: Record<string, SideFigures> = {};
-  try {
-    for (const concurrency of [1, 32]) {
-      const clients = await Promise.all(
-        Array.from({ length: concurrency }, () => connectIpc({ socketPath: server.path })),
-      );
-      for (const client of clients) for (let i = 0; i < 5; i++) await once(client); // warm-up
-      times = [];
-      const rounds: number[] = [];
-      const t0 = performance.now();
-      await Promise.all(
-        clients.map(async (client) => {
-          for (let i = 0; i < SPAWNS_PER_CLIENT / Math.min(concurrency, 8); i++) {
-            const r0 = performance.now();
-            await once(client);
-            rounds.push(performance.now() - r0);
-          }
-        }),
-      );
-      const elapsed = performance.now() - t0;
-      for (const client of clients) client.close();
-      const sorted = [...times].sort((a, b) => a - b);
-      const whole = [...rounds].sort((a, b) => a - b);
-      out[`clients=${String(concurrency)}`] = {
-        p50: percentile(sorted, 50),
-        p99: percentile(sorted, 99),
-        roundP50: percentile(whole, 50),
-        perSecond: (times.length / elapsed) * 1000,
-      };
-    }
-  } finally {
-    await server.close();
-    await auditLog.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return out;
+function stats(samples: readonly number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }
 
-function timeRun(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** One run: ms to "running" and to "done". */
+interface Timing {
+  running: number;
+  done: number;
+}
+
+/** The floor: the same binary spawned by this process, no Cora in between. */
+function direct(): Promise<Timing> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const child = spawn(command, args, { env, stdio: ['pipe', 'ignore', 'inherit'] });
+    let running = NaN;
+    const child = spawn(TARGET, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end();
+    child.stdout.resume();
+    child.stderr.resume();
+    child.once('spawn', () => (running = performance.now() - start));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) reject(new Error(`${TARGET} exited ${String(code)}`));
+      else resolve({ running, done: performance.now() - start });
+    });
+  });
+}
+
+/** The same binary as task `t`, through the service, over the public client. */
+async function viaService(client: IpcClient, cwd: string): Promise<Timing> {
+  const start = performance.now();
+  let running = NaN;
+  const run = client.exec(
+    { task: 't', argv: [TARGET], cwd, env: { PATH: '/usr/bin:/bin' } },
+    { onStarted: () => (running = performance.now() - start) },
+  );
+  await run.end();
+  const { code } = await run.done;
+  if (code !== 0) throw new Error(`exec t exited ${String(code)}`);
+  return { running, done: performance.now() - start };
+}
+
+/** Both sides of a paired measurement, with the ratio Cora / floor at p50 and p99. */
+interface Paired {
+  floor: { running: Stats; done: Stats };
+  cora: { running: Stats; done: Stats };
+  ratio: { running: Stats; done: Stats };
+}
+
+function paired(floor: readonly Timing[], cora: readonly Timing[]): Paired {
+  const side = (runs: readonly Timing[]): { running: Stats; done: Stats } => ({
+    running: stats(runs.map((r) => r.running)),
+    done: stats(runs.map((r) => r.done)),
+  });
+  const f = side(floor);
+  const c = side(cora);
+  const ratio = (a: Stats, b: Stats): Stats => ({ p50: a.p50 / b.p50, p99: a.p99 / b.p99 });
+  return { floor: f, cora: c, ratio: { running: ratio(c.running, f.running), done: ratio(c.done, f.done) } };
+}
+
+/** A throw-away home with a running, unlocked service, task `t` and this script allowed. */
+interface Home {
+  readonly dir: string;
+  readonly env: NodeJS.ProcessEnv;
+  cr(args: readonly string[], input?: string): string;
+  remove(): void;
+}
+
+function makeHome(): Home {
+  if (!existsSync(join(APP_DIR, 'dist', 'cli.js'))) {
+    throw new Error('apps/daemon/dist is missing: run `pnpm run build` first');
+  }
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'cora-bench-exec-')));
+  const run = join(dir, 'run');
+  mkdirSync(run, { mode: 0o700 });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: dir,
+    CORA_HOME: join(dir, '.cora'),
+    XDG_RUNTIME_DIR: run,
+    CORA_NODE: process.execPath,
+  };
+  delete env['NODE_OPTIONS'];
+  const passFile = join(dir, 'pass');
+  writeFileSync(passFile, 'bench passphrase, long enough\n', { mode: 0o600 });
+  const cr = (args: readonly string[], input = ''): string => {
+    const r = spawnSync(CR, [...args], { env, input, cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cr ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const pass = ['--passphrase-file', passFile];
+  const home: Home = {
+    dir,
+    env,
+    cr,
+    remove: () => {
+      try {
+        const status = spawnSync(CR, ['status', '--json'], { env, encoding: 'utf8' });
+        const pid = (JSON.parse(status.stdout || '{}') as { pid?: number | null }).pid;
+        if (typeof pid === 'number') process.kill(pid, 'SIGTERM');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+  try {
+    cr(['init', ...pass]);
+    cr(['unlock', ...pass]);
+    cr(['secrets', 'set', 'SECRET', ...pass], 'bench-secret-value-0123456789abcdef');
+    cr(['policy', 'task', 'add', 't', 'SECRET', '--target', TARGET, ...pass]);
+    // This process is a caller like any agent: its interpreter and script (architecture §6).
+    const script = realpathSync(fileURLToPath(import.meta.url));
+    cr(['policy', 'allow', realpathSync(process.execPath), '--script', script, ...pass]);
+  } catch (error) {
+    home.remove();
+    throw error;
+  }
+  return home;
+}
+
+async function oneClient(home: Home): Promise<Paired> {
+  const client = await connectIpc({ socketPath: socketPath(home.env), clientName: 'cora-bench' });
+  try {
+    for (let i = 0; i < 10; i++) {
+      await direct();
+      await viaService(client, home.dir);
+    }
+    const floor: Timing[] = [];
+    const cora: Timing[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      // Alternate which goes first, so neither always runs on a warmer cache.
+      if (i % 2 === 0) {
+        floor.push(await direct());
+        cora.push(await viaService(client, home.dir));
+      } else {
+        cora.push(await viaService(client, home.dir));
+        floor.push(await direct());
+      }
+    }
+    return paired(floor, cora);
+  } finally {
+    client.close();
+  }
+}
+
+async function manyClients(home: Home): Promise<Paired & { perSecond: { floor: number; cora: number } }> {
+  const clients = await Promise.all(
+    Array.from({ length: CONCURRENCY }, () =>
+      connectIpc({ socketPath: socketPath(home.env), clientName: 'cora-bench' }),
+    ),
+  );
+  try {
+    const burstFloor = (): Promise<Timing[]> => Promise.all(clients.map(() => direct()));
+    const burstCora = (): Promise<Timing[]> => Promise.all(clients.map((c) => viaService(c, home.dir)));
+    await burstFloor();
+    await burstCora();
+    const floor: Timing[] = [];
+    const cora: Timing[] = [];
+    let floorMs = 0;
+    let coraMs = 0;
+    const timed = async (burst: () => Promise<Timing[]>, into: Timing[]): Promise<number> => {
+      const t0 = performance.now();
+      into.push(...(await burst()));
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < BURSTS; i++) {
+      if (i % 2 === 0) {
+        floorMs += await timed(burstFloor, floor);
+        coraMs += await timed(burstCora, cora);
+      } else {
+        coraMs += await timed(burstCora, cora);
+        floorMs += await timed(burstFloor, floor);
+      }
+    }
+    return {
+      ...paired(floor, cora),
+      perSecond: { floor: (floor.length / floorMs) * 1000, cora: (cora.length / coraMs) * 1000 },
+    };
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+/** ms for one whole process run to its exit. */
+function timeRun(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(command, args, { env, cwd, stdio: ['pipe', 'ignore', 'inherit'] });
     child.stdin.end();
     child.on('error', reject);
     child.on('close', (code) => {
@@ -143,78 +246,75 @@ function timeRun(command: string, args: readonly string[], env: NodeJS.ProcessEn
   });
 }
 
-async function median(fn: () => Promise<number>): Promise<number> {
-  for (let i = 0; i < 3; i++) await fn(); // warm-up (page cache)
-  const samples: number[] = [];
-  for (let i = 0; i < E2E_RUNS; i++) samples.push(await fn());
-  samples.sort((a, b) => a - b);
-  return percentile(samples, 50);
+async function endToEnd(home: Home): Promise<{ cr: Stats; node: Stats; crVersion: Stats; ratio: number }> {
+  const cr = (): Promise<number> => timeRun(CR, ['exec', 't', '--', 'true'], home.env, home.dir);
+  const node = (): Promise<number> => timeRun(process.execPath, ['-e', '0'], home.env, home.dir);
+  // `cr version` does no IPC: what bin/cr and loading dist/cli.js cost on their own.
+  const version = (): Promise<number> => timeRun(CR, ['version'], home.env, home.dir);
+  for (let i = 0; i < 3; i++) {
+    // Warm-up: the page cache holds Node, dist/ and node_modules after this.
+    await node();
+    await cr();
+    await version();
+  }
+  const samples = { cr: [] as number[], node: [] as number[], version: [] as number[] };
+  for (let i = 0; i < E2E_RUNS; i++) {
+    samples.node.push(await node());
+    samples.cr.push(await cr());
+    samples.version.push(await version());
+  }
+  const crStats = stats(samples.cr);
+  const nodeStats = stats(samples.node);
+  return {
+    cr: crStats,
+    node: nodeStats,
+    crVersion: stats(samples.version),
+    ratio: crStats.p50 / nodeStats.p50,
+  };
 }
 
-async function endToEnd(): Promise<{ cr: number; crVersion: number; node: number }> {
-  const home = mkdtempSync(join(tmpdir(), 'cora-bench-e2e-'));
-  const run = join(home, 'run');
-  mkdirSync(run, { mode: 0o700 });
-  const passFile = join(home, 'pass');
-  const passphrase = 'bench passphrase, long enough';
-  writeFileSync(passFile, `${passphrase}\n`, { mode: 0o600 });
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: home,
-    CORA_HOME: join(home, '.cora'),
-    XDG_RUNTIME_DIR: run,
-    CORA_NODE: process.execPath,
-  };
-  delete env['NODE_OPTIONS'];
-  const cr = (args: string[], input = ''): void => {
-    const r = spawnSync(CR, args, { env, input, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`cr ${args.join(' ')}: ${r.stderr}`);
-  };
-  try {
-    cr(['init', '--passphrase-file', passFile]);
-    cr(['secrets', 'set', 'SECRET', '--passphrase-file', passFile], 'bench-secret-value-0123456789');
-    cr(['lock']);
-    const pass = SecretBuf.from(Buffer.from(passphrase));
-    try {
-      await updateVault(join(home, '.cora', 'vault.cora'), pass, (block) => {
-        const json = JSON.parse(new TextDecoder().decode(block.json)) as Record<string, unknown>;
-        const policy = {
-          version: 1,
-          callers: [],
-          tasks: { t: { secrets: ['SECRET'], targets: ['/usr/bin/true'] } },
-        };
-        return { ...block, json: new TextEncoder().encode(JSON.stringify({ ...json, policy })) };
-      });
-    } finally {
-      pass.wipe();
-    }
-    cr(['unlock', '--passphrase-file', passFile]);
-    const crMs = await median(() => timeRun(CR, ['exec', 't', '--', 'true'], env));
-    // `cr version` does no IPC: what bin/cr and loading dist/cli.js cost on their own.
-    const versionMs = await median(() => timeRun(CR, ['version'], env));
-    const nodeMs = await median(() => timeRun(process.execPath, ['-e', '0'], env));
-    return { cr: crMs, crVersion: versionMs, node: nodeMs };
-  } finally {
-    spawnSync(CR, ['lock'], { env });
-    const status = spawnSync(CR, ['status', '--json'], { env, encoding: 'utf8' });
-    const pid = (JSON.parse(status.stdout || '{}') as { pid?: number | null }).pid;
-    if (typeof pid === 'number') process.kill(pid, 'SIGTERM');
-    rmSync(home, { recursive: true, force: true });
+const ms = (n: number): string => n.toFixed(2);
+function print(name: string, p: Paired): void {
+  console.log(name);
+  for (const phase of ['running', 'done'] as const) {
+    const f = p.floor[phase];
+    const c = p.cora[phase];
+    const r = p.ratio[phase];
+    console.log(
+      `  to ${phase.padEnd(7)} spawn ${ms(f.p50)} / ${ms(f.p99)} ms   cora exec ${ms(c.p50)} / ${ms(c.p99)} ms   × ${r.p50.toFixed(1)} / ${r.p99.toFixed(1)}  (p50 / p99)`,
+    );
   }
 }
 
-const service = await serviceSide();
-console.log('service side: request received → child running (ms); whole exec round trip; spawns/s');
-for (const [name, { p50, p99, roundP50, perSecond }] of Object.entries(service)) {
+const home = makeHome();
+try {
+  const single = await oneClient(home);
+  print(`1 client, ${String(ROUNDS)} paired rounds`, single);
+  const many = await manyClients(home);
+  print(`${String(CONCURRENCY)} clients, ${String(BURSTS)} paired bursts`, many);
   console.log(
-    `  ${name.padEnd(11)} p50 ${p50.toFixed(3)}  p99 ${p99.toFixed(3)}  round trip p50 ${roundP50.toFixed(2)}  ${perSecond.toFixed(0)}/s`,
+    `  throughput: spawn ${many.perSecond.floor.toFixed(0)}/s, cora exec ${many.perSecond.cora.toFixed(0)}/s`,
   );
+  const e2e = await endToEnd(home);
+  console.log(
+    `cr exec t -- true ${ms(e2e.cr.p50)} ms against node -e 0 ${ms(e2e.node.p50)} ms (median of ${String(E2E_RUNS)}): × ${e2e.ratio.toFixed(2)}, +${ms(e2e.cr.p50 - e2e.node.p50)} ms (cr version alone ${ms(e2e.crVersion.p50)} ms)`,
+  );
+  writeFileSync(
+    new URL('../results/exec-latency.json', import.meta.url),
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        rounds: ROUNDS,
+        bursts: BURSTS,
+        oneClient: single,
+        clients32: many,
+        e2e,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+} finally {
+  home.remove();
 }
-const e2e = await endToEnd();
-console.log(
-  `end to end (median of ${String(E2E_RUNS)}): cr exec t -- true ${e2e.cr.toFixed(1)} ms, node -e 0 ${e2e.node.toFixed(1)} ms, overhead +${(e2e.cr - e2e.node).toFixed(1)} ms (cr version alone ${e2e.crVersion.toFixed(1)} ms)`,
-);
-writeFileSync(
-  new URL('../results/exec-latency.json', import.meta.url),
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, service, e2e }, null, 2)}\n`,
-);

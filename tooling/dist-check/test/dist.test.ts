@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as audit from '@cora/audit';
 import * as cryptoFormat from '@cora/crypto-format';
+import * as masker from '@cora/masker';
 import * as memstore from '@cora/memstore';
 
 const dir = mkdtempSync(join(tmpdir(), 'cora-dist-'));
@@ -21,7 +22,7 @@ function shape(mod: Record<string, unknown>): Record<string, string> {
 
 describe('built packages', () => {
   it('should resolve every package to its dist/ build', () => {
-    for (const name of ['@cora/memstore', '@cora/crypto-format', '@cora/audit']) {
+    for (const name of ['@cora/memstore', '@cora/crypto-format', '@cora/audit', '@cora/masker']) {
       expect(fileURLToPath(import.meta.resolve(name))).toMatch(/\/dist\/index\.js$/);
     }
   });
@@ -32,6 +33,26 @@ describe('built packages', () => {
     expect(shape(memstore)).toMatchSnapshot('memstore');
     expect(shape(cryptoFormat)).toMatchSnapshot('crypto-format');
     expect(shape(audit)).toMatchSnapshot('audit');
+    expect(shape(masker)).toMatchSnapshot('masker');
+  });
+
+  it('should mask a value split across chunks through the built code', () => {
+    const value = memstore.SecretBuf.from(new TextEncoder().encode('dist-check-token-0123'));
+    const m = masker.createMasker([{ name: 'API_KEY', value }]);
+    try {
+      const out = [
+        m.push(new TextEncoder().encode('a dist-check-to')),
+        m.push(new TextEncoder().encode('ken-0123 b 646973742d636865636b2d746f6b656e2d30313233 c')),
+        m.flush(),
+      ];
+      expect(Buffer.concat(out).toString()).toBe('a <concealed:API_KEY> b <concealed:API_KEY> c');
+    } finally {
+      m.dispose();
+      value.wipe();
+    }
+    expect(() => m.push(new Uint8Array(1))).toThrow(
+      expect.toSatisfy((e: unknown) => masker.isMaskerError(e, 'DISPOSED')) as Error,
+    );
   });
 
   it('should append, seal and verify an audit log through the built code', async () => {

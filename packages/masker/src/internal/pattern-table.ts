@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { SecretBuf } from '@cora/memstore';
-import { CrError } from '../../../shared/errors.ts';
+import { MaskerError } from '../errors.ts';
 import { FORMS } from './encodings.ts';
 
 /**
@@ -119,7 +119,7 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
   try {
     table.use((mem) => {
       // allocMany puts the first buffer at offset 0 of the region's ArrayBuffer: 4-aligned.
-      if (mem.byteOffset % 4 !== 0) throw new CrError('INTERNAL', 'masker table is not 4-byte aligned');
+      if (mem.byteOffset % 4 !== 0) throw new MaskerError('INTERNAL', 'masker table is not 4-byte aligned');
       const ints = new Int32Array(mem.buffer, mem.byteOffset, intCount);
       const pat = mem.subarray(intCount * 4);
       const cursor = { record: 0, entry: 0, at: 0 };

@@ -54,7 +54,7 @@
  * The returned arrays are ordinary memory holding masked output only.
  */
 import { MemstoreError, SecretBuf, isValidSecretName } from '@cora/memstore';
-import { CrError } from '../../shared/errors.ts';
+import { MaskerError } from './errors.ts';
 import { maskerInternals } from './internal/masker-internals.ts';
 import {
   ENTRY_INTS,
@@ -68,11 +68,13 @@ import {
 } from './internal/pattern-table.ts';
 
 /** Values shorter than this are not masked (G10: "every injected value of 6+ bytes"). */
-const MASKER_MIN_LENGTH = 6;
+export const MASKER_MIN_LENGTH = 6;
 
 /** One injected secret: its name (shown in the tag) and its value. */
 export interface MaskerSecret {
+  /** A valid secret name (memstore's rule); shown in the tag, so it must not hold a value. */
   readonly name: string;
+  /** The value; read while the masker is created (the masker keeps its own copies). */
   readonly value: SecretBuf;
 }
 
@@ -92,14 +94,14 @@ export interface Masker {
    * @param chunk - bytes the child wrote; copied, never kept (the caller may wipe it)
    * @returns the bytes that are safe to emit now (maybe empty; the rest is held back)
    * @throws TypeError when `chunk` is not a Uint8Array.
-   * @throws CrError `INTERNAL` after {@link Masker.dispose}.
+   * @throws MaskerError `DISPOSED` after {@link Masker.dispose}.
    */
   push(chunk: Uint8Array): Uint8Array;
   /**
    * End of stream: mask and return what was held back, then wipe the hold-back. The masker can
    * then start a new stream.
    * @returns the remaining masked bytes
-   * @throws CrError `INTERNAL` after {@link Masker.dispose}.
+   * @throws MaskerError `DISPOSED` after {@link Masker.dispose}.
    */
   flush(): Uint8Array;
   /** Wipe every internal copy (patterns, index, hold-back). Idempotent. Unflushed bytes are lost. */
@@ -129,9 +131,12 @@ function asciiBytes(text: string): Uint8Array {
  * @throws MemstoreError `WIPED` when a value was already wiped.
  * @example
  * ```ts
+ * import { spawn } from 'node:child_process';
+ *
+ * const child = spawn('env', [], { stdio: ['ignore', 'pipe', 'inherit'] });
  * const masker = createMasker([{ name: 'API_KEY', value }]);
  * try {
- *   for await (const chunk of child.stdout) process.stdout.write(masker.push(chunk));
+ *   for await (const chunk of child.stdout) process.stdout.write(masker.push(chunk as Uint8Array));
  *   process.stdout.write(masker.flush());
  * } finally {
  *   masker.dispose();
@@ -274,7 +279,7 @@ class StreamMasker implements Masker {
   }
 
   #checkLive(): void {
-    if (this.#disposed) throw new CrError('INTERNAL', 'the output masker was disposed');
+    if (this.#disposed) throw new MaskerError('DISPOSED', 'the output masker was disposed');
   }
 
   /**

@@ -3,7 +3,7 @@ import type { SecretBuf } from '@cora/memstore';
 
 /**
  * Test-only window on a masker's secure buffers, so a test can check that `dispose()` wiped
- * them (`SecretBuf.wiped`). Never exported from the app's entry points; holds the SecretBuf
+ * them (`SecretBuf.wiped`). Never exported from the package's entry point; holds the SecretBuf
  * objects only (they refuse every string conversion), keyed weakly so nothing is kept alive.
  */
 export const maskerInternals = new WeakMap<object, { readonly buffers: readonly SecretBuf[] }>();

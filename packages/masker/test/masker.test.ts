@@ -4,9 +4,8 @@ import { SecretBuf, isMemstoreError } from '@cora/memstore';
 import { canaryForms, makeCanary } from '@cora/test-utils';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isCrError } from '../src/shared/errors.ts';
-import { maskerInternals } from '../src/service/exec/internal/masker-internals.ts';
-import { createMasker, type Masker } from '../src/service/exec/masker.ts';
+import { maskerInternals } from '../src/internal/masker-internals.ts';
+import { createMasker, isMaskerError, type Masker } from '../src/index.ts';
 
 // Tests build expected encodings with Node's own encoders (strings are fine here: the oracle
 // must be independent of the byte encoders under test).
@@ -456,11 +455,11 @@ describe('createMasker', () => {
       expect(() => m.push('abc' as never)).toThrow(TypeError);
     });
 
-    it('should throw CrError INTERNAL after dispose', () => {
+    it('should throw MaskerError DISPOSED after dispose', () => {
       const m = masker({ KEY: 'abcdefgh' });
       m.dispose();
       for (const call of [() => m.push(text('x')), () => m.flush()]) {
-        expect(call).toThrow(expect.toSatisfy((e: unknown) => isCrError(e, 'INTERNAL')) as Error);
+        expect(call).toThrow(expect.toSatisfy((e: unknown) => isMaskerError(e, 'DISPOSED')) as Error);
       }
     });
   });
