@@ -72,7 +72,7 @@ export async function openAppend(path: string): Promise<FileHandle> {
   return handle;
 }
 
-export async function readAt(handle: FileHandle, start: number, length: number): Promise<Buffer> {
+async function readAt(handle: FileHandle, start: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
