@@ -6,8 +6,7 @@
  */
 
 /** What a key or a line said: an answer's text, or that the input ended (`end`) or was cancelled. */
-type Answer =
-  { readonly text: string } | { readonly end: 'eof' | 'cancel' } | { readonly withdrawn: true };
+type Answer = { readonly text: string } | { readonly end: 'eof' | 'cancel' } | { readonly withdrawn: true };
 
 /** A source of answers. */
 export interface AnswerReader {
