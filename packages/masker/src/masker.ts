@@ -13,11 +13,15 @@
  *   three byte alignments: the characters whose 6 bits all come from the value, up to the last
  *   whole 4-character group. Base32 (§6, any letter case), the same way with its five
  *   alignments (the core ends at the last whole 8-character group);
+ * - fragments: any run of MASKER_FRAGMENT_BYTES (8) consecutive bytes of the value, raw or as
+ *   hex digits (any letter case), wherever it sits (issue 13 §4);
  * - percent-encoding (RFC 3986 §2.1), any letter case: RFC 3986 unreserved kept,
- *   encodeURIComponent's set kept, form encoding (space as `+`), and every byte encoded;
+ *   encodeURIComponent's, encodeURI's and Python quote()'s sets kept, form encoding (space as
+ *   `+`, `*` and `~` each kept or encoded), and every byte encoded;
  * - JSON string escaping (RFC 8259 §7): `\"` `\\` `\b` `\f` `\n` `\r` `\t` and `\u00XX` for
  *   other control bytes, with `/` plain or `\/`, hex lower or upper, non-ASCII kept as UTF-8 or
- *   (Python's ensure_ascii) escaped as `\uXXXX` code points;
+ *   (Python's ensure_ascii) escaped as `\uXXXX` code points; Go's encoding/json escapes
+ *   (`<` `>` `&` U+2028 U+2029 as `\uXXXX`);
  * - `\uXXXX` for every byte, and for every code point of a UTF-8 value (surrogate pairs above
  *   U+FFFF), any letter case.
  *
@@ -32,7 +36,8 @@
  * bits of the value's first and last bytes; encodings of encodings (base64 of hex),
  * compression, encryption, or any transformation not listed; line-wrapped base64 (MIME, PEM)
  * when a line break falls inside the value's form; a value that the child splits with other
- * bytes in between. Masking is a safety net for honest tools, not a barrier against a child
+ * bytes in between (pieces of 8+ bytes are still concealed); runs of up to 7 bytes; forms other
+ * than raw and hex written in pieces around an idle flush. Masking is a safety net for honest tools, not a barrier against a child
  * that wants to leak its secret (architecture §1 out of scope).
  *
  * Matching: every position is tried, the longest form starting there is taken, and forms that
@@ -43,7 +48,10 @@
  *
  * Hold-back: after each push, the last (longest form − 1) bytes are kept (in secure memory),
  * because a form starting there may continue in the next chunk; everything before them is
- * returned at once. `flush()` at the end of the stream decides and returns the rest. Memory is
+ * returned at once. `flush()` at the end of the stream decides and returns the rest.
+ * `flushIdle()` (the stream went quiet) decides it too but keeps the longest tail that is a
+ * piece of a value's raw bytes (≤ 7) or hex form (≤ 15 digits), so that no 8 bytes of a value
+ * written in pieces around a pause are ever emitted unconcealed (see holdTail). Memory is
  * bounded by the longest form (6 × the longest value for `\u` forms) plus one 64 KiB slice.
  *
  * Secure memory: the pattern table (every form of every value and a sampled 4-gram index over
@@ -58,6 +66,11 @@ import { MaskerError } from './errors.ts';
 import { maskerInternals } from './internal/masker-internals.ts';
 import {
   ENTRY_INTS,
+  FLAG_CASELESS,
+  FLAG_HEX_SOURCE,
+  FLAG_RAW_SOURCE,
+  FLAG_SECRET_SHIFT,
+  FRAGMENT_BYTES,
   GRAM_FOLD,
   HASH_MULTIPLIER,
   MIN_PATTERN_BYTES,
@@ -69,6 +82,12 @@ import {
 
 /** Values shorter than this are not masked (G10: "every injected value of 6+ bytes"). */
 export const MASKER_MIN_LENGTH = 6;
+
+/**
+ * Any run of this many consecutive bytes of a value (raw, or as hex digits in any letter case)
+ * is concealed on its own, wherever it sits in the output (issue 13 §4).
+ */
+export const MASKER_FRAGMENT_BYTES = FRAGMENT_BYTES;
 
 /** One injected secret: its name (shown in the tag) and its value. */
 export interface MaskerSecret {
@@ -104,6 +123,16 @@ export interface Masker {
    * @throws MaskerError `DISPOSED` after {@link Masker.dispose}.
    */
   flush(): Uint8Array;
+  /**
+   * The stream went quiet (the Cora service calls this after 150 ms without output): mask and
+   * return everything held back except the longest tail that is a piece of a value — up to
+   * {@link MASKER_FRAGMENT_BYTES} − 1 bytes of its raw bytes, or 2 × that − 1 hex digits. That
+   * tail stays held until the next `push` or `flush`, so a value written in pieces around a
+   * pause is still concealed. Output that is no piece of a value (a prompt) comes out whole.
+   * @returns the masked bytes that are safe to emit now
+   * @throws MaskerError `DISPOSED` after {@link Masker.dispose}.
+   */
+  flushIdle(): Uint8Array;
   /** Wipe every internal copy (patterns, index, hold-back). Idempotent. Unflushed bytes are lost. */
   dispose(): void;
 }
@@ -244,7 +273,7 @@ class StreamMasker implements Masker {
           work.set(chunk.subarray(taken, taken + take), this.#held);
           this.#held += take;
           taken += take;
-          this.#step(pt, ints, pat, work, out, false);
+          this.#step(pt, ints, pat, work, out, 'push');
         }
       });
     });
@@ -252,6 +281,20 @@ class StreamMasker implements Masker {
   }
 
   flush(): Uint8Array {
+    const out = this.#decide('end');
+    this.#held = 0;
+    this.#emitFrom = 0;
+    this.#coverEnd = 0;
+    this.#lastTag = -1;
+    return out;
+  }
+
+  flushIdle(): Uint8Array {
+    return this.#decide('idle');
+  }
+
+  /** Decide the held bytes at the end of the stream or at a pause; zero the buffer at the end. */
+  #decide(mode: 'end' | 'idle'): Uint8Array {
     this.#checkLive();
     const pt = this.#table;
     if (pt === undefined) return new Uint8Array(0);
@@ -259,14 +302,10 @@ class StreamMasker implements Masker {
     pt.table.use((mem) => {
       pt.work.use((work) => {
         const ints = new Int32Array(mem.buffer, mem.byteOffset, pt.intCount);
-        this.#step(pt, ints, mem.subarray(pt.intCount * 4), work, out, true);
-        work.fill(0);
+        this.#step(pt, ints, mem.subarray(pt.intCount * 4), work, out, mode);
+        if (mode === 'end') work.fill(0);
       });
     });
-    this.#held = 0;
-    this.#emitFrom = 0;
-    this.#coverEnd = 0;
-    this.#lastTag = -1;
     return out.result();
   }
 
@@ -283,9 +322,10 @@ class StreamMasker implements Masker {
   }
 
   /**
-   * Decide every position where a form can be checked completely (all of them when `final`),
-   * write the output, then move the undecided tail to the front of the work buffer and zero
-   * the rest. Runs inside the single `use()` of a push.
+   * Decide every position where a form can be checked completely (all of them at the `end` or
+   * when `idle`), write the output, then move the undecided tail to the front of the work
+   * buffer and zero the rest. When `idle`, the tail kept is the one {@link holdTail} picks.
+   * Runs inside the single `use()` of a push or flush.
    */
   #step(
     pt: PatternTable,
@@ -293,11 +333,11 @@ class StreamMasker implements Masker {
     pat: Uint8Array,
     data: Uint8Array,
     out: Output,
-    final: boolean,
+    mode: 'push' | 'end' | 'idle',
   ): void {
     const n = this.#held;
     // A form of length L starting at i is decidable when i + L <= n for the longest L.
-    const limit = final ? n : Math.max(0, n - (pt.maxLength - 1));
+    let limit = mode !== 'push' ? n : Math.max(0, n - (pt.maxLength - 1));
     // Starts past n - MIN_PATTERN_BYTES cannot begin any form.
     const scanEnd = Math.min(limit, n - MIN_PATTERN_BYTES + 1);
     let emitFrom = this.#emitFrom;
@@ -347,7 +387,7 @@ class StreamMasker implements Masker {
         const offset = ints[r] as number;
         const tagged = ints[r + 2] as number;
         let k = 0;
-        if ((tagged & 1) === 0) {
+        if ((tagged & FLAG_CASELESS) === 0) {
           while (k < length && pat[offset + k] === data[i + k]) k += 1;
         } else {
           // Caseless: the pattern is stored folded; fold the text's A-Z as we go.
@@ -357,7 +397,7 @@ class StreamMasker implements Masker {
           }
         }
         if (k !== length) continue;
-        const secret = tagged >>> 1;
+        const secret = tagged >>> FLAG_SECRET_SHIFT;
         if (off === 0) {
           len0 = length;
           sec0 = secret;
@@ -391,6 +431,8 @@ class StreamMasker implements Masker {
         }
       }
     }
+    // Idle: keep the longest unconcealed tail that could be the start of a fragment or value.
+    if (mode === 'idle') limit = n - holdTail(pt, ints, pat, data, Math.max(emitFrom, 0), n);
     // Bytes before `limit` that no form covers are decided: emit them.
     if (emitFrom < limit) {
       out.append(data, emitFrom, limit);
@@ -435,4 +477,59 @@ function nextCandidate(
     if (((bitmap[bit >>> 5] as number) & (1 << (bit & 31))) !== 0) return j;
   }
   return end;
+}
+
+/**
+ * The idle flush's hold-back (issue 13 §4): the length of the longest tail of `data[from, n)`
+ * that occurs in some value's raw bytes (at most FRAGMENT_BYTES − 1 bytes) or in its hex form
+ * (any letter case, at most 2 × FRAGMENT_BYTES − 1 digits). Emitting it could let the value's
+ * next piece, written after the pause, show FRAGMENT_BYTES of it unconcealed; everything before
+ * it cannot join a later byte into a fragment that was not already concealed.
+ */
+function holdTail(
+  pt: PatternTable,
+  ints: Int32Array,
+  pat: Uint8Array,
+  data: Uint8Array,
+  from: number,
+  n: number,
+): number {
+  let best = 0;
+  for (let rec = 0; rec < pt.recordCount; rec += 1) {
+    const r = pt.recordsAt + rec * RECORD_INTS;
+    const flags = ints[r + 2] as number;
+    if ((flags & (FLAG_RAW_SOURCE | FLAG_HEX_SOURCE)) === 0) continue;
+    const cap = (flags & FLAG_HEX_SOURCE) !== 0 ? 2 * FRAGMENT_BYTES - 1 : FRAGMENT_BYTES - 1;
+    const offset = ints[r] as number;
+    const length = ints[r + 1] as number;
+    const caseless = (flags & FLAG_CASELESS) !== 0;
+    for (let t = Math.min(cap, n - from, length); t > best; t -= 1) {
+      if (occursIn(pat, offset, length, data, n - t, t, caseless)) {
+        best = t;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+/** Whether `text[at, at + t)` occurs in `pat[offset, offset + length)` (text A-Z folded when caseless). */
+function occursIn(
+  pat: Uint8Array,
+  offset: number,
+  length: number,
+  text: Uint8Array,
+  at: number,
+  t: number,
+  caseless: boolean,
+): boolean {
+  for (let p = offset; p + t <= offset + length; p += 1) {
+    let k = 0;
+    for (; k < t; k += 1) {
+      const d = text[at + k] as number;
+      if (pat[p + k] !== (caseless && d - 0x41 < 26 && d >= 0x41 ? d | 0x20 : d)) break;
+    }
+    if (k === t) return true;
+  }
+  return false;
 }

@@ -7,6 +7,7 @@ describe('@cora/masker entry point', () => {
     const shape = Object.fromEntries(Object.entries(api).map(([name, value]) => [name, typeof value]));
     expect(shape).toMatchInlineSnapshot(`
       {
+        "MASKER_FRAGMENT_BYTES": "number",
         "MASKER_MIN_LENGTH": "number",
         "MaskerError": "function",
         "MaskerErrorCode": "object",

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { SecretBuf, isMemstoreError } from '@cora/memstore';
 import { canaryForms, makeCanary } from '@cora/test-utils';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maskerInternals } from '../src/internal/masker-internals.ts';
-import { createMasker, isMaskerError, type Masker } from '../src/index.ts';
+import { MASKER_FRAGMENT_BYTES, createMasker, isMaskerError, type Masker } from '../src/index.ts';
 
 // Tests build expected encodings with Node's own encoders (strings are fine here: the oracle
 // must be independent of the byte encoders under test).
@@ -232,9 +233,8 @@ describe('createMasker', () => {
 
     it('should start a new stream after flush', () => {
       const m = masker({ KEY: value });
-      expect(Buffer.concat([m.push(text(value.slice(0, 10))), m.flush()]).toString()).toBe(
-        value.slice(0, 10),
-      );
+      // 7 bytes: shorter than a fragment, so they pass once the stream ended.
+      expect(Buffer.concat([m.push(text(value.slice(0, 7))), m.flush()]).toString()).toBe(value.slice(0, 7));
       expect(run(m, text(value)).toString()).toBe('<concealed:KEY>');
     });
 
@@ -464,3 +464,248 @@ describe('createMasker', () => {
     });
   });
 });
+
+describe('createMasker completeness (issue 13 §4)', () => {
+  /**
+   * A value whose every encoding below breaks it into runs of fewer than 8 kept bytes, so a
+   * form is only concealed whole (one tag, nothing left over) when the masker knows that form.
+   */
+  const VALUE = "ab/cd~ef*gh ij&kl<mn>op(qr)st!uv;wx,yz?AB:CD@EF=GH+IJ$KL#MN\u2028OP\u2029QR'ST";
+
+  /** Forms produced by the real tools: Python's urllib and json, Node's encodeURI(Component). */
+  function toolForms(value: string): Record<string, string> {
+    const script = [
+      'import json, sys, urllib.parse as u',
+      'v = sys.argv[1]',
+      'print(json.dumps([u.quote(v), u.quote_plus(v), u.quote(v, safe=""), json.dumps(v)[1:-1],',
+      '  json.dumps(v, ensure_ascii=False)[1:-1]]))',
+    ].join('\n');
+    const py = JSON.parse(execFileSync('python3', ['-c', script, value], { encoding: 'utf8' })) as string[];
+    const [quote, quotePlus, quoteAll, pyJson, pyJsonUtf8] = py as [string, string, string, string, string];
+    const component = encodeURIComponent(value);
+    const strict = component.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    return {
+      'python quote': quote,
+      'python quote_plus': quotePlus,
+      'python quote safe=""': quoteAll,
+      // Other form encoders differ on ~ and *: PHP urlencode encodes both, WHATWG keeps *.
+      'php urlencode': quotePlus.replace(/~/g, '%7E'),
+      'whatwg form': new URLSearchParams({ v: value }).toString().slice(2),
+      'form keeping ~ and *': quotePlus.replace(/%2A/g, '*'),
+      'python json.dumps': pyJson,
+      'python json.dumps ensure_ascii=False': pyJsonUtf8,
+      encodeURI: encodeURI(value),
+      encodeURIComponent: component,
+      'rfc3986 strict': strict,
+      'go encoding/json': goJson(value, false),
+      'go encoding/json before 1.22': goJson(value, true),
+      'json \\/': JSON.stringify(value).slice(1, -1).replace(/\//g, '\\/'),
+    };
+  }
+
+  /**
+   * Go's encoding/json string escaping, by its spec (encode.go appendString): `"` `\\` `\n`
+   * `\r` `\t` (and since 1.22 `\b` `\f`) short, other controls `\u00xx`, and with HTML escaping
+   * (the default) `<` `>` `&` as `\u003c` `\u003e` `\u0026`; U+2028/U+2029 always `\u2028`/`\u2029`.
+   */
+  function goJson(value: string, legacy: boolean): string {
+    let out = '';
+    for (const ch of value) {
+      const c = ch.codePointAt(0) ?? 0;
+      const short: Record<number, string> = {
+        0x22: '\\"',
+        0x5c: '\\\\',
+        0x0a: '\\n',
+        0x0d: '\\r',
+        0x09: '\\t',
+      };
+      if (!legacy) Object.assign(short, { 0x08: '\\b', 0x0c: '\\f' });
+      if (short[c] !== undefined) out += short[c];
+      else if (c < 0x20 || c === 0x3c || c === 0x3e || c === 0x26 || c === 0x2028 || c === 0x2029)
+        out += u4(c);
+      else out += ch;
+    }
+    return out;
+  }
+
+  const VALUES = [VALUE, 'x\b\fy<z>&1/2~3*4 5\u2028\u2029end'];
+
+  for (const [v, value] of VALUES.entries()) {
+    for (const [label, form] of Object.entries(toolForms(value))) {
+      for (const [caseLabel, spelled] of [
+        ['', form],
+        [' lower hex', form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())],
+        [
+          ' upper hex',
+          form.replace(/(%|\\u)([0-9a-f]{2,4})/g, (_m, p: string, h: string) => p + h.toUpperCase()),
+        ],
+      ] as const) {
+        if (spelled === value) continue; // the raw form, tested above
+        it(`should conceal value ${v} in ${label}${caseLabel} form, whole`, () => {
+          const m = masker({ KEY: value });
+          const out = run(m, text(`x= ${spelled} &y`), [5, 11]).toString();
+          expect(out).toBe('x= <concealed:KEY> &y');
+        });
+      }
+    }
+  }
+
+  describe('fragments', () => {
+    const value = 'tok_9f3KqL7zXw2mVb8RcY4nHs6D';
+    const hex = Buffer.from(value).toString('hex');
+
+    it(`should be ${String(MASKER_FRAGMENT_BYTES)} bytes`, () => {
+      expect(MASKER_FRAGMENT_BYTES).toBe(8);
+    });
+
+    it('should conceal any run of 8+ bytes at the start, middle or end of the output, split anywhere', () => {
+      const m = masker({ KEY: value });
+      for (let from = 0; from + 8 <= value.length; from += 3) {
+        for (const len of [8, 9, 13]) {
+          const piece = value.slice(from, from + len);
+          if (piece.length < 8) continue;
+          for (const [input, expected] of [
+            [piece, '<concealed:KEY>'],
+            [`[${piece}]`, '[<concealed:KEY>]'],
+            [`say ${piece}`, 'say <concealed:KEY>'],
+          ] as const) {
+            for (let cut = 0; cut <= input.length; cut += 1) {
+              const out = Buffer.concat([
+                m.push(text(input.slice(0, cut))),
+                m.push(text(input.slice(cut))),
+                m.flush(),
+              ]);
+              expect(out.toString(), `${piece} cut at ${cut}`).toBe(expected);
+            }
+          }
+        }
+      }
+    });
+
+    it('should conceal runs of 8+ bytes as hex digits, lower, upper and mixed case', () => {
+      const m = masker({ KEY: value });
+      for (let from = 0; from + 16 <= hex.length; from += 2) {
+        const piece = hex.slice(from, from + 16 + 2 * (from % 3));
+        for (const spelled of [
+          piece,
+          piece.toUpperCase(),
+          `${piece.slice(0, 5).toUpperCase()}${piece.slice(5)}`,
+        ]) {
+          expect(run(m, text(`h=${spelled};`), [3, 7]).toString()).toBe('h=<concealed:KEY>;');
+        }
+      }
+    });
+
+    it('should leave runs of 7 bytes (14 hex digits) alone', () => {
+      const m = masker({ KEY: value });
+      expect(run(m, text(`a ${value.slice(3, 10)} b ${hex.slice(4, 18)} c`)).toString()).toBe(
+        `a ${value.slice(3, 10)} b ${hex.slice(4, 18)} c`,
+      );
+    });
+
+    it('should never let 8 consecutive bytes of a value through, for any fragment and chunking', () => {
+      fc.assert(
+        fc.property(
+          fc.uint8Array({ minLength: 8, maxLength: 40 }),
+          fc.nat(),
+          fc.nat(),
+          fc.uint8Array({ maxLength: 30 }),
+          fc.uint8Array({ maxLength: 30 }),
+          fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1, maxLength: 5 }),
+          fc.boolean(),
+          (secret, a, b, before, after, sizes, asHex) => {
+            const start = a % (secret.length - 7);
+            const end = start + 8 + (b % (secret.length - start - 7));
+            const piece = Buffer.from(secret.subarray(start, end));
+            const shown = asHex ? text(piece.toString('hex')) : piece;
+            const m = masker({ KEY: secret });
+            const out = run(m, Buffer.concat([before, shown, after]), sizes);
+            expect(hasRun(out, secret)).toBe(false);
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+  });
+
+  describe('pauses (flushIdle)', () => {
+    const value = 'tok_9f3KqL7zXw2mVb8RcY4nHs6D';
+
+    /** Feed `pieces`, calling flushIdle after each (a pause longer than 150 ms), then flush. */
+    function paused(m: Masker, pieces: readonly string[]): Buffer {
+      const parts: Uint8Array[] = [];
+      for (const piece of pieces) parts.push(m.push(text(piece)), m.flushIdle());
+      parts.push(m.flush());
+      return Buffer.concat(parts);
+    }
+
+    it('should not show a value written in two pieces around a pause, split anywhere', () => {
+      const m = masker({ KEY: value });
+      const hex = Buffer.from(value).toString('hex');
+      for (const form of [value, hex, hex.toUpperCase()]) {
+        const input = `> ${form} <`;
+        for (let cut = 0; cut <= input.length; cut += 1) {
+          const out = paused(m, [input.slice(0, cut), input.slice(cut)]);
+          expect(hasRun(out, Buffer.from(value)), `cut at ${cut}: ${out.toString()}`).toBe(false);
+        }
+      }
+    });
+
+    it('should not show a value written a few bytes at a time with pauses between', () => {
+      for (const step of [1, 2, 3, 5, 7, 9, 15]) {
+        const m = masker({ KEY: value });
+        const hex = Buffer.from(value).toString('hex');
+        for (const form of [value, hex]) {
+          const pieces = [];
+          for (let at = 0; at < form.length; at += step) pieces.push(form.slice(at, at + step));
+          const out = paused(m, ['id: ', ...pieces, '\n']);
+          expect(hasRun(out, Buffer.from(value)), `step ${step}: ${out.toString()}`).toBe(false);
+        }
+      }
+    });
+
+    it('should not show a 6-byte value written in two pieces around a pause', () => {
+      const m = masker({ PIN: 'Zq7Wx2' });
+      for (const form of ['Zq7Wx2', Buffer.from('Zq7Wx2').toString('hex')]) {
+        for (let cut = 1; cut < form.length; cut += 1) {
+          const out = paused(m, [`pin ${form.slice(0, cut)}`, `${form.slice(cut)} ok`]);
+          expect(out.toString()).toBe('pin <concealed:PIN> ok');
+        }
+      }
+    });
+
+    it('should show a prompt that is no piece of a value at the pause', () => {
+      const m = masker({ KEY: value });
+      expect(Buffer.from(m.push(text('Password: '))).toString()).toBe('');
+      expect(Buffer.from(m.flushIdle()).toString()).toBe('Password: ');
+      expect(Buffer.from(m.push(text('ok\n'))).toString()).toBe('');
+      expect(Buffer.from(m.flush()).toString()).toBe('ok\n');
+    });
+
+    it('should hold only the tail that is a piece of a value, until more output or the end', () => {
+      const m = masker({ KEY: value });
+      m.push(text('prompt tok_9f'));
+      expect(Buffer.from(m.flushIdle()).toString()).toBe('prompt ');
+      expect(Buffer.from(m.flushIdle()).toString()).toBe('');
+      expect(Buffer.from(m.flush()).toString()).toBe('tok_9f');
+    });
+
+    it('should throw MaskerError DISPOSED after dispose', () => {
+      const m = masker({ KEY: value });
+      m.dispose();
+      expect(() => m.flushIdle()).toThrow(expect.objectContaining({ code: 'DISPOSED' }) as Error);
+    });
+  });
+});
+
+/** Whether `out` holds 8 consecutive bytes of `secret`, raw or as hex digits in any case. */
+function hasRun(out: Uint8Array, secret: Uint8Array): boolean {
+  const hay = Buffer.from(out);
+  const lower = Buffer.from(hay.toString('latin1').toLowerCase(), 'latin1');
+  for (let k = 0; k + 8 <= secret.length; k += 1) {
+    const window = Buffer.from(secret.subarray(k, k + 8));
+    if (hay.includes(window)) return true;
+    if (lower.includes(Buffer.from(window.toString('hex')))) return true;
+  }
+  return hay.includes(Buffer.from(secret));
+}

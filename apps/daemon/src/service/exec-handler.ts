@@ -369,11 +369,12 @@ async function run(
         emit(event, masked, stream);
         // The masker holds back the tail of the stream (a form may continue in the next
         // chunk). A prompt or a progress line must still show: after FLUSH_IDLE_MS without
-        // output the tail is decided and sent. A value the child splits across writes more
-        // than FLUSH_IDLE_MS apart is not masked (README "Exec", G10 limits).
+        // output the tail is decided and sent, except up to 7 bytes (15 hex digits) that are
+        // a piece of a value, kept until more output or the end, so a value written in pieces
+        // around a pause never shows 8 of its bytes (@cora/masker README, issue 13 §4).
         clearTimeout(idleFlush);
         idleFlush = setTimeout(() => {
-          if (!done && !closed) emit(event, masker.flush(), stream);
+          if (!done && !closed) emit(event, masker.flushIdle(), stream);
         }, FLUSH_IDLE_MS);
       });
       stream.once('end', finish);

@@ -102,20 +102,61 @@ function radix(alphabet: Uint8Array, width: number, shift: number | undefined, p
   };
 }
 
-/** Which bytes a URL encoder leaves alone. */
-type UrlMode = 'rfc3986' | 'component' | 'form' | 'all';
+/**
+ * Which bytes a URL encoder leaves alone, and whether it writes a space as `+`.
+ *
+ * - `rfc3986`: RFC 3986 §2.3 unreserved (`-._~`), e.g. Go's `url.PathEscape` minus its extras.
+ * - `component`: ECMAScript `encodeURIComponent`: unreserved plus `!'()*`.
+ * - `uri`: ECMAScript `encodeURI`: `encodeURIComponent`'s set plus `;,/?:@&=+$#`.
+ * - `path`: Python's `urllib.parse.quote()` (default `safe='/'`): unreserved plus `/`.
+ * - `form-*`: space as `+`, `-._` kept, and `*` and `~` kept (`k`) or encoded (`e`):
+ *   `form-ke` WHATWG `application/x-www-form-urlencoded` and Java's `URLEncoder`; `form-ek`
+ *   Python's `quote_plus` (3.7+) and Go's `url.QueryEscape`; `form-ee` PHP's `urlencode` and
+ *   Python before 3.7; `form-kk` the remaining combination.
+ * - `all`: every byte encoded.
+ */
+type UrlMode =
+  'rfc3986' | 'component' | 'uri' | 'path' | 'form-kk' | 'form-ke' | 'form-ek' | 'form-ee' | 'all';
+
+/** `;,/?:@&=+$#`: the reserved characters `encodeURI` keeps (ECMA-262 §19.2.6.2 uriReserved + `#`). */
+function isUriReserved(b: number): boolean {
+  return (
+    b === 0x3b ||
+    b === 0x2c ||
+    b === 0x2f ||
+    b === 0x3f ||
+    b === 0x3a ||
+    b === 0x40 ||
+    b === 0x26 ||
+    b === 0x3d ||
+    b === 0x2b ||
+    b === 0x24 ||
+    b === 0x23
+  );
+}
 
 function urlKeeps(b: number, mode: UrlMode): boolean {
   if (mode === 'all') return false;
   const alnum = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
-  if (alnum) return true;
+  if (alnum || b === 0x2d || b === 0x2e || b === 0x5f) return true; // - . _ : kept by all
+  const markOrTilde = b === 0x7e || b === 0x21 || (b >= 0x27 && b <= 0x2a); // ~ ! ' ( ) *
   switch (mode) {
-    case 'rfc3986': // RFC 3986 §2.3 unreserved
-      return b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e;
-    case 'component': // ECMAScript encodeURIComponent: unreserved plus ! ' ( ) *
-      return b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e || b === 0x21 || (b >= 0x27 && b <= 0x2a);
-    case 'form': // WHATWG application/x-www-form-urlencoded: * - . _ (space becomes +)
-      return b === 0x2a || b === 0x2d || b === 0x2e || b === 0x5f;
+    case 'rfc3986':
+      return b === 0x7e;
+    case 'component':
+      return markOrTilde;
+    case 'uri':
+      return markOrTilde || isUriReserved(b);
+    case 'path':
+      return b === 0x7e || b === 0x2f;
+    case 'form-kk':
+      return b === 0x2a || b === 0x7e;
+    case 'form-ke':
+      return b === 0x2a;
+    case 'form-ek':
+      return b === 0x7e;
+    case 'form-ee':
+      return false;
   }
 }
 
@@ -128,7 +169,7 @@ function url(mode: UrlMode, digits: Uint8Array): Encoder {
       if (urlKeeps(b, mode)) {
         put(out, at + n, b);
         n += 1;
-      } else if (mode === 'form' && b === 0x20) {
+      } else if (b === 0x20 && mode.startsWith('form')) {
         put(out, at + n, 0x2b);
         n += 1;
       } else {
@@ -205,6 +246,12 @@ interface JsonStyle {
   readonly digits: Uint8Array;
   /** Escape every non-ASCII code point as `\uXXXX` (Python's `ensure_ascii`); -1 on bad UTF-8. */
   readonly asciiOnly: boolean;
+  /**
+   * Go's `encoding/json` (HTMLEscape on by default): `<` `>` `&` as `\u003c` `\u003e`
+   * `\u0026`, U+2028 and U+2029 as `\u2028` `\u2029`; with `'legacy'`, `\b` `\f` as
+   * `\u0008` `\u000c` too (Go before 1.22).
+   */
+  readonly go?: 'current' | 'legacy';
 }
 
 /** Byte → the letter of its two-character JSON escape (`\"` `\\` `\b` `\f` `\n` `\r` `\t`), or 0. */
@@ -228,7 +275,26 @@ function json(style: JsonStyle): Encoder {
     let i = 0;
     while (i < src.length) {
       const b = byteAt(src, i);
-      const short = style.slash && b === 0x2f ? 0x2f : byteAt(SHORT_ESCAPES, b);
+      const go = style.go !== undefined;
+      if (go && (b === 0x3c || b === 0x3e || b === 0x26)) {
+        n += putU(out, at + n, b, style.digits); // Go's HTML escaping of < > &
+        i += 1;
+        continue;
+      }
+      // Go escapes U+2028 / U+2029 (E2 80 A8 / E2 80 A9 in UTF-8) for JSONP.
+      if (
+        go &&
+        b === 0xe2 &&
+        i + 2 < src.length &&
+        byteAt(src, i + 1) === 0x80 &&
+        (byteAt(src, i + 2) & 0xfe) === 0xa8
+      ) {
+        n += putU(out, at + n, 0x2028 | (byteAt(src, i + 2) & 1), style.digits);
+        i += 3;
+        continue;
+      }
+      const legacyControl = style.go === 'legacy' && (b === 0x08 || b === 0x0c);
+      const short = style.slash && b === 0x2f ? 0x2f : legacyControl ? 0 : byteAt(SHORT_ESCAPES, b);
       if (short !== 0) {
         put(out, at + n, BACKSLASH);
         put(out, at + n + 1, short);
@@ -281,7 +347,10 @@ const raw: Encoder = (src, out, at) => {
   return src.length;
 };
 
-/** One named form; the label only appears in tests and comments, never next to bytes. */
+/**
+ * One named form; the label only appears in tests and comments, never next to bytes, and picks
+ * the raw and hex forms that fragments come from (pattern-table.ts).
+ */
 export interface Form {
   readonly label: string;
   readonly encode: Encoder;
@@ -320,7 +389,12 @@ export const FORMS: readonly Form[] = Object.freeze([
   ...radixForms('base32', B32_UPPER, 5, true),
   { label: 'url rfc3986', encode: url('rfc3986', HEX_UPPER), caseless: true },
   { label: 'url component', encode: url('component', HEX_UPPER), caseless: true },
-  { label: 'url form', encode: url('form', HEX_UPPER), caseless: true },
+  { label: 'url encodeURI', encode: url('uri', HEX_UPPER), caseless: true },
+  { label: 'url python quote', encode: url('path', HEX_UPPER), caseless: true },
+  { label: 'url form ~* kept', encode: url('form-kk', HEX_UPPER), caseless: true },
+  { label: 'url form whatwg', encode: url('form-ke', HEX_UPPER), caseless: true },
+  { label: 'url form quote_plus', encode: url('form-ek', HEX_UPPER), caseless: true },
+  { label: 'url form php', encode: url('form-ee', HEX_UPPER), caseless: true },
   { label: 'url all', encode: url('all', HEX_UPPER), caseless: true },
   // JSON keeps the value's own letters as they are: case-sensitive, in both \u00XX spellings.
   { label: 'json', encode: json({ slash: false, digits: HEX_LOWER, asciiOnly: false }), caseless: false },
@@ -347,6 +421,27 @@ export const FORMS: readonly Form[] = Object.freeze([
   {
     label: 'json ascii upper',
     encode: json({ slash: false, digits: HEX_UPPER, asciiOnly: true }),
+    caseless: false,
+  },
+  {
+    label: 'json go',
+    encode: json({ slash: false, digits: HEX_LOWER, asciiOnly: false, go: 'current' }),
+    caseless: false,
+  },
+  {
+    // Upper-case hex, as Java's Jackson writes with HTML escaping on.
+    label: 'json go upper',
+    encode: json({ slash: false, digits: HEX_UPPER, asciiOnly: false, go: 'current' }),
+    caseless: false,
+  },
+  {
+    label: 'json go legacy upper',
+    encode: json({ slash: false, digits: HEX_UPPER, asciiOnly: false, go: 'legacy' }),
+    caseless: false,
+  },
+  {
+    label: 'json go legacy',
+    encode: json({ slash: false, digits: HEX_LOWER, asciiOnly: false, go: 'legacy' }),
     caseless: false,
   },
   { label: '\\u bytes', encode: uBytes(HEX_LOWER), caseless: true },

@@ -14,8 +14,17 @@ import { FORMS } from './encodings.ts';
  *   Int32 bitmap[2^bitmapBits / 32]  one bit per 4-gram hash: "some entry may start here"
  *   Int32 heads[2^headBits]          hash bucket → 1 + first entry, or 0
  *   Int32 entries[entryCount * 3]    next (1 + entry, or 0), 4-gram, record * 4 + offset in pattern
- *   Int32 records[count * 3]         byte offset of the pattern, its length, secret * 2 + caseless
+ *   Int32 records[count * 3]         byte offset of the pattern, its length, flags (below)
  *   bytes[totalBytes]                the patterns themselves, back to back
+ *
+ * A record's flags are `secret << FLAG_SECRET_SHIFT | FLAG_HEX_SOURCE | FLAG_RAW_SOURCE |
+ * FLAG_CASELESS`. The two source bits mark the pattern holding the value's raw bytes or its hex
+ * form: fragments point into them and the idle flush's hold-back looks them up (masker.ts).
+ *
+ * Fragments: every run of FRAGMENT_BYTES (8) consecutive bytes of a value of at least 8 bytes,
+ * raw or hex-encoded (16 digits, at a byte boundary, any letter case), is a pattern of its own.
+ * Its record points into the value's raw or hex pattern (no extra pattern bytes); a longer run
+ * is several overlapping fragments, which the scanner merges into one concealed span.
  *
  * Scanning (a sampled q-gram filter, as in Wu–Manber): every pattern is at least 6 bytes, so
  * each occurrence contains the 4-grams at its offsets 0, 1 and 2, and one of them starts at a
@@ -50,6 +59,8 @@ export interface PatternTable {
   readonly intCount: number;
   /** Length of the longest pattern. */
   readonly maxLength: number;
+  /** Records allocated (unused ones have flags 0). */
+  readonly recordCount: number;
 }
 
 /** Fibonacci hashing constant (2^32 / φ), spreads the 4-grams over the buckets. */
@@ -60,6 +71,15 @@ export const MIN_PATTERN_BYTES = 6;
 
 /** Sampling stride: MIN_PATTERN_BYTES - 4 + 1 four-grams fit in the shortest pattern. */
 export const STRIDE = MIN_PATTERN_BYTES - 3;
+
+/** Shortest run of a value's bytes concealed on its own (issue 13 §4): raw 8 bytes, hex 16 digits. */
+export const FRAGMENT_BYTES = 8;
+
+/** Record flag bits (layout above). */
+export const FLAG_CASELESS = 1;
+export const FLAG_RAW_SOURCE = 2;
+export const FLAG_HEX_SOURCE = 4;
+export const FLAG_SECRET_SHIFT = 3;
 
 /** Int32 fields per entry and per record. */
 export const ENTRY_INTS = 3;
@@ -83,7 +103,7 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
       for (const form of FORMS) {
         const n = form.encode(bytes, undefined, 0);
         if (n < 0) continue;
-        count += 1;
+        count += 1 + fragmentCount(form.label, n);
         totalBytes += n;
         if (n > maxLength) maxLength = n;
       }
@@ -115,6 +135,7 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
     recordsAt,
     intCount,
     maxLength,
+    recordCount: count,
   };
   try {
     table.use((mem) => {
@@ -123,6 +144,18 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
       const ints = new Int32Array(mem.buffer, mem.byteOffset, intCount);
       const pat = mem.subarray(intCount * 4);
       const cursor = { record: 0, entry: 0, at: 0 };
+      /** Add one record (and its STRIDE index entries) for `length` pattern bytes at `at`. */
+      const add = (at: number, length: number, flags: number): void => {
+        const r = recordsAt + cursor.record * RECORD_INTS;
+        ints[r] = at;
+        ints[r + 1] = length;
+        ints[r + 2] = flags;
+        for (let off = 0; off < STRIDE; off += 1) {
+          link(layout, ints, cursor.entry, cursor.record, off, gram(pat, at + off));
+          cursor.entry += 1;
+        }
+        cursor.record += 1;
+      };
       values.forEach((value, secret) => {
         value.use((bytes) => {
           FORMS.forEach((form, f) => {
@@ -135,20 +168,31 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
               return;
             }
             if (form.caseless) foldBytes(pat, cursor.at, n);
-            if (isDuplicate(layout, ints, pat, cursor.at, n, form.caseless)) {
+            const source =
+              form.label === 'raw' ? FLAG_RAW_SOURCE : form.label === 'hex' ? FLAG_HEX_SOURCE : 0;
+            const caseless = form.caseless ? FLAG_CASELESS : 0;
+            let at = cursor.at;
+            let flags = caseless;
+            const earlier = findDuplicate(layout, ints, pat, cursor.at, n, form.caseless);
+            if (earlier >= 0) {
               pat.fill(0, cursor.at, cursor.at + n); // forget it
-              return;
+              if (source === 0) return;
+              // The value's bytes are already stored: mark them as a source, point fragments there.
+              const r = recordsAt + earlier * RECORD_INTS;
+              ints[r + 2] = (ints[r + 2] ?? 0) | source;
+              at = ints[r] ?? 0;
+              flags = (ints[r + 2] ?? 0) & FLAG_CASELESS;
+            } else {
+              add(at, n, (secret << FLAG_SECRET_SHIFT) | source | caseless);
+              cursor.at += n;
             }
-            const r = recordsAt + cursor.record * RECORD_INTS;
-            ints[r] = cursor.at;
-            ints[r + 1] = n;
-            ints[r + 2] = secret * 2 + (form.caseless ? 1 : 0);
-            for (let off = 0; off < STRIDE; off += 1) {
-              link(layout, ints, cursor.entry, cursor.record, off, gram(pat, cursor.at + off));
-              cursor.entry += 1;
+            // Fragments (issue 13 §4): every FRAGMENT_BYTES-byte run, raw or as hex digits.
+            const width = source === FLAG_HEX_SOURCE ? 2 * FRAGMENT_BYTES : FRAGMENT_BYTES;
+            const step = source === FLAG_HEX_SOURCE ? 2 : 1;
+            for (let k = 0; source !== 0 && k + width <= n && width < n; k += step) {
+              if (findDuplicate(layout, ints, pat, at + k, width, flags === FLAG_CASELESS) >= 0) continue;
+              add(at + k, width, (secret << FLAG_SECRET_SHIFT) | flags);
             }
-            cursor.record += 1;
-            cursor.at += n;
           });
         });
       });
@@ -200,18 +244,25 @@ function link(
   ints[head] = entry + 1;
 }
 
+/** How many fragment records the form labelled `label`, `n` bytes long, adds (see the layout). */
+function fragmentCount(label: string, n: number): number {
+  if (label === 'raw') return n > FRAGMENT_BYTES ? n - FRAGMENT_BYTES + 1 : 0;
+  if (label === 'hex') return n > 2 * FRAGMENT_BYTES ? (n - 2 * FRAGMENT_BYTES) / 2 + 1 : 0;
+  return 0;
+}
+
 /**
- * True when the table already covers this pattern: same bytes, and the earlier one caseless or
- * the new one case-sensitive (first secret wins).
+ * The record that already covers this pattern — same bytes, and the earlier one caseless or
+ * the new one case-sensitive (first secret wins) — or -1.
  */
-function isDuplicate(
+function findDuplicate(
   t: PatternTable,
   ints: Int32Array,
   pat: Uint8Array,
   at: number,
   length: number,
   caseless: boolean,
-): boolean {
+): number {
   const word = gram(pat, at);
   const bit = Math.imul(word, HASH_MULTIPLIER) >>> t.bitmapShift;
   let next = ints[t.headsAt + (bit >>> t.headShift)] ?? 0;
@@ -226,12 +277,12 @@ function isDuplicate(
         (otherCaseless || !caseless) &&
         same(pat, ints[r] ?? 0, pat, at, length)
       ) {
-        return true;
+        return packed >>> 2;
       }
     }
     next = ints[e] ?? 0;
   }
-  return false;
+  return -1;
 }
 
 function same(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number, length: number): boolean {
