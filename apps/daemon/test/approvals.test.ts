@@ -4,7 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import type { AncestorInfo, CallerIdentity } from '@cora/identity';
 import type { ApprovalInfo, ApprovalResolved } from '@cora/ipc';
-import { Approvals, type ApprovalRequest, type ApproverSession } from '../src/service/approvals.ts';
+import {
+  Approvals,
+  grantInfo,
+  type ApprovalRequest,
+  type ApproverSession,
+} from '../src/service/approvals.ts';
 
 function ancestor(pid: number, startTime: bigint | null, exe = '/usr/bin/agent'): AncestorInfo {
   return { pid, uid: 1000, exe, argv0: exe, startTime };
@@ -129,6 +134,68 @@ describe('Approvals', () => {
     expect(approvals.hasGrant(grantQuery)).toBe(false);
     await expect(waiting.outcome).resolves.toEqual({ kind: 'cancelled' });
     expect(ended).toEqual(['locked']);
+  });
+
+  it('should list live grants with stable ids, drop expired ones, and revoke by id or all', () => {
+    let now = 1_000_000;
+    const approvals = new Approvals({ now: () => now });
+    const { s } = session();
+    approvals.attach(s);
+    expect(approvals.grants()).toEqual([]);
+    const a = approvals.ask(request(), new AbortController().signal);
+    approvals.decide(s, a.id, 'allow-window');
+    const b = approvals.ask(
+      request({ caller: identity(601, [ancestor(501, 5010n)]), windowMs: Infinity, windowLabel: 'session' }),
+      new AbortController().signal,
+    );
+    approvals.decide(s, b.id, 'allow-window');
+    const listed = approvals.grants();
+    for (const g of listed) expect(g.id).toMatch(/^[0-9a-f]{8}$/);
+    expect(listed.map((g) => grantInfo(g))).toEqual([
+      {
+        id: listed[0]?.id,
+        task: 'deploy',
+        caller: '/usr/bin/node',
+        parentPid: 500,
+        scope: 'window',
+        grantedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + 60_000).toISOString(),
+        approval: a.id,
+        approver: { pid: 900, exe: '/usr/bin/node' },
+      },
+      expect.objectContaining({ parentPid: 501, scope: 'session', expiresAt: null, approval: b.id }),
+    ]);
+    const [first, second] = listed;
+    if (first === undefined || second === undefined) throw new Error('two grants expected');
+    expect(first.id).not.toBe(second.id);
+    expect(approvals.grants().map((g) => g.id)).toEqual([first.id, second.id]); // stable
+    // Unknown id: nothing happens.
+    expect(approvals.revoke({ id: '00000000' })).toEqual([]);
+    expect(approvals.revoke({ id: first.id })).toEqual([first]);
+    expect(approvals.hasGrant(grantQuery)).toBe(false);
+    expect(approvals.revoke({ id: first.id })).toEqual([]); // gone
+    // A new window grant for the same key gets a new id; expiry drops it from the list.
+    const c = approvals.ask(request(), new AbortController().signal);
+    approvals.decide(s, c.id, 'allow-window');
+    const renewed = approvals.grants().find((g) => g.parentPid === 500);
+    expect(renewed?.id).not.toBe(first.id);
+    now += 60_000;
+    expect(approvals.grants()).toEqual([second]);
+    expect(approvals.revoke('all')).toEqual([second]);
+    expect(approvals.grants()).toEqual([]);
+    expect(approvals.revoke('all')).toEqual([]);
+  });
+
+  it('should forget every grant at clear() (lock)', async () => {
+    const approvals = new Approvals();
+    const { s } = session();
+    approvals.attach(s);
+    const a = approvals.ask(request(), new AbortController().signal);
+    approvals.decide(s, a.id, 'allow-window');
+    expect(approvals.grants()).toHaveLength(1);
+    approvals.clear();
+    expect(approvals.grants()).toEqual([]);
+    await expect(a.outcome).resolves.toMatchObject({ kind: 'granted' });
   });
 
   it('should deny when the requester or its parent is the approver or among its ancestors', async () => {

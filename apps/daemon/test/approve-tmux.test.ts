@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CR, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
+import { CR, useCoraHomes, withApprovalTask, type CoraHome } from './e2e-helpers.ts';
 import { hasTmux, tmuxServer, waitFor } from './tmux.ts';
 
 const PASS = 'approve tmux passphrase, long enough';
@@ -33,30 +33,6 @@ const HOSTILE = [
   'B'.repeat(4000),
 ];
 
-async function homeWithTask(): Promise<CoraHome> {
-  const home = await newHome();
-  const pass = ['--passphrase-file', home.passFile];
-  expect((await home.cr(['init', ...pass])).code).toBe(0);
-  expect((await home.cr(['unlock', ...pass])).code).toBe(0);
-  expect(
-    (await home.cr(['secrets', 'set', 'TOKEN', ...pass], { input: 'approve-tmux-0123456789' })).code,
-  ).toBe(0);
-  const add = await home.cr([
-    'policy',
-    'task',
-    'add',
-    't',
-    'TOKEN',
-    '--target',
-    SH,
-    '--approve',
-    'once',
-    ...pass,
-  ]);
-  expect(add.stderr).toBe('');
-  return home;
-}
-
 /**
  * `cr exec t -- <HOSTILE>` as a child of this test (not of the tmux server that runs the
  * approver: no self-approval).
@@ -81,7 +57,7 @@ describe.skipIf(!hasTmux)(
   'cr approve in a real terminal (e2e; tmux — skipped when tmux is not installed)',
   () => {
     it('should keep caller, cwd and command on screen under a hostile argv, and deny on one key', async () => {
-      const home = await homeWithTask();
+      const home = await withApprovalTask(await newHome(), SH, 'once');
       // A file that steers curl, written by "the agent" in the child's HOME.
       writeFileSync(join(home.dir.path, '.curlrc'), 'output = /tmp/stolen\n');
       const pane = server.open(
@@ -108,6 +84,8 @@ describe.skipIf(!hasTmux)(
           `${'B'.repeat(256)} …(3744 more bytes)`,
       );
       expect(screen).not.toMatch(/^FAKE-CALLER/m);
+      expect(screen).toMatch(/^\s*file\s+present: ~\/\.curlrc \(modified \d+ s ago\)/m);
+      expect(screen).toMatch(/^\s*env\s+HOME=/m);
 
       // The `o` typed ahead decided nothing: the request still waits.
       await new Promise((r) => setTimeout(r, 800));

@@ -305,4 +305,31 @@ describe('cr audit (e2e)', () => {
     expect((await home.cr(['unlock', '--passphrase-file', home.passFile])).code).toBe(0);
     expect((await home.cr(['audit', 'verify'])).code).toBe(0);
   });
+
+  it('should count status-only connections in one record per caller, and record every other connection', async () => {
+    const home = await unlockedHome();
+    await until(() => records(home).some((r) => r.type === 'unlock'));
+    const before = records(home).length;
+    for (let i = 0; i < 10; i++) expect((await home.cr(['status'])).code).toBe(0);
+    // Polling writes nothing yet: 10 polls are not 10 records.
+    expect(records(home).length).toBe(before);
+    expect((await home.cr(['secrets', 'list'])).code).toBe(0);
+    await until(() =>
+      records(home)
+        .slice(before)
+        .some((r) => r.type === 'connect'),
+    );
+    // Lock writes the open window: one record, counting every poll, naming the CLI.
+    expect((await home.cr(['lock'])).code).toBe(0);
+    await until(() => records(home).some((r) => r.type === 'status-polls'));
+    const added = records(home).slice(before);
+    const polls = added.filter((r) => r.type === 'status-polls');
+    expect(polls).toHaveLength(1);
+    expect(polls[0]).toMatchObject({ caller: { cli: true } });
+    // The 10 polls, and the launcher's status-only probe when `cr unlock` started the service.
+    expect(polls[0]?.['count']).toBeGreaterThanOrEqual(10);
+    expect(polls[0]?.['count']).toBeLessThanOrEqual(11);
+    expect(added.filter((r) => r.type === 'connect')).toHaveLength(2); // secrets list, lock
+    expect((await home.cr(['audit', 'verify'])).code).toBe(0);
+  }, 90_000);
 });

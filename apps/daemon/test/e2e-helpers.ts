@@ -2,7 +2,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll } from 'vitest';
+import { afterEach, beforeAll, expect } from 'vitest';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
 import { APP_DIR } from './helpers.ts';
 
@@ -188,4 +188,46 @@ export function useCoraHomes(
     homes.push(home);
     return home;
   };
+}
+
+/**
+ * Make `home` a vault that is unlocked, holds `secret` = `value`, and has `task` running with it
+ * under the extra `policy task add` arguments (`--target …`).
+ * @returns what `cr policy task add` printed and its exit code
+ */
+export async function withTask(
+  home: CoraHome,
+  options: {
+    readonly secret: string;
+    readonly value: string;
+    readonly task: string;
+    readonly args: readonly string[];
+  },
+): Promise<CrResult> {
+  const pass = ['--passphrase-file', home.passFile];
+  expect((await home.cr(['init', ...pass])).code).toBe(0);
+  expect((await home.cr(['unlock', ...pass])).code).toBe(0);
+  const set = await home.cr(['secrets', 'set', options.secret, ...pass], { input: options.value });
+  expect(set.code).toBe(0);
+  return await home.cr(['policy', 'task', 'add', options.task, options.secret, ...options.args, ...pass]);
+}
+
+/**
+ * Make `home` a vault that is unlocked, holds `TOKEN`, and has a task `t` running `target`
+ * with `TOKEN` under `--approve approve` (the approvals tests' starting point).
+ * @param home - a fresh home
+ * @param target - the task's target (an absolute path)
+ * @param approve - `once`, `session`, `window:1m`…
+ * @returns `home`
+ */
+export async function withApprovalTask(home: CoraHome, target: string, approve: string): Promise<CoraHome> {
+  const add = await withTask(home, {
+    secret: 'TOKEN',
+    value: 'approve-me-0123456789',
+    task: 't',
+    args: ['--target', target, '--approve', approve],
+  });
+  expect(add.stderr).toBe('');
+  expect(add.code).toBe(0);
+  return home;
 }

@@ -24,6 +24,7 @@ import { describe, expect, it } from 'vitest';
 import { makeTempDir } from '@cora/test-utils';
 import { killAndWait, runCr, status, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
 import { APP_DIR } from './helpers.ts';
+import { serviceEnvironment } from '../src/shared/harden.ts';
 
 const PASS = 'fault test passphrase, long enough';
 const newHome = useCoraHomes(PASS);
@@ -108,7 +109,12 @@ async function startService(home: CoraHome): Promise<number> {
       '--lifetime-ms',
       '0',
     ],
-    { env: { ...home.env, UV_THREADPOOL_SIZE: '1' }, detached: true, stdio: ['ignore', 'ignore', log] },
+    // The environment the launcher gives it (hooks such as the test runner's NODE_PATH are refused).
+    {
+      env: { ...serviceEnvironment(home.env), UV_THREADPOOL_SIZE: '1' },
+      detached: true,
+      stdio: ['ignore', 'ignore', log],
+    },
   );
   closeSync(log);
   child.unref();

@@ -133,7 +133,18 @@ describe('isRuntimeHook', () => {
       'JEMALLOC_PRELOAD',
     ])
       expect(isRuntimeHook(name), name).toBe(true);
-    for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'NODEX', 'OLD_PATH', 'TERM'])
+    for (const name of [
+      'PATH',
+      'HOME',
+      'LANG',
+      'LC_ALL',
+      'NODEX',
+      'OLD_PATH',
+      'TERM',
+      'UV_THREADPOOL_SIZE',
+      'NODE_ENV',
+      'NODE_EXTRA_CA_CERTS',
+    ])
       expect(isRuntimeHook(name), name).toBe(false);
   });
 });

@@ -12,6 +12,7 @@ import { readVault } from '@cora/crypto-format';
 import { wipeSecretsBlock } from '@cora/memstore';
 import { runCr, status, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
 import { APP_DIR, reveal, secret } from './helpers.ts';
+import { serviceEnvironment } from '../src/shared/harden.ts';
 
 const PASS = 'owner test passphrase, long enough';
 const newHome = useCoraHomes(PASS);
@@ -305,7 +306,7 @@ describe('a same-user process against the history (attacks found in review)', ()
         '--lifetime-ms',
         '0',
       ],
-      { env: home.env, stdio: 'ignore', detached: true },
+      { env: serviceEnvironment(home.env), stdio: 'ignore', detached: true },
     );
     second.unref();
     const deadline = Date.now() + 8000;

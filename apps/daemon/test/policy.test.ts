@@ -156,6 +156,8 @@ describe('cr policy (e2e)', () => {
       'never',
       'TOKEN',
       'OTHER',
+      // The secrets come later: this test is about the task's fields.
+      '--allow-missing-secret',
       '--passphrase-file',
       home.passFile,
     ]);
@@ -286,6 +288,10 @@ describe('cr policy (e2e)', () => {
     expect(unknown.code).toBe(9);
     expect(unknown.stdout).toMatch(/✗ task: there is no task "nope"/);
     expect(unknown.stdout).toContain('→ deny (UNKNOWN_TASK)');
+    // explain also checks that the vault holds the task's secrets (policy-checks.test.ts).
+    expect(
+      (await home.cr(['secrets', 'set', 'A', '--passphrase-file', home.passFile], { input: 'a' })).code,
+    ).toBe(0);
     expect(
       (
         await home.cr([

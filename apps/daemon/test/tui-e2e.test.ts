@@ -172,9 +172,11 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
       await waitFor(tui.screen, 'approver ready', 20_000);
 
       const allowed = requester(home, 'echo ok');
-      const pending = await waitFor(tui.screen, 'argv: /bin/sh -c echo ok');
-      expect(pending).toMatch(/#\d+ T → \/\S+/u); // the resolved target (sh may be dash)
-      expect(pending).toContain('secrets: SECRET');
+      const pending = await waitFor(tui.screen, "command  /bin/sh -c 'echo ok'");
+      expect(pending).toMatch(/target {3}\/\S+/u); // the resolved target (sh may be dash)
+      expect(pending).toContain('secrets  SECRET');
+      // A key counts once the request has been on screen for 300 ms (approver.tsx).
+      await new Promise((r) => setTimeout(r, 400));
       tui.keys('o');
       const run = await allowed;
       expect(run.stderr).toContain('task T needs approval');
@@ -183,7 +185,8 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
       await waitFor(tui.screen, /#\d+ T \/\S+: granted/u);
 
       const denied = requester(home, 'echo no');
-      await waitFor(tui.screen, 'argv: /bin/sh -c echo no');
+      await waitFor(tui.screen, "command  /bin/sh -c 'echo no'");
+      await new Promise((r) => setTimeout(r, 400));
       tui.keys('n');
       const refused = await denied;
       expect(refused.code).toBe(13); // DENIED

@@ -5,6 +5,8 @@ import type {
   ApprovalResolved,
   ApproveResult,
   AuditVerifyResult,
+  GrantInfo,
+  GrantsRevokeResult,
   InitResult,
   PolicyExplainResult,
   SecretMeta,
@@ -99,6 +101,10 @@ export interface TuiService {
   approve(passphrase: SecretBuf, handlers: ApprovalHandlers): ApprovalSession;
   /** `audit.verify`. */
   verifyAudit(): Promise<AuditVerifyResult>;
+  /** `grants.list`: the live approval grants (no passphrase; empty while locked). */
+  listGrants(): Promise<readonly GrantInfo[]>;
+  /** `grants.revoke`: one grant by id, or every grant; effective at once, audited. */
+  revokeGrants(which: { readonly grant: string } | { readonly all: true }): Promise<GrantsRevokeResult>;
   /** Close the connection (ends an approver session). */
   close(): void;
 }

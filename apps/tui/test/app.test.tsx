@@ -28,6 +28,7 @@ afterEach(() => {
 const everything: Partial<TuiService> = {
   ...unlocked,
   listSecrets: () => Promise.resolve([]),
+  listGrants: () => Promise.resolve([]),
   getPolicy: () => Promise.resolve({ version: 1, callers: [], tasks: {} }),
   verifyAudit: () =>
     Promise.resolve({
@@ -47,9 +48,11 @@ describe('App: the frame', () => {
   it('should show the tabs and the keys of the view', async () => {
     const app = renderApp(fakeBackend({}, unlocked));
     await tick(30);
-    expect(app.frame()).toContain('Cora 0.1.0 1 Dashboard  2 Secrets  3 Tasks  4 Audit  5 Approvals');
     expect(app.frame()).toContain(
-      'u unlock · l lock · r refresh · 1–5 Tab switch view · ? help · q Ctrl-C quit',
+      'Cora 0.1.0 1 Dashboard  2 Secrets  3 Tasks  4 Audit  5 Approvals  6 Grants',
+    );
+    expect(app.frame()).toContain(
+      'u unlock · l lock · r refresh · 1–6 Tab switch view · ? help · q Ctrl-C quit',
     );
   });
 
@@ -76,6 +79,10 @@ describe('App: the frame', () => {
     expect(app.frame()).toContain('chain: not verified (v)');
     await app.keys('5');
     expect(app.frame()).toContain('Enter start approving');
+    await app.keys('6');
+    await tick(30);
+    expect(app.frame()).toContain('↑↓ select · x revoke · r refresh');
+    expect(app.frame()).toContain('none: an approver makes one');
     await app.keys('1');
     await tick(30);
     expect(app.frame()).toContain('service pid');

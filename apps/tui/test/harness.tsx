@@ -3,13 +3,14 @@ import type { ReactElement } from 'react';
 import { afterEach } from 'vitest';
 import { render } from 'ink-testing-library';
 import { SecretBuf } from '@cora/memstore';
-import type { StatusResult } from '@cora/ipc';
+import type { ApproveResult, StatusResult } from '@cora/ipc';
 import { App } from '../src/internal/app.tsx';
+import { ApproverProvider } from '../src/internal/approver.tsx';
 import { Connection } from '../src/internal/connection.ts';
 import { TuiProvider, type TuiContextValue } from '../src/internal/context.tsx';
 import type { Keys } from '../src/internal/keys.ts';
 import { InputRouter } from '../src/internal/raw-input.ts';
-import type { AuditRecordLike, TuiBackend, TuiService } from '../src/types.ts';
+import type { ApprovalHandlers, AuditRecordLike, TuiBackend, TuiService } from '../src/types.ts';
 
 /** A passphrase and a value no frame and no string Ink receives may ever contain. */
 export const PASS = 'correct horse battery staple';
@@ -244,7 +245,11 @@ export function renderScreen(
       columns,
       rows,
     };
-    return <TuiProvider value={context}>{screen}</TuiProvider>;
+    return (
+      <TuiProvider value={context}>
+        <ApproverProvider settleMs={0}>{screen}</ApproverProvider>
+      </TuiProvider>
+    );
   });
   return { ...mounted, typing: () => typing > 0 };
 }
@@ -262,3 +267,73 @@ export const KEY = {
   ctrl: { ctrl: true },
   none: {},
 } as const satisfies Record<string, Keys>;
+
+/** A fake approver the test drives (see {@link approverSession}). */
+export interface ApproverFake {
+  readonly backend: TuiBackend;
+  readonly service: TuiService & { readonly closes: number };
+  /** `id:decision` for each decision sent. */
+  readonly decided: string[];
+  /** The passphrase of each `approve` call. */
+  readonly passes: string[];
+  handlers(): ApprovalHandlers;
+  end(result: ApproveResult): void;
+  fail(error: Error): void;
+  connects(): number;
+}
+
+/**
+ * An approver session the test drives: handlers to call, decisions recorded, `end` to settle.
+ * @param options - replace `approve` or make `decide` fail
+ * @param more - what else the strict service answers
+ */
+export function approverSession(
+  options: { decide?: () => Promise<void>; approve?: TuiService['approve'] } = {},
+  more: Partial<TuiService> = {},
+): ApproverFake {
+  let handlers: ApprovalHandlers = {};
+  const decided: string[] = [];
+  const passes: string[] = [];
+  let end: (r: ApproveResult) => void = () => undefined;
+  let fail: (e: Error) => void = () => undefined;
+  let connects = 0;
+  const service = fakeService({
+    ...more,
+    approve:
+      options.approve ??
+      ((p, h) => {
+        passes.push(textOf(p));
+        handlers = h;
+        return {
+          done: new Promise<ApproveResult>((resolve, reject) => {
+            end = resolve;
+            fail = reject;
+          }),
+          decide: (id, d) => {
+            decided.push(`${String(id)}:${d}`);
+            return options.decide?.() ?? Promise.resolve();
+          },
+        };
+      }),
+  });
+  const backend = fakeBackend({
+    connect: () => {
+      connects += 1;
+      return Promise.resolve(service);
+    },
+  });
+  return {
+    backend,
+    service,
+    decided,
+    passes,
+    handlers: () => handlers,
+    end: (r: ApproveResult) => {
+      end(r);
+    },
+    fail: (e: Error) => {
+      fail(e);
+    },
+    connects: () => connects,
+  };
+}

@@ -43,17 +43,17 @@ describe('shellKey', () => {
     expect(shellKey(AT(2, true), '4', KEY.none, FREE)).toEqual(AT(2));
   });
 
-  it('should switch views with 1–5', () => {
+  it('should switch views with 1–6', () => {
     TABS.forEach((tab, i) => {
       expect(shellKey(AT(0), tab.key, KEY.none, FREE)).toEqual(AT(i));
     });
-    expect(shellKey(AT(3), '6', KEY.none, FREE)).toEqual(AT(3));
+    expect(shellKey(AT(3), '7', KEY.none, FREE)).toEqual(AT(3));
   });
 
   it('should cycle with Tab and Shift-Tab', () => {
     expect(shellKey(AT(0), '', KEY.tab, FREE)).toEqual(AT(1));
-    expect(shellKey(AT(4), '', KEY.tab, FREE)).toEqual(AT(0));
-    expect(shellKey(AT(0), '', KEY.shiftTab, FREE)).toEqual(AT(4));
+    expect(shellKey(AT(5), '', KEY.tab, FREE)).toEqual(AT(0));
+    expect(shellKey(AT(0), '', KEY.shiftTab, FREE)).toEqual(AT(5));
     expect(shellKey(AT(2), '', KEY.shiftTab, FREE)).toEqual(AT(1));
   });
 

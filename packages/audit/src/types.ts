@@ -24,6 +24,8 @@ export const AUDIT_OPS = Object.freeze([
   'approve',
   'audit.verify',
   'audit.export',
+  'grants.list',
+  'grants.revoke',
 ] as const);
 /** One of {@link AUDIT_OPS}. */
 export type AuditOp = (typeof AUDIT_OPS)[number];
@@ -40,6 +42,8 @@ export const AUDIT_REASONS = Object.freeze([
   'VIA_MISSING',
   'TARGET_NOT_FOUND',
   'TARGET_NOT_ALLOWED',
+  'TARGET_PIN_MISMATCH',
+  'TARGET_HASH_UNAVAILABLE',
   'TTL_EXPIRED',
   'RATE_LIMITED',
   'APPROVAL_REQUIRED',
@@ -55,6 +59,7 @@ export const AUDIT_REASONS = Object.freeze([
   'DENIED',
   'TIMED_OUT',
   'CANCELLED',
+  'GRANT_REVOKED',
 ] as const);
 /** One of {@link AUDIT_REASONS}. */
 export type AuditReason = (typeof AUDIT_REASONS)[number];
@@ -77,6 +82,7 @@ export const AUDIT_EVENT_TYPES = Object.freeze([
   'service-start',
   'service-stop',
   'connect',
+  'status-polls',
   'caller-refused',
   'unlock',
   'unlock-failed',
@@ -93,6 +99,7 @@ export const AUDIT_EVENT_TYPES = Object.freeze([
   'approval-granted',
   'approval-denied',
   'approval-expired',
+  'grant-revoked',
   'secret-set',
   'secret-deleted',
   'policy-changed',
@@ -146,6 +153,18 @@ export interface ServiceStopEvent {
 export interface ConnectEvent {
   readonly type: 'connect';
   readonly caller: CallerSummary;
+}
+/**
+ * `status-polls`: admitted connections that asked only `status`, counted per caller instead of
+ * one `connect` record each (a status bar polling every second would write 86,400 a day).
+ * One record per caller and window, naming the last poller, how many and since when.
+ */
+export interface StatusPollsEvent {
+  readonly type: 'status-polls';
+  readonly caller: CallerSummary;
+  readonly count: number;
+  /** When the first poll of the window came (ISO-8601 UTC with ms). */
+  readonly since: string;
 }
 /** `caller-refused`: a caller or one of its requests was refused before any work. */
 export interface CallerRefusedEvent {
@@ -267,6 +286,24 @@ export interface ApprovalExpiredEvent {
   readonly id: number;
   readonly task: string;
 }
+/**
+ * `grant-revoked`: a live approval grant was revoked on request (`cr grants revoke`, the TUI).
+ * `caller` revoked it; `approval` is the id of the `approval-granted` record that made it (ids
+ * count from 1 again at each `service-start`); `grant` is its 8-hex-digit id as `cr grants list`
+ * showed it (made by the service, never by a caller); `exe` and `parentPid` are whom it was
+ * for. Lock forgets every grant without this record (the `lock` record says it).
+ */
+export interface GrantRevokedEvent {
+  readonly type: 'grant-revoked';
+  readonly caller: CallerSummary;
+  readonly grant: string;
+  readonly approval: number;
+  readonly task: string;
+  readonly exe: string;
+  readonly parentPid: number;
+  readonly scope: 'window' | 'session';
+  readonly until: string | null;
+}
 /** `secret-set`: secrets were stored (names only). */
 export interface SecretSetEvent {
   readonly type: 'secret-set';
@@ -345,6 +382,7 @@ export type AuditEvent =
   | ServiceStartEvent
   | ServiceStopEvent
   | ConnectEvent
+  | StatusPollsEvent
   | CallerRefusedEvent
   | UnlockEvent
   | UnlockFailedEvent
@@ -361,6 +399,7 @@ export type AuditEvent =
   | ApprovalGrantedEvent
   | ApprovalDeniedEvent
   | ApprovalExpiredEvent
+  | GrantRevokedEvent
   | SecretSetEvent
   | SecretDeletedEvent
   | PolicyChangedEvent

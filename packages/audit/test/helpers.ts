@@ -79,6 +79,17 @@ export const FIXTURES: { readonly [K in AuditEventType]: Extract<AuditEvent, { t
   },
   'approval-denied': { type: 'approval-denied', id: 8, task: 'deploy', approver: null, reason: 'CANCELLED' },
   'approval-expired': { type: 'approval-expired', id: 9, task: 'deploy' },
+  'grant-revoked': {
+    type: 'grant-revoked',
+    caller: CALLER,
+    grant: '0a1b2c3d',
+    approval: 7,
+    task: 'deploy',
+    exe: '/usr/bin/node',
+    parentPid: 4000,
+    scope: 'window',
+    until: '2026-11-23T00:15:00.000Z',
+  },
   'secret-set': { type: 'secret-set', caller: CALLER, names: ['A', 'B_2'], replaced: ['A'] },
   'secret-deleted': { type: 'secret-deleted', caller: CALLER, name: 'A' },
   'policy-changed': { type: 'policy-changed', caller: CALLER, tasks: 4, callers: 2 },
@@ -101,6 +112,7 @@ export const FIXTURES: { readonly [K in AuditEventType]: Extract<AuditEvent, { t
     sha256: 'ab'.repeat(32),
     vouched: null,
   },
+  'status-polls': { type: 'status-polls', caller: CALLER, count: 3600, since: '2026-12-04T10:00:00.000Z' },
 };
 
 /** A 32-byte test key; `use` lends its bytes to node:crypto for cross-checks in tests only. */

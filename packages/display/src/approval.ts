@@ -8,20 +8,21 @@ import { checkMax, quoteCut, shellQuote, visible } from './text.ts';
  * so every string is untrusted.
  */
 export interface ApprovalFields {
+  // In the order the lines are shown.
   /** The task asked for. */
   readonly task: string;
-  /** The resolved target binary that would run. */
-  readonly target: string;
   /** The command line as the caller sent it (argv[0] as typed). */
   readonly argv: readonly string[];
+  /** The resolved target binary that would run. */
+  readonly target: string;
   /** The child's working directory (the caller's). */
   readonly cwd: string;
-  /** Names of the secrets the task would inject (never values). */
-  readonly secrets: readonly string[];
   /** The process that asked; `script` when it is an interpreter running one (weaker evidence). */
   readonly caller: { readonly pid: number; readonly exe: string; readonly script: string | null };
   /** Parent first. */
   readonly ancestry: readonly { readonly pid: number; readonly exe: string }[];
+  /** Names of the secrets the task would inject (never values). */
+  readonly secrets: readonly string[];
   /**
    * The caller's variables the child would get (the base names and the task's `env_pass`),
    * each possibly shortened by the sender (`more`: bytes it left out).
@@ -29,12 +30,10 @@ export interface ApprovalFields {
   readonly env?: readonly { readonly name: string; readonly value: string; readonly more: number }[];
   /** Variables the sender left out of `env` (over its count limit). */
   readonly envOmitted?: number;
-  /** Files known to steer common targets, found in the child's HOME or working directory. */
+  /** Files known to steer common targets, found in the child's HOME (`home`) or cwd (`cwd`). */
   readonly files?: readonly {
     readonly where: 'home' | 'cwd';
-    /** Relative to that directory, e.g. `.curlrc`, `.ssh/config`. */
     readonly path: string;
-    /** ISO-8601 modification time. */
     readonly modified: string;
   }[];
 }
@@ -117,7 +116,9 @@ function age(iso: string, now: number): string {
  * @throws RangeError when a `max…` option is not a non-negative integer
  * @example
  * ```ts
- * for (const { label, value } of approvalLines(info)) console.log(`${label.padEnd(9)} ${value}`);
+ * function show(info: ApprovalFields): void {
+ *   for (const line of approvalLines(info)) console.log(`${line.label.padEnd(9)} ${line.value}`);
+ * }
  * ```
  */
 export function approvalLines(info: ApprovalFields, options: ApprovalLinesOptions = {}): DisplayLine[] {

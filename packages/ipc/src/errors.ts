@@ -78,6 +78,8 @@ export const WireErrorCode = {
   LOCK_HELD: 'LOCK_HELD',
   /** The change would take the vault past its budget (secret count or total bytes). */
   BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
+  /** The secret is used by tasks and the delete was not confirmed (`force`). */
+  IN_USE: 'IN_USE',
   /** Anything unexpected; the message is always generic. */
   INTERNAL: 'INTERNAL',
 } as const;

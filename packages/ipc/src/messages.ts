@@ -74,8 +74,11 @@ export interface RequestParams {
   'secrets.list': EmptyParams;
   /** Attachment: passphrase, value (see `packParts`). */
   'secrets.set': { readonly name: string };
-  /** Attachment: the passphrase. */
-  'secrets.delete': { readonly name: string };
+  /**
+   * Attachment: the passphrase. A secret that tasks use is refused with `IN_USE` (naming
+   * them) unless `force` confirms the delete.
+   */
+  'secrets.delete': { readonly name: string; readonly force?: boolean };
   /** Attachment: passphrase, then one value per name, in order. */
   'secrets.import': { readonly names: readonly string[] };
   /** Attachment: old passphrase, new passphrase. */
@@ -85,9 +88,10 @@ export interface RequestParams {
   /**
    * Replace the policy. `policy` must be a JSON object (the service validates it with
    * `@cora/policy`; this package only checks its shape and the frame limit). Attachment: the
-   * passphrase (architecture §7: every change needs it).
+   * passphrase (architecture §7: every change needs it). A task that names a secret the vault
+   * does not hold is refused with `NOT_FOUND` unless `allowMissingSecrets` (a secret added later).
    */
-  'policy.set': { readonly policy: unknown };
+  'policy.set': { readonly policy: unknown; readonly allowMissingSecrets?: boolean };
   /** Walk the policy decision for a would-be `exec` without running anything. */
   'policy.explain': { readonly task: string; readonly argv: readonly string[]; readonly caller?: string };
   /**
@@ -111,6 +115,43 @@ export interface RequestParams {
    * {@link AuditExportResult}; the last line is the MACed trailer.
    */
   'audit.export': EmptyParams;
+  /**
+   * The live approval grants (architecture §7): who may run which task without asking until
+   * when. Metadata only; no passphrase needed (see SECURITY.md "Approvals").
+   */
+  'grants.list': EmptyParams;
+  /**
+   * Forget one grant (`grant`: its `id` in {@link GrantInfo}) or every grant (`all: true`), at
+   * once: no later spawn uses it. No passphrase needed: a revoke only narrows access.
+   */
+  'grants.revoke': { readonly grant: string } | { readonly all: true };
+}
+
+/**
+ * The shape of a grant id: 8 lower-case hex digits, random, stable while the grant lives.
+ * It names a grant; it is not a credential (knowing it lets a caller revoke, never use, it).
+ */
+export const GRANT_ID_PATTERN: RegExp = /^[0-9a-f]{8}$/;
+
+/** One live grant, as `grants.list` reports it. Names, paths, pids and times only. */
+export interface GrantInfo {
+  /** Opaque, stable while the grant lives ({@link GRANT_ID_PATTERN}). */
+  readonly id: string;
+  readonly task: string;
+  /** The caller executable the grant is for. */
+  readonly caller: string;
+  /** The parent process the grant is for (with its start time, which is not shown). */
+  readonly parentPid: number;
+  /** `window`: until `expiresAt`; `session`: until the vault locks. */
+  readonly scope: 'window' | 'session';
+  /** ISO-8601. */
+  readonly grantedAt: string;
+  /** ISO-8601, or null for a `session` grant (it ends at lock). */
+  readonly expiresAt: string | null;
+  /** The approval request that made it (the `id` of its `approval-granted` audit record). */
+  readonly approval: number;
+  /** Who approved it, when known. */
+  readonly approver: { readonly pid: number; readonly exe: string } | null;
 }
 
 /** What an approver sees of a request waiting for approval. Names only, never a value. */
@@ -131,7 +172,44 @@ export interface ApprovalInfo {
   readonly window: string | null;
   /** ISO-8601: the request is denied when nobody decides by then. */
   readonly expiresAt: string;
+  /**
+   * The variables the child gets from the caller's environment (architecture §7: the base names,
+   * `LC_*` and the task's `env_pass`; one a secret replaces is not listed), by name. The
+   * caller's own values, never a secret; each cut at {@link APPROVAL_LIMITS}, `more` counting
+   * the bytes left out.
+   */
+  readonly env: readonly ApprovalEnvVar[];
+  /** Variables left out of `env` past {@link APPROVAL_LIMITS} `maxEnv`. */
+  readonly envOmitted: number;
+  /** Files known to steer common targets, present in the child's HOME or working directory. */
+  readonly files: readonly ApprovalFile[];
 }
+
+/** One variable of {@link ApprovalInfo} `env`. */
+export interface ApprovalEnvVar {
+  readonly name: string;
+  readonly value: string;
+  /** UTF-8 bytes of the value left out (0: the whole value). */
+  readonly more: number;
+}
+
+/** One file of {@link ApprovalInfo} `files`: it can change what an allowed target does. */
+export interface ApprovalFile {
+  /** The child's HOME (`~/`) or its working directory (`./`). */
+  readonly where: 'home' | 'cwd';
+  /** Relative to that directory: `.curlrc`, `.ssh/config`. */
+  readonly path: string;
+  /** ISO-8601 modification time. */
+  readonly modified: string;
+}
+
+/** Bounds of what an approver is sent beyond the request itself ({@link ApprovalInfo}). */
+export const APPROVAL_LIMITS = Object.freeze({
+  maxEnv: 64,
+  maxEnvValueBytes: 1024,
+  maxFiles: 32,
+  maxFilePathBytes: 256,
+});
 
 /** How a pending approval ended, as an approver is told. */
 export interface ApprovalResolved {
@@ -333,6 +411,11 @@ export interface AuditExportResult {
   readonly head: string;
 }
 
+/** Result of `grants.revoke`: the grants it removed (empty for `all` when there were none). */
+export interface GrantsRevokeResult {
+  readonly revoked: readonly GrantInfo[];
+}
+
 /** The result type of each message type. */
 export interface Results {
   hello: HelloResult;
@@ -352,6 +435,8 @@ export interface Results {
   approve: ApproveResult;
   'audit.verify': AuditVerifyResult;
   'audit.export': AuditExportResult;
+  'grants.list': readonly GrantInfo[];
+  'grants.revoke': GrantsRevokeResult;
 }
 
 /** The `error` of a failed reply. */
@@ -418,6 +503,8 @@ export const ATTACHMENT_PARTS: Readonly<Record<MessageType | InputType, number |
     approve: 1,
     'audit.verify': 0,
     'audit.export': 0,
+    'grants.list': 0,
+    'grants.revoke': 0,
     'exec.stdin': 'stdin',
     'exec.signal': 0,
     'exec.resize': 0,

@@ -108,7 +108,15 @@ export type IpcHandler<T extends RequestType, P> = (
  * type is answered `NOT_ALLOWED` ("not supported by this service").
  */
 export type OptionalRequestType =
-  'policy.get' | 'policy.set' | 'policy.explain' | 'exec' | 'approve' | 'audit.verify' | 'audit.export';
+  | 'policy.get'
+  | 'policy.set'
+  | 'policy.explain'
+  | 'exec'
+  | 'approve'
+  | 'audit.verify'
+  | 'audit.export'
+  | 'grants.list'
+  | 'grants.revoke';
 
 /**
  * One handler per message type (`hello` is answered by the server); those of

@@ -2,6 +2,7 @@
 /* eslint-disable @typescript-eslint/require-await -- handlers are async by contract */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  APPROVAL_LIMITS,
   connectIpc,
   encodeFrame,
   IpcError,
@@ -43,6 +44,9 @@ const INFO: ApprovalInfo = {
   ancestry: [{ pid: 99, exe: '/usr/bin/bash' }],
   window: '15m',
   expiresAt: new Date(0).toISOString(),
+  env: [{ name: 'HOME', value: '/home/u', more: 0 }],
+  envOmitted: 0,
+  files: [{ where: 'home', path: '.curlrc', modified: new Date(0).toISOString() }],
 };
 
 /**
@@ -161,6 +165,27 @@ describe('approve', () => {
   it('should treat a malformed pending event as a protocol error', async () => {
     fx = await startServer({
       handlers: { ...fakeHandlers(), approve: fakeApprove([], { ...INFO, value: 'x' }) },
+    });
+    const c = await client(fx.path);
+    const seen: unknown[] = [];
+    const session = c.approve(secret('pass'), { onPending: (info) => seen.push(info) });
+    await expect(session.done).rejects.toSatisfy((e) => isIpcError(e, 'PROTOCOL_ERROR'));
+    expect(seen).toEqual([]);
+  });
+
+  it.each([
+    ['too many variables', { env: Array.from({ length: APPROVAL_LIMITS.maxEnv + 1 }, () => INFO.env[0]) }],
+    [
+      'a value over the limit',
+      { env: [{ name: 'A', value: 'x'.repeat(APPROVAL_LIMITS.maxEnvValueBytes + 1), more: 0 }] },
+    ],
+    ['a variable with an extra field', { env: [{ name: 'A', value: 'x', more: 0, secret: 'y' }] }],
+    ['a file outside home and cwd', { files: [{ where: 'etc', path: 'passwd', modified: INFO.expiresAt }] }],
+    ['too many files', { files: Array.from({ length: APPROVAL_LIMITS.maxFiles + 1 }, () => INFO.files[0]) }],
+    ['no env at all', { env: undefined }],
+  ])('should refuse a pending event with %s (strict, bounded)', async (_what, change) => {
+    fx = await startServer({
+      handlers: { ...fakeHandlers(), approve: fakeApprove([], { ...INFO, ...change }) },
     });
     const c = await client(fx.path);
     const seen: unknown[] = [];

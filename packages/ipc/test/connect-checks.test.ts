@@ -158,6 +158,9 @@ describe.runIf(isRoot && unprivilegedCanRun([]))('connectIpc: a service of anoth
     const { path, bytes } = await nobodyListener();
     await chown(path, NOBODY_UID, NOBODY_UID);
     expect(await refusal(path, NOBODY_UID)).toBe('connected');
+    // The server reports what it read on its stdout, which reaches us a moment later.
+    const deadline = Date.now() + 5000;
+    while (bytes() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(bytes()).toBeGreaterThan(0);
   });
 });

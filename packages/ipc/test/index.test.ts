@@ -7,9 +7,12 @@ describe('@cora/ipc entry point', () => {
     const shape = Object.fromEntries(Object.entries(api).map(([name, value]) => [name, typeof value]));
     expect(shape).toMatchInlineSnapshot(`
       {
+        "APPROVAL_LIMITS": "object",
         "ATTACHMENT_PARTS": "object",
         "DEFAULT_MAX_FRAME_BYTES": "number",
+        "EXEC_LIMITS": "object",
         "FrameDecoder": "function",
+        "GRANT_ID_PATTERN": "object",
         "IpcClient": "function",
         "IpcError": "function",
         "IpcErrorCode": "object",
@@ -24,6 +27,7 @@ describe('@cora/ipc entry point', () => {
         "connectIpc": "function",
         "createIpcServer": "function",
         "encodeFrame": "function",
+        "isCarriableEnvVar": "function",
         "isIpcError": "function",
         "isWireErrorCode": "function",
         "packParts": "function",

@@ -466,7 +466,7 @@ export function addTask(
  *   for a bad task.
  * @example
  * ```ts
- * const next = replaceTask(policy, 'github', { ...policy.tasks.github, approve: 'once' });
+ * const next = replaceTask(policy, 'github', { ...policy.tasks['github']!, approve: 'once' });
  * ```
  */
 export function replaceTask(

@@ -28,6 +28,7 @@ import type { TuiService } from '@cora/tui';
 import { CrError } from '../shared/errors.ts';
 import { serviceSocketPath } from '../shared/paths.ts';
 import { VERSION } from '../shared/version.ts';
+import { notOurService } from './service-check.ts';
 import { fromWire } from './wire-errors.ts';
 
 /**
@@ -40,6 +41,14 @@ export interface Service extends TuiService {
   /** Create the vault through the service that owns the home. */
   init(passphrase: SecretBuf, by: 'cli' | 'tui'): Promise<InitResult>;
   passwd(current: SecretBuf, next: SecretBuf): Promise<void>;
+  /** `force`: delete a secret that tasks use (refused with `IN_USE` otherwise). */
+  deleteSecret(name: string, passphrase: SecretBuf, options?: { readonly force?: boolean }): Promise<void>;
+  /** `allowMissingSecrets`: accept task secrets the vault does not hold yet. */
+  setPolicy(
+    policy: unknown,
+    passphrase: SecretBuf,
+    options?: { readonly allowMissingSecrets?: boolean },
+  ): Promise<void>;
   /** Become an approver (architecture §7); errors of `done` are CLI errors. */
   approve(passphrase: SecretBuf, options: ApproveOptions): ApproveHandle;
   /** Run a task (architecture §8); errors of `done` are CLI errors. */
@@ -76,9 +85,9 @@ function wrap(client: IpcClient): Service {
     listSecrets: () => call(() => client.request('secrets.list', {})),
     setSecret: (name, value, passphrase) =>
       call(() => client.request('secrets.set', { name }, { parts: [passphrase, value] })),
-    deleteSecret: (name, passphrase) =>
+    deleteSecret: (name, passphrase, options = {}) =>
       call(async () => {
-        await client.request('secrets.delete', { name }, { parts: [passphrase] });
+        await client.request('secrets.delete', { name, ...options }, { parts: [passphrase] });
       }),
     importSecrets: (names, values, passphrase) =>
       call(() => client.request('secrets.import', { names }, { parts: [passphrase, ...values] })),
@@ -87,9 +96,9 @@ function wrap(client: IpcClient): Service {
         await client.request('passwd', {}, { parts: [current, next] });
       }),
     getPolicy: () => call(async () => (await client.request('policy.get', {})).policy),
-    setPolicy: (policy, passphrase) =>
+    setPolicy: (policy, passphrase, options = {}) =>
       call(async () => {
-        await client.request('policy.set', { policy }, { parts: [passphrase] });
+        await client.request('policy.set', { policy, ...options }, { parts: [passphrase] });
       }),
     explain: (task, argv, caller) =>
       call(() =>
@@ -110,6 +119,8 @@ function wrap(client: IpcClient): Service {
       client.resumeReading();
     },
     verifyAudit: () => call(() => client.request('audit.verify', {})),
+    listGrants: () => call(() => client.request('grants.list', {})),
+    revokeGrants: (which) => call(() => client.request('grants.revoke', which)),
     exportAudit: (onLine) =>
       call(() =>
         client.request(
@@ -145,7 +156,16 @@ export async function connectService(home: string): Promise<Service | null> {
     throw error;
   }
   try {
-    return wrap(await connectIpc({ socketPath: path, clientName: `cr/${VERSION}` }));
+    return wrap(
+      await connectIpc({
+        socketPath: path,
+        clientName: `cr/${VERSION}`,
+        checkServer: ({ pid }) => {
+          const why = notOurService(pid, home);
+          if (why !== null) throw new Error(why);
+        },
+      }),
+    );
   } catch (error) {
     if (isIpcError(error, 'NOT_RUNNING')) return null;
     throw fromWire(error);

@@ -13,10 +13,12 @@ import { out, printJson } from './output.ts';
 import type { AgentOptions } from './commands/agent.ts';
 import type * as AuditModuleNs from './commands/audit.ts';
 import type { ReadOptions } from './commands/audit.ts';
+import type * as GrantsModuleNs from './commands/grants.ts';
 import type { PasswdOptions } from './commands/passwd.ts';
 import type * as PolicyModuleNs from './commands/policy.ts';
-import type { AllowOptions, TaskAddOptions } from './commands/policy.ts';
+import type { AllowOptions, TaskAddOptions, TaskEditOptions } from './commands/policy.ts';
 import type * as SecretsModuleNs from './commands/secrets.ts';
+import type { DeleteOptions } from './commands/secrets.ts';
 import type { UnlockOptions } from './commands/unlock.ts';
 
 type SecretsModule = typeof SecretsModuleNs;
@@ -47,8 +49,13 @@ function secretsCommands(program: Command): void {
       await (await load()).cmdSecretsList(options);
     });
   withPassOptions(
-    secrets.command('delete').description('delete a secret').argument('<name>', 'secret name'),
-  ).action(async (name: string, options: PassOptions) => {
+    secrets
+      .command('delete')
+      .description('delete a secret (asks first when tasks use it)')
+      .argument('<name>', 'secret name')
+      .option('-y, --yes', 'delete it even when tasks use it, without asking')
+      .option('--force', 'the same as --yes'),
+  ).action(async (name: string, options: DeleteOptions) => {
     await (await load()).cmdSecretsDelete(name, options);
   });
   withPassOptions(
@@ -96,30 +103,48 @@ function policyCommands(program: Command): void {
   ).action(async (path: string, options: PassOptions & { script?: string; status?: boolean }) => {
     await (await load()).cmdDeny(path, options);
   });
-  const task = policy.command('task').description('add or remove tasks');
-  withPassOptions(
+  const task = policy.command('task').description('add, edit or remove tasks');
+  /** The options `task add` and `task edit` share. */
+  const taskOptions = (command: Command): Command =>
+    withPassOptions(
+      command
+        .option(
+          '--target <path>',
+          'a binary the task may run (repeatable; bare names looked up on PATH)',
+          collect,
+          [],
+        )
+        .option('--via <path>', 'a program that must be the caller or its ancestor (repeatable)', collect, [])
+        .addOption(
+          new Option('--max-spawns <n>', 'at most N spawns per window').argParser(integer('--max-spawns')),
+        )
+        .addOption(new Option('--window-ms <ms>', 'the rate window').argParser(integer('--window-ms')))
+        .option('--ttl <duration>', 'runnable this long after unlock (30m, 8h…)')
+        .option('--env-pass <var>', 'pass this caller variable to the child (repeatable)', collect, [])
+        .option('--approve <mode>', 'never | once | session | window:DURATION')
+        .option('--output <mode>', 'masked (default) | passthrough')
+        .option('--pin', "store each target's sha256: cr exec refuses a target whose file changed")
+        .option('--allow-missing-secret', 'accept secret names the vault does not hold yet (added later)'),
+    );
+  taskOptions(
     task
       .command('add')
       .description('add a task: which secrets, for which binaries, under which limits')
       .argument('<name>', 'task name, [A-Za-z0-9][A-Za-z0-9_.-]*')
       .argument('<secrets...>', 'names of the secrets the task injects')
-      .option(
-        '--target <path>',
-        'a binary the task may run (repeatable; bare names looked up on PATH)',
-        collect,
-        [],
-      )
-      .option('--via <path>', 'a program that must be the caller or its ancestor (repeatable)', collect, [])
-      .addOption(
-        new Option('--max-spawns <n>', 'at most N spawns per window').argParser(integer('--max-spawns')),
-      )
-      .addOption(new Option('--window-ms <ms>', 'the rate window').argParser(integer('--window-ms')))
-      .option('--ttl <duration>', 'runnable this long after unlock (30m, 8h…)')
-      .option('--env-pass <var>', 'pass this caller variable to the child (repeatable)', collect, [])
-      .option('--approve <mode>', 'never | once | session | window:DURATION')
-      .option('--output <mode>', 'masked (default) | passthrough'),
+      .option('--replace', 'replace the task of that name whole, if there is one'),
   ).action(async (name: string, secrets: string[], options: TaskAddOptions) => {
     await (await load()).cmdTaskAdd(name, secrets, options);
+  });
+  taskOptions(
+    task
+      .command('edit')
+      .description('change a task: the fields given replace the stored ones, the rest is kept')
+      .argument('<name>', 'task name')
+      .argument('[secrets...]', 'the new list of secret names (default: keep)')
+      .option('--clear <field>', 'remove a field: via, ttl, rate, env-pass or pin (repeatable)', collect, []),
+  ).action(async (name: string, secrets: string[], options: TaskEditOptions) => {
+    await (await load()).cmdTaskEdit(name, secrets, options);
   });
   withPassOptions(task.command('remove').description('remove a task').argument('<name>', 'task name')).action(
     async (name: string, options: PassOptions) => {
@@ -173,6 +198,28 @@ function auditCommands(program: Command): void {
     .option('-o, --output <file>', 'write to a new file (mode 600) instead of stdout')
     .action(async (options: { output?: string }) => {
       await (await load()).cmdExport(options);
+    });
+}
+
+function grantsCommands(program: Command): void {
+  const load = (): Promise<typeof GrantsModuleNs> => import('./commands/grants.ts');
+  const grants = program
+    .command('grants')
+    .description('approval grants: which caller may run which task without asking, until when');
+  grants
+    .command('list')
+    .description('the live grants (no passphrase needed; lock forgets them all)')
+    .option('--json', 'machine-readable output (ISO UTC times)')
+    .action(async (options: Json) => {
+      await (await load()).cmdGrantsList(options);
+    });
+  grants
+    .command('revoke')
+    .description('forget a grant at once: the next request of that caller asks again (audited)')
+    .argument('[id]', 'the grant id cr grants list shows')
+    .option('--all', 'revoke every grant')
+    .action(async (id: string | undefined, options: { all?: boolean }) => {
+      await (await load()).cmdGrantsRevoke(id, options);
     });
 }
 
@@ -259,6 +306,7 @@ function buildProgram(): Command {
   ).action(async (options: PassOptions) => {
     await (await import('./commands/approve.ts')).cmdApprove(options);
   });
+  grantsCommands(program);
   auditCommands(program);
   policyCommands(program);
   program

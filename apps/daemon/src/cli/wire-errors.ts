@@ -48,6 +48,7 @@ const FROM_WIRE: Readonly<Record<IpcErrorCode, CrErrorCode>> = {
   KDF_OUT_OF_RANGE: 'KDF_OUT_OF_RANGE',
   VAULT_ROLLBACK: 'VAULT_ROLLBACK',
   BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
+  IN_USE: 'IN_USE',
   // The disk.
   DISK_FULL: 'DISK_FULL',
   IO_ERROR: 'IO_ERROR',

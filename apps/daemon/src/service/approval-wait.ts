@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { IpcError, type RequestContext } from '@cora/ipc';
 import { parseDuration, type Decision, type Task } from '@cora/policy';
+import { passedEnvironment, steeringFiles } from './approval-context.ts';
 import type { Approvals } from './approvals.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
 import type { Peer } from './peer.ts';
@@ -32,7 +33,12 @@ function approvalWindow(approve: Task['approve']): { ms: number | null; label: s
  */
 export async function waitForApproval(
   parts: ApprovalParts,
-  request: { readonly task: string; readonly argv: readonly string[]; readonly cwd: string },
+  request: {
+    readonly task: string;
+    readonly argv: readonly string[];
+    readonly cwd: string;
+    readonly env: Readonly<Record<string, string>>;
+  },
   resolved: string,
   context: RequestContext<Peer>,
   decide: (grant: boolean) => Decision,
@@ -42,6 +48,9 @@ export async function waitForApproval(
   const caller = audit.caller(context.peer);
   const taskName = auditTaskName(request.task);
   const window = approvalWindow(task.approve);
+  // Shown to the approver: what the agent can set besides argv (SECURITY.md).
+  const passed = passedEnvironment(request.env, task);
+  const files = await steeringFiles(request.env, request.cwd);
   const asked = approvals.ask(
     {
       task: request.task,
@@ -52,6 +61,7 @@ export async function waitForApproval(
       caller: context.peer.verified.identity,
       windowMs: window.ms,
       windowLabel: window.label,
+      context: { env: passed.env, envOmitted: passed.omitted, files },
     },
     context.signal,
   );

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+import { randomBytes } from 'node:crypto';
 import type { CallerIdentity } from '@cora/identity';
-import type { ApprovalDecision, ApprovalInfo, ApprovalResolved } from '@cora/ipc';
+import type { ApprovalDecision, ApprovalInfo, ApprovalResolved, GrantInfo } from '@cora/ipc';
 import type { GrantQuery } from '@cora/policy';
 
 /** architecture §7: a request waits this long for a human, then it is denied. */
@@ -22,6 +23,8 @@ export interface ApprovalRequest {
   readonly windowMs: number | null;
   /** The task's `approve` as written (`15m`, `session`), shown to the approver. */
   readonly windowLabel: string | null;
+  /** What else shapes the command: the caller's variables the child gets, steering files. */
+  readonly context?: Pick<ApprovalInfo, 'env' | 'envOmitted' | 'files'>;
 }
 
 /** How an approval request ended. */
@@ -51,6 +54,24 @@ export interface ApproverSession {
   end(reason: 'locked' | 'replaced'): void;
 }
 
+/** A live grant: what `grants.list` shows, plus the key's start time, which it does not. */
+export interface Grant {
+  /** 8 hex digits, random, unique among live grants. */
+  readonly id: string;
+  readonly task: string;
+  readonly callerExe: string;
+  readonly parentPid: number;
+  readonly parentStartTime: bigint;
+  readonly scope: 'window' | 'session';
+  /** ms since the epoch. */
+  readonly grantedAt: number;
+  /** ms since the epoch; Infinity for a session grant (until lock). */
+  readonly until: number;
+  /** The approval request that made it. */
+  readonly approval: number;
+  readonly approver: CallerIdentity | null;
+}
+
 interface Pending {
   readonly id: number;
   readonly request: ApprovalRequest;
@@ -68,7 +89,8 @@ export class Approvals {
   readonly #timeoutMs: number;
   readonly #now: () => number;
   readonly #pending = new Map<number, Pending>();
-  readonly #grants = new Map<string, number>();
+  /** Live grants by key; an entry is deleted the moment it is revoked or found expired. */
+  readonly #grants = new Map<string, Grant>();
   #session: ApproverSession | null = null;
   #nextId = 1;
 
@@ -96,13 +118,53 @@ export class Approvals {
    * @returns true while a grant for exactly that key has not expired
    */
   hasGrant(query: GrantQuery): boolean {
-    const until = this.#grants.get(grantKey(query));
-    if (until === undefined) return false;
-    if (until <= this.#now()) {
-      this.#grants.delete(grantKey(query));
-      return false;
+    return this.#live(grantKey(query)) !== undefined;
+  }
+
+  /**
+   * The live grants, oldest first (expired ones are dropped on the way).
+   * @returns a copy; revoking does not change it
+   */
+  grants(): Grant[] {
+    return [...this.#grants.keys()].flatMap((key) => this.#live(key) ?? []);
+  }
+
+  /**
+   * Revoke one grant, or every one (architecture §7): removed synchronously, so a spawn that
+   * checks {@link Approvals.hasGrant} afterwards, even one that was already being decided,
+   * finds nothing.
+   * @param which - `{ id }` of one grant, or `all`
+   * @returns the grants removed (none when the id is unknown, expired or already revoked)
+   */
+  revoke(which: { readonly id: string } | 'all'): Grant[] {
+    const revoked: Grant[] = [];
+    for (const key of [...this.#grants.keys()]) {
+      const grant = this.#live(key);
+      if (grant === undefined || (which !== 'all' && grant.id !== which.id)) continue;
+      this.#grants.delete(key);
+      revoked.push(grant);
     }
-    return true;
+    return revoked;
+  }
+
+  /** The grant under `key` if it has not expired; an expired one is deleted. */
+  #live(key: string): Grant | undefined {
+    const grant = this.#grants.get(key);
+    if (grant === undefined) return undefined;
+    if (grant.until <= this.#now()) {
+      this.#grants.delete(key);
+      return undefined;
+    }
+    return grant;
+  }
+
+  /** A fresh id no live grant has. */
+  #newGrantId(): string {
+    const taken = new Set([...this.#grants.values()].map((g) => g.id));
+    for (;;) {
+      const id = randomBytes(4).toString('hex');
+      if (!taken.has(id)) return id;
+    }
   }
 
   /**
@@ -184,13 +246,34 @@ export class Approvals {
     }
     const windowMs = pending.request.windowMs;
     const key = keyOf(pending.request);
-    if (decision === 'allow-once' || windowMs === null || key === null) {
+    const parent = pending.request.caller.ancestry[0];
+    if (
+      decision === 'allow-once' ||
+      windowMs === null ||
+      key === null ||
+      parent === undefined ||
+      parent.startTime === null
+    ) {
       pending.finish({ kind: 'granted', scope: 'once', until: null, approver });
       return true;
     }
-    const until = windowMs === Infinity ? Infinity : this.#now() + windowMs;
-    this.#grants.set(key, until);
+    const now = this.#now();
+    const until = windowMs === Infinity ? Infinity : now + windowMs;
     const scope = windowMs === Infinity ? 'session' : 'window';
+    // A new grant under the same key replaces the old one (and gets a new id).
+    this.#grants.delete(key);
+    this.#grants.set(key, {
+      id: this.#newGrantId(),
+      task: pending.request.task,
+      callerExe: pending.request.caller.exe,
+      parentPid: parent.pid,
+      parentStartTime: parent.startTime,
+      scope,
+      grantedAt: now,
+      until,
+      approval: id,
+      approver,
+    });
     const result: ApprovalOutcome = {
       kind: 'granted',
       scope,
@@ -253,6 +336,25 @@ function isSelfApproval(requester: CallerIdentity, approver: CallerIdentity): bo
   );
 }
 
+/**
+ * A grant as `grants.list` and `grants.revoke` report it: no start time, no argv, no value.
+ * @param grant - a grant of {@link Approvals}
+ * @returns its wire form
+ */
+export function grantInfo(grant: Grant): GrantInfo {
+  return {
+    id: grant.id,
+    task: grant.task,
+    caller: grant.callerExe,
+    parentPid: grant.parentPid,
+    scope: grant.scope,
+    grantedAt: new Date(grant.grantedAt).toISOString(),
+    expiresAt: grant.until === Infinity ? null : new Date(grant.until).toISOString(),
+    approval: grant.approval,
+    approver: grant.approver === null ? null : { pid: grant.approver.pid, exe: grant.approver.exe },
+  };
+}
+
 function info(id: number, request: ApprovalRequest, expiresAt: number): ApprovalInfo {
   return {
     id,
@@ -269,5 +371,8 @@ function info(id: number, request: ApprovalRequest, expiresAt: number): Approval
     ancestry: request.caller.ancestry.slice(0, 64).map((a) => ({ pid: a.pid, exe: a.exe ?? a.argv0 ?? '?' })),
     window: request.windowMs === null ? null : request.windowLabel,
     expiresAt: new Date(expiresAt).toISOString(),
+    env: (request.context?.env ?? []).map((v) => ({ ...v })),
+    envOmitted: request.context?.envOmitted ?? 0,
+    files: (request.context?.files ?? []).map((f) => ({ ...f })),
   };
 }

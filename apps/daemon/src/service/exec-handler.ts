@@ -5,11 +5,12 @@ import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } fr
 import type { SecretBuf } from '@cora/memstore';
 import type { AuditEvent, CallerSummary } from '@cora/audit';
 import { createMasker, type Masker } from '@cora/masker';
-import { childEnvironment, evaluate, type Decision, type Policy } from '@cora/policy';
+import { childEnvironment, evaluate, type Decision, type GrantQuery, type Policy } from '@cora/policy';
 import type { Approvals } from './approvals.ts';
 import { waitForApproval } from './approval-wait.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
 import { isSpawnError, spawnChild, type SpawnedChild } from './exec/spawn.ts';
+import { openTarget } from './exec/target-file.ts';
 import { guarded } from './errors.ts';
 import type { Peer } from './peer.ts';
 import { resolveCommand } from '../shared/resolve.ts';
@@ -77,6 +78,8 @@ function refusalEvent(
   switch (decision.reason) {
     case 'TARGET_NOT_FOUND':
     case 'TARGET_NOT_ALLOWED':
+    case 'TARGET_PIN_MISMATCH':
+    case 'TARGET_HASH_UNAVAILABLE':
       return { type: 'target-refused', caller, task, target, reason: decision.reason };
     case 'RATE_LIMITED':
       return { type: 'rate-limited', caller, task, limit: 'max_spawns' };
@@ -138,24 +141,38 @@ export function createExecHandler(
       deps.touch?.();
       const argv0 = request.argv[0] ?? '';
       const searchPath = request.env['PATH'] ?? info.defaultPath ?? process.env['PATH'] ?? FALLBACK_PATH;
-      const target = resolveCommand(argv0, searchPath, request.cwd);
+      const resolved = resolveCommand(argv0, searchPath, request.cwd);
+      // A pinned target is opened once and hashed through that descriptor, which is what
+      // then runs (target-file.ts): the decision and the spawn see the same file.
+      const pinned = resolved.resolved !== null && isPinned(deps.policy(), request.task, resolved.resolved);
+      await using opened = pinned ? await openTarget(resolved.resolved) : null;
+      const target = opened === null ? resolved : { ...resolved, sha256: opened.sha256 };
       const identity = context.peer.verified.identity;
       const caller = audit.caller(context.peer);
       const taskName = auditTaskName(request.task);
-      const decide = (grant: boolean): Decision =>
-        evaluate(
+      /** The stored grant the last evaluation relied on (not a decision made for this request). */
+      const used: { grant: GrantQuery | null } = { grant: null };
+      const decide = (grant: boolean): Decision => {
+        used.grant = null;
+        return evaluate(
           deps.policy(),
           { caller: identity, task: request.task, target },
           {
             now: now(),
             unlockedAt,
             recentSpawns,
-            grants: (query) => grant || approvals.hasGrant(query),
+            grants: (query) => {
+              if (grant) return true;
+              if (!approvals.hasGrant(query)) return false;
+              used.grant = query;
+              return true;
+            },
             // No targetRealpaths: the resolved realpath must equal a stored target exactly, so a
             // target swapped for a symlink after the policy was written is refused.
             isCli: context.peer.isCli,
           },
         );
+      };
 
       let decision = decide(false);
       if (decision.outcome === 'needs-approval' && target.resolved !== null) {
@@ -198,13 +215,40 @@ export function createExecHandler(
         reason: decision.reason,
         weak: decision.weakEvidence,
       });
+      // A pinned file may have been written in place during the waits (approval, audit):
+      // hash it again through the same descriptor; from here to the spawn nothing awaits.
+      if (opened !== null && (await opened.rehash()) !== opened.sha256) {
+        const reason = 'TARGET_PIN_MISMATCH';
+        audit.note({ type: 'target-refused', caller, task: taskName, target: target.resolved, reason });
+        throw new IpcError(
+          'NOT_ALLOWED',
+          `${target.resolved} changed while the request waited; it was not run`,
+        );
+      }
       if (context.signal.aborted) throw new IpcError('NOT_ALLOWED', 'the caller went away');
       // G5 again after the waits (approval, audit): still the process that asked?
       if (!context.peer.verified.stillSame()) {
         throw new IpcError('NOT_ALLOWED', 'the calling process changed while the request waited');
       }
+      // A revoke is effective at once (architecture §7): a grant revoked (or locked away) while
+      // this request waited for its record is gone. Checked in the tick that spawns.
+      if (used.grant !== null && !approvals.hasGrant(used.grant)) {
+        audit.note({ type: 'task-refused', caller, task: taskName, reason: 'GRANT_REVOKED' });
+        throw new IpcError(
+          'DENIED',
+          'the approval grant this request relied on was revoked meanwhile; run it again to ask an approver',
+        );
+      }
 
-      const started = start(deps, decision, task, request, target.resolved);
+      const started = start(
+        deps,
+        decision,
+        task,
+        request,
+        target.resolved,
+        opened === null || opened.script ? undefined : opened.fd,
+      );
+      void opened?.close(); // the child has its own copy (fd 3) by now; no await before the pumps start
       info.onSpawned?.(performance.now() - received);
       audit.note({ type: 'secret-injected', task: taskName, pid: started.child.pid, secrets: [...names] });
       context.send('started', { pid: started.child.pid });
@@ -220,6 +264,12 @@ export function createExecHandler(
       });
       return exit;
     });
+}
+
+/** Whether `task` pins the file `resolved` (its `target_sha256` names that path). */
+function isPinned(policy: Policy, task: string, resolved: string): boolean {
+  const spec = Object.hasOwn(policy.tasks, task) ? policy.tasks[task] : undefined;
+  return spec?.target_sha256 !== undefined && spec.target_sha256[resolved] !== undefined;
 }
 
 interface Started {
@@ -241,6 +291,7 @@ function start(
     readonly env: Readonly<Record<string, string>>;
   },
   file: string,
+  fd: number | undefined,
 ): Started {
   const secrets = deps.secretsFor(decision.secrets ?? []);
   let maskers: [Masker, Masker] | null = null;
@@ -256,7 +307,13 @@ function start(
       }
     }
     const env = childEnvironment(request.env, task, secrets);
-    const child = spawnChild({ file, argv: request.argv, env, cwd: request.cwd });
+    const child = spawnChild({
+      file,
+      argv: request.argv,
+      env,
+      cwd: request.cwd,
+      ...(fd === undefined ? {} : { fd }),
+    });
     try {
       // Same tick as the spawn: no read has completed yet.
       const stdout = readIntoOwnBuffer(child.stdout);

@@ -22,8 +22,8 @@ import type { SecretBuf } from '@cora/memstore';
 import { isCrError } from '../shared/errors.ts';
 import { guarded } from './errors.ts';
 import type { Peer } from './peer.ts';
-import type { Approvals, ApproverSession } from './approvals.ts';
-import type { ServiceAudit } from './audit.ts';
+import { grantInfo, type Approvals, type ApproverSession } from './approvals.ts';
+import { auditTaskName, type ServiceAudit } from './audit.ts';
 import { createExecHandler } from './exec-handler.ts';
 import { policyExplain, policyGet, policySet } from './policy-handlers.ts';
 import type { ServiceState } from './state.ts';
@@ -54,9 +54,9 @@ export interface ServiceParts {
 
 /**
  * The service's request handlers. Secrets arrive only as attachment parts, which the server
- * wipes after the handler settles; the state copies what it keeps. Every request but `status`
- * and `lock` counts as activity for the idle timeout (a status bar polling `cr status` must
- * not keep the vault open).
+ * wipes after the handler settles; the state copies what it keeps. Every request but `status`,
+ * `lock` and the grants requests counts as activity for the idle timeout (a status bar
+ * polling `cr status` or a grants view must not keep the vault open).
  *
  * Audit (G7): a change is on disk in the log before its reply says it happened (a log that
  * cannot be written turns the reply into `AUDIT_UNAVAILABLE`: the change is kept, and the
@@ -183,7 +183,10 @@ export function createHandlers(
         await change(
           'secrets.delete',
           context,
-          () => state.deleteSecret(request.name, part(context, 0)),
+          () =>
+            state.deleteSecret(request.name, part(context, 0), {
+              ...(request.force === undefined ? {} : { force: request.force }),
+            }),
           (_r, caller) => ({ type: 'secret-deleted', caller, name: request.name }),
         );
         return { name: request.name };
@@ -227,7 +230,12 @@ export function createHandlers(
         return change(
           'policy.set',
           context,
-          () => policySet(state, request.policy, part(context, 0)),
+          () =>
+            policySet(state, request.policy, part(context, 0), {
+              ...(request.allowMissingSecrets === undefined
+                ? {}
+                : { allowMissingSecrets: request.allowMissingSecrets }),
+            }),
           (_r, caller) => {
             const policy = state.policy();
             return {
@@ -267,6 +275,43 @@ export function createHandlers(
           throw new IpcError('LOCKED', 'the vault was locked meanwhile; run cr unlock');
         }
         return await approverSession(approvals, context);
+      }),
+    // architecture §7: grants hold no value and live only while unlocked (lock forgets them), so
+    // listing needs no passphrase and answers an empty list while locked; a revoke only narrows
+    // access, so it needs none either. Both are gated like every request (SECURITY.md).
+    'grants.list': () => guarded(() => Promise.resolve(approvals.grants().map(grantInfo))),
+    'grants.revoke': (request, context) =>
+      guarded(async () => {
+        // Removed in this tick, before anything awaits: no spawn after this point uses them.
+        const revoked = approvals.revoke('all' in request ? 'all' : { id: request.grant });
+        if (revoked.length === 0 && !('all' in request)) {
+          throw new IpcError(
+            'NOT_FOUND',
+            `no live grant has the id ${request.grant} (it expired, was revoked, or the vault locked); cr grants list shows the live ones`,
+          );
+        }
+        const caller = audit.caller(context.peer);
+        try {
+          for (const grant of revoked) {
+            await audit.record({
+              type: 'grant-revoked',
+              caller,
+              grant: grant.id,
+              approval: grant.approval,
+              task: auditTaskName(grant.task),
+              exe: grant.callerExe,
+              parentPid: grant.parentPid,
+              scope: grant.scope,
+              until: grant.until === Infinity ? null : iso(grant.until),
+            });
+          }
+        } catch {
+          throw new IpcError(
+            'AUDIT_UNAVAILABLE',
+            'the grants were revoked, but the audit log cannot be written (disk full, I/O error or permissions)',
+          );
+        }
+        return { revoked: revoked.map(grantInfo) };
       }),
     'audit.verify': () =>
       guarded(async () => {

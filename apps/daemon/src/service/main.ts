@@ -19,6 +19,8 @@ import { Approvals } from './approvals.ts';
 import { ServiceAudit } from './audit.ts';
 import { createHandlers, type Peer } from './handlers.ts';
 import { ServiceState } from './state.ts';
+import { startProblem } from './start-check.ts';
+import { StatusPolls } from './status-polls.ts';
 import { VaultHistory } from './vault-history.ts';
 import { VERSION } from '../shared/version.ts';
 
@@ -69,6 +71,17 @@ function fail(message: string, code: number): never {
   log(message);
   process.exit(code);
 }
+
+// 0. What we were really started with, asked of the kernel: process.env and execArgv are what
+// code already inside could have edited. Before hardening: once non-dumpable, /proc/self/environ
+// belongs to root.
+let started: string | null;
+try {
+  started = startProblem();
+} catch (error) {
+  started = `its start environment cannot be checked (${error instanceof Error ? error.message : String(error)})`;
+}
+if (started !== null) fail(`refusing to start: ${started}`, EXIT_REFUSED);
 
 // 1. Hardening first (architecture §9): before any secret can be read.
 try {
@@ -133,6 +146,11 @@ try {
   );
 }
 const audit = new ServiceAudit(auditLog, log);
+const polls = new StatusPolls((event) => {
+  audit.note(event);
+});
+/** Connections whose `connect` record (or status poll) is written. */
+const recorded = new WeakSet<Peer>();
 const approvals = new Approvals(optionalEntry('timeoutMs', optionalArg('--approval-timeout-ms')));
 audit.note({ type: 'service-start', pid: process.pid, version: VERSION });
 
@@ -160,6 +178,7 @@ const state = new ServiceState({
     log(`locked (${reason})`);
     // `lock` for a request was noted by its handler, with the caller. Either way the record
     // is MACed before the key goes: that seals the head (architecture §10).
+    polls.flush();
     if (reason !== 'request') audit.note({ type: 'lock', reason });
     approvals.clear();
     auditLog.setKey(null);
@@ -179,6 +198,7 @@ function shutdown(code: number, why: string): void {
   if (stopping) return;
   stopping = true;
   log(`stopping (${why})`);
+  polls.flush();
   audit.note({ type: 'service-stop', reason: code === 0 ? 'signal' : 'error' });
   const done: () => never = () => process.exit(code);
   // Bounded: a slow close must not keep a wiped process around (the secrets are already gone;
@@ -245,13 +265,18 @@ try {
         );
         throw new Error(`caller refused: ${String(reason)}`);
       }
-      audit.note({ type: 'connect', caller });
+      // The `connect` record waits for the first request that is not `status` (StatusPolls).
       return { verified, isCli };
     },
     handlers: gateHandlers(
       createHandlers(state, { socket: path, version: VERSION }, { audit, approvals, auditDir: home }),
       (type, peer) => {
         const gatePeer = { identity: peer.verified.identity, isCli: peer.isCli };
+        if (!recorded.has(peer)) {
+          recorded.add(peer);
+          if (type === 'status') polls.poll(audit.caller(gatePeer));
+          else audit.note({ type: 'connect', caller: audit.caller(gatePeer) });
+        }
         // G5: still the process that connected, running the same executable.
         const refusal = peer.verified.stillSame()
           ? policyRefusal(gatePeer, state.unlocked ? state.policy() : null, type)

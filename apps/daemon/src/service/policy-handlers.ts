@@ -22,6 +22,7 @@ import {
 } from '@cora/policy';
 import { CrError } from '../shared/errors.ts';
 import { policyNeedsHash } from './authorize.ts';
+import { closestName, targetWarnings } from '../shared/policy-checks.ts';
 import { resolveCommand } from '../shared/resolve.ts';
 import type { ServiceState } from './state.ts';
 
@@ -53,12 +54,15 @@ export function policyGet(state: ServiceState): PolicyGetResult {
 /**
  * `policy.set`: validate and store a new policy (G6: the passphrase decides), effective at
  * once for every connection.
- * @throws IpcError `BAD_REQUEST` naming the invalid path; CrError `AUTH_FAILED`, `NO_VAULT`.
+ * @throws IpcError `BAD_REQUEST` naming the invalid path, `NOT_FOUND` for a task naming a
+ *   secret the vault does not hold (unless `allowMissingSecrets`); CrError `AUTH_FAILED`,
+ *   `NO_VAULT`.
  */
 export async function policySet(
   state: ServiceState,
   json: unknown,
   passphrase: SecretBuf,
+  options: { readonly allowMissingSecrets?: boolean } = {},
 ): Promise<PolicySetResult> {
   let policy;
   try {
@@ -67,7 +71,7 @@ export async function policySet(
     if (isPolicyError(error)) throw new IpcError('BAD_REQUEST', `invalid policy: ${error.message}`);
     throw error;
   }
-  await state.setPolicy(passphrase, policy);
+  await state.setPolicy(passphrase, policy, options);
   return { ok: true };
 }
 
@@ -117,7 +121,15 @@ export function policyExplain(
     isCli = false;
     if (policyNeedsHash(policy)) callerExeSha256 = sha256Of(exe);
   }
-  const target = resolveCommand(argv0, process.env['PATH'] ?? FALLBACK_PATH, process.cwd());
+  const resolved = resolveCommand(argv0, process.env['PATH'] ?? FALLBACK_PATH, process.cwd());
+  const spec = Object.hasOwn(policy.tasks, params.task) ? policy.tasks[params.task] : undefined;
+  const pinned =
+    resolved.resolved !== null && spec?.target_sha256 !== undefined
+      ? spec.target_sha256[resolved.resolved] !== undefined
+      : false;
+  // Hashed like exec hashes it (exec hashes the very file it then runs, see exec-handler.ts).
+  const hash = pinned && resolved.resolved !== null ? sha256Of(resolved.resolved) : undefined;
+  const target = hash === undefined ? resolved : { ...resolved, sha256: hash };
   const request: EvaluationRequest =
     callerExeSha256 === undefined
       ? { caller, task: params.task, target }
@@ -144,6 +156,51 @@ export function policyExplain(
     const match = /^([✓✗]) ([^:]+): (.*)$/su.exec(line);
     if (match === null) continue; // the closing "→ outcome" line: reported below
     steps.push({ step: match[2] ?? '', ok: match[1] === '✓', detail: match[3] ?? '' });
+    // A target the user can replace: said right after the target step (not a failure).
+    if (match[2] === 'target' && match[1] === '✓' && target.resolved !== null) {
+      for (const detail of targetWarnings(target.resolved, pinned))
+        steps.push({ step: 'warning', ok: true, detail });
+    }
   }
-  return { steps, outcome: decision.outcome, reason: decision.reason };
+  if (decision.outcome === 'deny' || spec === undefined) {
+    return { steps, outcome: decision.outcome, reason: decision.reason };
+  }
+  return withSecretsStep(steps, spec.secrets, state, decision.outcome, decision.reason);
+}
+
+/**
+ * The `secrets` step, which `exec` checks after the policy (a task naming a secret the vault
+ * does not hold fails there with exit 5): before the closing `decision` step when every
+ * secret is held; when one is missing it is the failing last step and the outcome is a deny
+ * with reason `SECRET_MISSING`.
+ */
+function withSecretsStep(
+  steps: PolicyExplainStep[],
+  names: readonly string[],
+  state: ServiceState,
+  outcome: PolicyExplainResult['outcome'],
+  reason: string,
+): PolicyExplainResult {
+  const held = new Set(state.list().map((s) => s.name));
+  const missing = names.filter((name) => !held.has(name));
+  const last = steps.at(-1);
+  // allow ends with `decision`, needs-approval with the failing `approval` step.
+  const tail = last !== undefined && (last.step === 'decision' || last.step === 'approval') ? [last] : [];
+  const head = steps.slice(0, steps.length - tail.length);
+  if (missing.length === 0) {
+    const detail = `the vault holds ${names.join(', ')}`;
+    return { steps: [...head, { step: 'secrets', ok: true, detail }, ...tail], outcome, reason };
+  }
+  const all = [...held];
+  const detail = missing
+    .map((name) => {
+      const near = closestName(name, all);
+      return `the task needs ${name}, which the vault does not hold${near === null ? '' : ` (did you mean ${near}?)`}; add it: cr secrets set ${name}`;
+    })
+    .join('; ');
+  return {
+    steps: [...head, { step: 'secrets', ok: false, detail }],
+    outcome: 'deny',
+    reason: 'SECRET_MISSING',
+  };
 }

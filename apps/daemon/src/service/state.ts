@@ -25,6 +25,7 @@ import {
 } from '@cora/memstore';
 import { emptyPolicy, isPolicyError, serializePolicy, type Policy } from '@cora/policy';
 import { CrError } from '../shared/errors.ts';
+import { missingSecretsMessage, newMissingSecrets, tasksUsing } from '../shared/policy-checks.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../shared/duration.ts';
 import { describeForLog, serviceError } from './errors.ts';
 import type { PendingWrite, VaultHistory } from './vault-history.ts';
@@ -273,12 +274,22 @@ export class ServiceState {
    * Replace the policy in the vault (G6: needs the passphrase), keeping `meta` and every
    * secret, then in memory at once when unlocked (no lock / unlock needed).
    *
+   * Checked against the decrypted vault itself (where the names are known, locked or
+   * unlocked): a task may not name a secret the vault does not hold, unless the reference
+   * was already there or `allowMissingSecrets` says it will be added later.
+   *
    * @param passphrase - the vault passphrase (not wiped)
    * @param policy - a policy from `@cora/policy` (re-validated before writing)
+   * @param options - `allowMissingSecrets`: accept names the vault does not hold (yet)
    * @throws CrError `INVALID_INPUT` (the message names the offending path), `AUTH_FAILED`
-   *   (nothing changes), `NO_VAULT`.
+   *   (nothing changes), `NO_VAULT`; IpcError `NOT_FOUND` naming each missing secret and
+   *   the closest held name.
    */
-  async setPolicy(passphrase: SecretBuf, policy: Policy): Promise<void> {
+  async setPolicy(
+    passphrase: SecretBuf,
+    policy: Policy,
+    options: { readonly allowMissingSecrets?: boolean } = {},
+  ): Promise<void> {
     let value: unknown;
     try {
       value = serializePolicy(policy);
@@ -288,6 +299,11 @@ export class ServiceState {
     }
     await this.#exclusive(async () => {
       await this.#mutate('policy.set', passphrase, (block) => {
+        if (options.allowMissingSecrets !== true) {
+          const names = block.entries.map((e) => e.name);
+          const missing = newMissingSecrets(policyOf(block.json).policy, policy, new Set(names));
+          if (missing.length > 0) throw new IpcError('NOT_FOUND', missingSecretsMessage(missing, names));
+        }
         const section = readSection(block.json);
         const json = new TextEncoder().encode(JSON.stringify({ ...section.rest, policy: value }));
         return { ...block, json };
@@ -450,14 +466,27 @@ export class ServiceState {
    * Delete `name` from the vault, then from memory if unlocked.
    * @param name - the secret
    * @param passphrase - the vault passphrase (G6)
-   * @throws CrError `NOT_FOUND`, `AUTH_FAILED`, `NO_VAULT`, `INVALID_NAME`.
+   * @param options - `force`: delete it even when tasks use it (the user confirmed)
+   * @throws CrError `NOT_FOUND`, `AUTH_FAILED`, `NO_VAULT`, `INVALID_NAME`; IpcError `IN_USE`
+   *   naming the tasks that use it (checked in the decrypted vault, locked or unlocked).
    */
-  async deleteSecret(name: string, passphrase: SecretBuf): Promise<void> {
+  async deleteSecret(
+    name: string,
+    passphrase: SecretBuf,
+    options: { readonly force?: boolean } = {},
+  ): Promise<void> {
     checkName(name);
     await this.#exclusive(async () => {
       await this.#mutate('secrets.delete', passphrase, (block) => {
         if (!block.entries.some((e) => e.name === name)) {
           throw new CrError('NOT_FOUND', `there is no secret called ${name}`);
+        }
+        const users = options.force === true ? [] : tasksUsing(policyOf(block.json).policy, name);
+        if (users.length > 0) {
+          throw new IpcError(
+            'IN_USE',
+            `${name} is used by ${users.length === 1 ? 'task' : 'tasks'} ${users.join(', ')}, which cannot run without it; to delete it anyway: cr secrets delete ${name} --yes`,
+          );
         }
         return { ...block, entries: block.entries.filter((e) => e.name !== name) };
       });

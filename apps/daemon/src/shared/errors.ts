@@ -63,6 +63,8 @@ export const CrErrorCode = {
   BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
   /** The service is throttling this client (too many requests or connections); retry. */
   BUSY: 'BUSY',
+  /** A secret that tasks use, deleted without confirmation (`--yes`, or y at the prompt). */
+  IN_USE: 'IN_USE',
   /** Anything else (a bug, an I/O error). */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -101,6 +103,7 @@ const EXIT_CODES: Readonly<Record<CrErrorCode, number>> = Object.freeze({
   LOCK_HELD: 23,
   BUDGET_EXCEEDED: 24,
   BUSY: 25,
+  IN_USE: 26,
   CANCELLED: 130,
 });
 

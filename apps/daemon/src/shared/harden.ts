@@ -112,14 +112,23 @@ export function serviceEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /**
+ * Node's variables that load code or data, open a debugger or write what the process does
+ * (`NODE_ENV`, `NODE_EXTRA_CA_CERTS` and the like only tune it), and every loader, allocator
+ * and glibc hook.
+ */
+const RUNTIME_HOOK =
+  /^(NODE_(OPTIONS|PATH|COMPILE_CACHE|REPL_EXTERNAL_MODULE|ICU_DATA|V8_COVERAGE|REDIRECT_WARNINGS|INSPECT\w*|DEBUG\w*)|LD_\w*|MALLOC_\w*|GLIBC_\w*|GCONV_\w*|DYLD_\w*|\w*_PRELOAD)$/;
+
+/**
  * Whether a variable found in a process's start environment can load code into it or change
  * how its runtime or loader behaves: Node's and the dynamic loader's hooks, allocator and glibc
  * tunables, macOS's `DYLD_*`.
  * @param name - a variable name
- * @returns true for `NODE_OPTIONS`, `NODE_*`, `LD_*`, `*_PRELOAD`, `MALLOC_*`, `GLIBC_*`, `GCONV_*`, `DYLD_*`
+ * @returns true for `NODE_OPTIONS`, `NODE_PATH` and Node's other code-loading variables, `LD_*`,
+ *   `*_PRELOAD`, `MALLOC_*`, `GLIBC_*`, `GCONV_*`, `DYLD_*`
  */
 export function isRuntimeHook(name: string): boolean {
-  return /^(NODE_|LD_|MALLOC_|GLIBC_|GCONV_|DYLD_|UV_)|_PRELOAD$/.test(name);
+  return RUNTIME_HOOK.test(name);
 }
 
 /** Node flags that load code or open a debugger: never passed on to the service. */

@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
 import { Box, Text, useInput } from 'ink';
 import type { TuiBackend, TuiService } from '../types.ts';
+import { ApprovalBadge, ApproverProvider } from './approver.tsx';
 import { Connection } from './connection.ts';
 import { TuiProvider, type TuiContextValue } from './context.tsx';
 import type { InputRouter } from './raw-input.ts';
@@ -20,6 +21,7 @@ import { Secrets } from './screens/secrets/view.tsx';
 import { Tasks } from './screens/tasks/view.tsx';
 import { Audit } from './screens/audit/view.tsx';
 import { Approvals } from './screens/approvals/view.tsx';
+import { Grants } from './screens/grants/view.tsx';
 
 /** Props of {@link App}. */
 export interface AppProps {
@@ -42,7 +44,7 @@ export function App(props: AppProps): ReactElement {
   const [shell, setShell] = useState<ShellState>({ tab: 0, help: false });
   const typingCount = useRef(0);
   const [typing, setTypingState] = useState(false);
-  // One connection for every screen, made on first use (the approver opens its own).
+  // One connection for every screen and the approver session, made on first use.
   const connection = useMemo(() => new Connection(() => backend.connect()), [backend]);
   useEffect(
     () => () => {
@@ -101,18 +103,21 @@ export function App(props: AppProps): ReactElement {
   );
   return (
     <TuiProvider value={context}>
-      <Box flexDirection="column">
-        <Header
-          tab={onboarding ? null : shell.tab}
-          compact={compact}
-          color={props.color}
-          version={backend.version}
-        />
-        <Box flexDirection="column" flexGrow={1} paddingX={compact ? 0 : 1}>
-          {body}
+      {/* Above the views: switching views keeps the approver session (approver.tsx). */}
+      <ApproverProvider>
+        <Box flexDirection="column">
+          <Header
+            tab={onboarding ? null : shell.tab}
+            compact={compact}
+            color={props.color}
+            version={backend.version}
+          />
+          <Box flexDirection="column" flexGrow={1} paddingX={compact ? 0 : 1}>
+            {body}
+          </Box>
+          <Footer view={onboarding ? null : current} compact={compact} />
         </Box>
-        <Footer view={onboarding ? null : current} compact={compact} />
-      </Box>
+      </ApproverProvider>
     </TuiProvider>
   );
 }
@@ -127,6 +132,8 @@ function View({ name }: { name: ViewName }): ReactElement {
       return <Audit />;
     case 'Approvals':
       return <Approvals />;
+    case 'Grants':
+      return <Grants />;
     case 'Dashboard':
       return <Dashboard />;
   }
@@ -152,6 +159,7 @@ function Header(props: {
           </Text>
         ))
       )}
+      {props.tab === null ? null : <ApprovalBadge color={props.color} compact={props.compact} />}
     </Box>
   );
 }

@@ -13,7 +13,7 @@ export interface TuiContextValue {
   readonly bell: () => void;
   /** Run `fn` on the shared connection, connecting (and starting the service) when needed. */
   readonly call: <T>(fn: (service: TuiService) => Promise<T>) => Promise<T>;
-  /** Screens with a text field claim the keyboard so the global keys (q, 1–5, ?) stay quiet. */
+  /** Screens with a text field claim the keyboard so the global keys (q, 1–6, ?) stay quiet. */
   readonly setTyping: (typing: boolean) => void;
   /** Terminal is below 72×20. */
   readonly compact: boolean;

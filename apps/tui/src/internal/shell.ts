@@ -2,13 +2,14 @@
 /** The frame around the screens: tabs, the keys of each view, and the global keys. */
 import type { Keys } from './keys.ts';
 
-/** The views of the main screen, in tab order (keys 1–5). */
+/** The views of the main screen, in tab order (keys 1–6). */
 export const TABS = [
   { key: '1', name: 'Dashboard', short: 'Dash' },
   { key: '2', name: 'Secrets', short: 'Sec' },
   { key: '3', name: 'Tasks', short: 'Task' },
   { key: '4', name: 'Audit', short: 'Aud' },
   { key: '5', name: 'Approvals', short: 'Appr' },
+  { key: '6', name: 'Grants', short: 'Grant' },
 ] as const;
 
 /** A view's name. */
@@ -50,11 +51,16 @@ export const VIEW_KEYS: Readonly<Record<ViewName, readonly KeyHelp[]>> = {
     ['w', 'allow for window'],
     ['n', 'deny'],
   ],
+  Grants: [
+    ['↑↓', 'select'],
+    ['x', 'revoke'],
+    ['r', 'refresh'],
+  ],
 };
 
 /** Keys that work in every view. */
 export const GLOBAL_KEYS: readonly KeyHelp[] = [
-  ['1–5 Tab', 'switch view'],
+  ['1–6 Tab', 'switch view'],
   ['?', 'help'],
   ['q Ctrl-C', 'quit'],
 ];
@@ -73,7 +79,7 @@ export interface ShellFocus {
 
 /**
  * The global keys: Ctrl-C quits everywhere; while a field or the setup has the keyboard,
- * nothing else; any key closes the help; `q` quits, `?` opens the help, `1`–`5` and
+ * nothing else; any key closes the help; `q` quits, `?` opens the help, `1`–`6` and
  * Tab / Shift-Tab switch views.
  * @param state - the current view and help
  * @param input - the text of the key

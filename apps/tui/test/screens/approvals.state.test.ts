@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApprovalInfo } from '@cora/ipc';
 import {
-  ancestryLine,
   APPROVALS,
   approvalsKey,
   decisionOf,
@@ -33,6 +32,9 @@ function info(id: number, window: string | null = null): ApprovalInfo {
     ],
     window,
     expiresAt: '2026-11-02T10:01:00.000Z',
+    env: [],
+    envOmitted: 0,
+    files: [],
   };
 }
 
@@ -194,7 +196,7 @@ describe('approvalsKey', () => {
   });
 });
 
-describe('endNote and ancestryLine', () => {
+describe('endNote', () => {
   it('should tell a lock, another approver and an error apart', () => {
     expect(endNote({ result: { ended: 'locked' } })).toBe(
       'the service locked: approvals ended (Enter to start again)',
@@ -203,10 +205,5 @@ describe('endNote and ancestryLine', () => {
     expect(endNote({ error: 'wrong passphrase (AUTH_FAILED)' })).toBe(
       'wrong passphrase (AUTH_FAILED) (Enter to try again)',
     );
-  });
-
-  it('should draw the ancestry nearest first, or a dash', () => {
-    expect(ancestryLine(info(1))).toBe('/usr/bin/claude[9] ← /sbin/init[1]');
-    expect(ancestryLine({ ...info(1), ancestry: [] })).toBe('—');
   });
 });

@@ -3,19 +3,17 @@
 // a bell, decisions sent, the session's end told.
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup } from 'ink-testing-library';
-import type { ApprovalInfo, ApproveResult } from '@cora/ipc';
+import type { ApprovalInfo } from '@cora/ipc';
 import { Approvals } from '../../src/internal/screens/approvals/view.tsx';
-import type { ApprovalHandlers, TuiService } from '../../src/types.ts';
 import {
+  approverSession as session,
   catchSubmits,
   DOWN,
   ENTER,
   escape,
   fakeBackend,
-  fakeService,
   PASS,
   renderScreen,
-  textOf,
   tick,
 } from '../harness.tsx';
 
@@ -34,55 +32,10 @@ const INFO: ApprovalInfo = {
   ancestry: [{ pid: 9, exe: '/usr/bin/claude' }],
   window: null,
   expiresAt: new Date(Date.now() + 60_000).toISOString(),
+  env: [{ name: 'HOME', value: '/home/u', more: 0 }],
+  envOmitted: 0,
+  files: [{ where: 'home', path: '.curlrc', modified: new Date(Date.now() - 180_000).toISOString() }],
 };
-
-/** An approver session the test drives: handlers to call, decisions recorded, `end` to settle. */
-function session(options: { decide?: () => Promise<void>; approve?: TuiService['approve'] } = {}) {
-  let handlers: ApprovalHandlers = {};
-  const decided: string[] = [];
-  const passes: string[] = [];
-  let end: (r: ApproveResult) => void = () => undefined;
-  let fail: (e: Error) => void = () => undefined;
-  let connects = 0;
-  const service = fakeService({
-    approve:
-      options.approve ??
-      ((p, h) => {
-        passes.push(textOf(p));
-        handlers = h;
-        return {
-          done: new Promise<ApproveResult>((resolve, reject) => {
-            end = resolve;
-            fail = reject;
-          }),
-          decide: (id, d) => {
-            decided.push(`${String(id)}:${d}`);
-            return options.decide?.() ?? Promise.resolve();
-          },
-        };
-      }),
-  });
-  const backend = fakeBackend({
-    connect: () => {
-      connects += 1;
-      return Promise.resolve(service);
-    },
-  });
-  return {
-    backend,
-    service,
-    decided,
-    passes,
-    handlers: () => handlers,
-    end: (r: ApproveResult) => {
-      end(r);
-    },
-    fail: (e: Error) => {
-      fail(e);
-    },
-    connects: () => connects,
-  };
-}
 
 /** Start approving with `PASS`, and be ready. */
 async function start(s: ReturnType<typeof session>) {
@@ -111,15 +64,19 @@ describe('Approvals view', () => {
     s.handlers().onPending?.(INFO);
     await tick(30);
     expect(screen.bells()).toBe(1);
-    expect(screen.frame()).toContain('#7 deploy → /usr/bin/curl');
+    expect(screen.frame()).toContain('#7 deploy');
     expect(screen.frame()).toMatch(/expires in 0[01]:\d\d/u);
-    expect(screen.frame()).toContain('argv: curl https://x');
-    expect(screen.frame()).toContain('cwd: /home/u/p');
+    // The lines of @cora/display's approvalLines, the same as `cr approve` prints.
+    expect(screen.frame()).toContain('command  curl https://x');
+    expect(screen.frame()).toContain('target   /usr/bin/curl');
+    expect(screen.frame()).toContain('cwd      /home/u/p');
     expect(screen.frame()).toContain(
-      'caller: /usr/bin/node (pid 10) script /home/u/agent.js (weaker evidence)',
+      'caller   pid 10 /usr/bin/node script /home/u/agent.js (weaker evidence)',
     );
-    expect(screen.frame()).toContain('ancestry: /usr/bin/claude[9]');
-    expect(screen.frame()).toContain('secrets: K');
+    expect(screen.frame()).toContain('ancestry 9 /usr/bin/claude');
+    expect(screen.frame()).toContain('secrets  K');
+    expect(screen.frame()).toContain('env      HOME=/home/u');
+    expect(screen.frame()).toContain('file     present: ~/.curlrc (modified 3 min ago)');
     expect(screen.frame()).toContain('o allow once · n deny');
     await screen.keys('w');
     expect(screen.frame()).toContain('task deploy offers allow-once only');
@@ -134,7 +91,7 @@ describe('Approvals view', () => {
     await tick(30);
     expect(screen.frame()).toContain('the service locked: approvals ended (Enter to start again)');
     expect(s.passes).toEqual([PASS]);
-    expect(s.service.closes).toBe(1);
+    expect(s.service.closes).toBe(0); // the shared connection stays, for the other screens
     expect(screen.seen()).not.toContain(PASS);
   });
 
@@ -183,7 +140,7 @@ describe('Approvals view', () => {
     s.fail(Object.assign(new Error('wrong passphrase'), { code: 'AUTH_FAILED' }));
     await tick(30);
     expect(screen.frame()).toContain('wrong passphrase (AUTH_FAILED) (Enter to try again)');
-    expect(s.service.closes).toBe(1);
+    expect(s.service.closes).toBe(0); // the shared connection stays, for the other screens
     await screen.keys(ENTER);
     expect(screen.frame()).toContain('Passphrase to approve:');
   });
@@ -233,28 +190,29 @@ describe('Approvals view', () => {
     await screen.keys(`${PASS}${ENTER}`);
     await tick(30);
     expect(screen.frame()).toContain('the connection is closed');
-    expect(s.service.closes).toBe(1);
+    expect(s.service.closes).toBe(0); // the shared connection stays, for the other screens
   });
 
-  it('should close its own connection when the view is left', async () => {
-    const s = session();
-    const screen = await start(s);
-    expect(s.connects()).toBe(1);
-    screen.unmount();
-    expect(s.service.closes).toBe(1);
-  });
-
-  it('should hide the ancestry line when compact', async () => {
+  it('should draw a hostile argv escaped and quoted, and cut more when compact', async () => {
     const s = session();
     const screen = renderScreen(<Approvals />, s.backend, { columns: 60, rows: 18 });
     await screen.keys(ENTER);
     await screen.keys(`${PASS}${ENTER}`);
     await tick(30);
     s.handlers().onReady?.();
-    s.handlers().onPending?.(INFO);
+    s.handlers().onPending?.({
+      ...INFO,
+      argv: ['curl', '\x1b[2J', 'a b', '', 'x\u202ey', 'B'.repeat(4000)],
+      ancestry: [1, 2, 3, 4].map((pid) => ({ pid, exe: '/bin/sh' })),
+    });
     await tick(30);
-    expect(screen.frame()).toContain('#7 deploy');
-    expect(screen.frame()).not.toContain('ancestry:');
+    const frames = screen.frames.join('');
+    expect(frames).not.toContain('\x1b[2J');
+    expect(frames).not.toContain('\u202e');
+    const flat = screen.frame().replace(/[│║\s]+/gu, ' ');
+    expect(flat).toContain("command curl $'\\e[2J' 'a b' '' $'x\\xe2\\x80\\xaey'");
+    expect(flat).toContain('…(3904 more bytes)');
+    expect(flat).toContain('ancestry 1 /bin/sh ← 2 /bin/sh ← …(2 more)');
   });
 
   it('should go back on Esc from the passphrase prompt', async () => {

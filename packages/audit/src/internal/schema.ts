@@ -27,6 +27,8 @@ const VERSION_RE = /^[0-9A-Za-z.+-]{1,32}$/;
 const FILE_RE = /^[A-Za-z0-9._-]{1,255}$/;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const HEX64_RE = /^[0-9a-f]{64}$/;
+/** A grant id: 32 random bits made by the service (`GRANT_ID_PATTERN` of @cora/ipc). */
+const GRANT_RE = /^[0-9a-f]{8}$/;
 
 const uint = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 const int = v.pipe(v.number(), v.safeInteger());
@@ -67,6 +69,7 @@ const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
   'service-start': [PID, f('version', 'str', v.pipe(v.string(), v.regex(VERSION_RE)))],
   'service-stop': [f('reason', 'str', v.picklist(['signal', 'shutdown', 'error']))],
   connect: [CALLER],
+  'status-polls': [CALLER, f('count', 'num', uint), f('since', 'str', iso)],
   'caller-refused': [CALLER, OP, REASON],
   unlock: [CALLER, f('secrets', 'num', uint)],
   'unlock-failed': [CALLER, REASON],
@@ -110,6 +113,16 @@ const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
   ],
   'approval-denied': [ID, TASK, f('approver', 'caller', v.nullable(caller)), REASON],
   'approval-expired': [ID, TASK],
+  'grant-revoked': [
+    CALLER,
+    f('grant', 'str', v.pipe(v.string(), v.regex(GRANT_RE))),
+    f('approval', 'num', uint),
+    TASK,
+    f('exe', 'str', path),
+    f('parentPid', 'num', uint),
+    f('scope', 'str', v.picklist(['window', 'session'])),
+    f('until', 'str', v.nullable(iso)),
+  ],
   'secret-set': [CALLER, f('names', 'names', names), f('replaced', 'names', names)],
   'secret-deleted': [CALLER, f('name', 'str', secretName)],
   'policy-changed': [CALLER, f('tasks', 'num', uint), f('callers', 'num', uint)],

@@ -2,7 +2,9 @@
 import * as v from 'valibot';
 import { IpcError, WireErrorCode } from '../errors.ts';
 import {
+  APPROVAL_LIMITS,
   EXEC_LIMITS,
+  GRANT_ID_PATTERN,
   isCarriableEnvVar,
   MAX_HEADER_DEPTH,
   MAX_REQUEST_ID,
@@ -75,13 +77,16 @@ const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, R
   init: request('init', { by: v.picklist(['cli', 'tui']) }),
   'secrets.list': request('secrets.list', {}),
   'secrets.set': request('secrets.set', { name: Name }),
-  'secrets.delete': request('secrets.delete', { name: Name }),
+  'secrets.delete': request('secrets.delete', { name: Name, force: v.exactOptional(v.boolean()) }),
   'secrets.import': request('secrets.import', {
     names: v.pipe(v.array(Name), v.minLength(1), v.maxLength(MAX_NAMES)),
   }),
   passwd: request('passwd', {}),
   'policy.get': request('policy.get', {}),
-  'policy.set': request('policy.set', { policy: JsonObject }),
+  'policy.set': request('policy.set', {
+    policy: JsonObject,
+    allowMissingSecrets: v.exactOptional(v.boolean()),
+  }),
   'policy.explain': request('policy.explain', {
     task: Name,
     argv: Argv,
@@ -97,6 +102,11 @@ const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, R
   approve: request('approve', {}),
   'audit.verify': request('audit.verify', {}),
   'audit.export': request('audit.export', {}),
+  'grants.list': request('grants.list', {}),
+  'grants.revoke': v.union([
+    request('grants.revoke', { grant: v.pipe(v.string(), v.regex(GRANT_ID_PATTERN)) }),
+    request('grants.revoke', { all: v.literal(true) }),
+  ]),
 };
 
 const INPUT_SCHEMAS: { readonly [T in InputType]: v.GenericSchema<unknown, InputHeader<T>> } = {
@@ -133,6 +143,27 @@ export const ApprovalInfoSchema = v.strictObject({
   ancestry: v.pipe(v.array(v.strictObject({ pid: Uint, exe: Path })), v.maxLength(64)),
   window: v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(32))),
   expiresAt: Iso,
+  env: v.pipe(
+    v.array(
+      v.strictObject({
+        name: v.pipe(v.string(), v.minLength(1), v.maxBytes(EXEC_LIMITS.maxEnvNameBytes), noNul),
+        value: v.pipe(v.string(), v.maxBytes(APPROVAL_LIMITS.maxEnvValueBytes), noNul),
+        more: Uint,
+      }),
+    ),
+    v.maxLength(APPROVAL_LIMITS.maxEnv),
+  ),
+  envOmitted: Uint,
+  files: v.pipe(
+    v.array(
+      v.strictObject({
+        where: v.picklist(['home', 'cwd']),
+        path: v.pipe(v.string(), v.minLength(1), v.maxBytes(APPROVAL_LIMITS.maxFilePathBytes), noNul),
+        modified: Iso,
+      }),
+    ),
+    v.maxLength(APPROVAL_LIMITS.maxFiles),
+  ),
 });
 
 /** Payload of the `resolved` event of `approve`. */
@@ -140,6 +171,21 @@ export const ApprovalResolvedSchema = v.strictObject({
   id: RequestId,
   outcome: v.picklist(['granted', 'denied', 'expired', 'cancelled']),
 });
+
+/** Grants live in memory while unlocked; far more than one per task and caller is a bug. */
+const MAX_GRANTS = 10_000;
+const GrantInfoSchema = v.strictObject({
+  id: v.pipe(v.string(), v.regex(GRANT_ID_PATTERN)),
+  task: Name,
+  caller: AbsPath,
+  parentPid: Uint,
+  scope: v.picklist(['window', 'session']),
+  grantedAt: Iso,
+  expiresAt: v.nullable(Iso),
+  approval: RequestId,
+  approver: v.nullable(v.strictObject({ pid: Uint, exe: Path })),
+});
+const Grants = v.pipe(v.array(GrantInfoSchema), v.maxLength(MAX_GRANTS));
 
 const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Results[T]> } = {
   hello: v.strictObject({ protocol: Version, server: v.pipe(v.string(), v.maxLength(256)) }),
@@ -200,6 +246,8 @@ const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Re
     ),
   }),
   'audit.export': v.strictObject({ count: Uint, head: Hash }),
+  'grants.list': Grants,
+  'grants.revoke': v.strictObject({ revoked: Grants }),
 };
 
 const ErrorReplySchema: v.GenericSchema<unknown, ErrorReply> = v.strictObject({

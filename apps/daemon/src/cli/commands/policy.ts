@@ -17,6 +17,7 @@ import {
   isPolicyError,
   parsePolicy,
   removeTask,
+  replaceTask,
   serializePolicy,
   type CallerRule,
   type Policy,
@@ -29,6 +30,8 @@ import type { PassOptions } from '../options.ts';
 import { coraHome } from '../../shared/paths.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { resolveCommand } from '../../shared/resolve.ts';
+import { targetWarnings } from '../../shared/policy-checks.ts';
+import { note } from '../output.ts';
 
 /** Exit code of `cr policy explain` when the request would be denied or need approval. */
 const EXIT_EXPLAIN_DENY = 9;
@@ -72,6 +75,7 @@ async function changePolicy(
   options: PassOptions,
   prompt: string,
   change: (policy: Policy) => Policy,
+  write: { readonly allowMissingSecrets?: boolean } = {},
 ): Promise<Policy> {
   const passphrase: SecretBuf = await readPassphrase(
     { fd: options.passphraseFd, file: options.passphraseFile },
@@ -80,7 +84,7 @@ async function changePolicy(
   try {
     return await withClient(async (service) => {
       const next = change(await currentPolicy(service));
-      await service.setPolicy(serializePolicy(next), passphrase);
+      await service.setPolicy(serializePolicy(next), passphrase, write);
       return next;
     });
   } finally {
@@ -124,6 +128,9 @@ function printPolicy(policy: Policy): void {
     out(`  ${name}`);
     out(`    secrets: ${task.secrets.join(', ')}`);
     out(`    targets: ${task.targets.length === 0 ? '(none: runs nothing)' : task.targets.join(', ')}`);
+    for (const [path, pin] of Object.entries(task.target_sha256 ?? {})) {
+      out(`    pinned: ${path} at sha256 ${pin}`);
+    }
     if (task.via !== undefined) out(`    via: ${task.via.join(', ')}`);
     out(`    approve: ${task.approve}`);
     if (task.max_spawns !== undefined && task.window_ms !== undefined) {
@@ -190,18 +197,37 @@ export interface TaskAddOptions extends PassOptions {
   envPass: string[];
   approve?: string;
   output?: string;
+  /** Store each target's sha256; `cr exec` refuses a changed file. */
+  pin?: boolean;
+  /** Accept secret names the vault does not hold (yet). */
+  allowMissingSecret?: boolean;
+  /** `task add` only: replace an existing task whole. */
+  replace?: boolean;
 }
 
-export async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptions): Promise<void> {
-  if ((options.maxSpawns === undefined) !== (options.windowMs === undefined)) {
-    throw new CrError('USAGE', '--max-spawns and --window-ms go together');
-  }
-  const task: Record<string, unknown> = {
-    secrets,
-    // Stored as realpaths and matched exactly (architecture §7): a target later swapped for a
-    // symlink resolves elsewhere and is refused; a moved binary needs the task re-added.
-    targets: options.target.map((t) => realCommand(t, '--target')),
-  };
+export interface TaskEditOptions extends TaskAddOptions {
+  /** Fields to remove: via, ttl, rate, env-pass, pin. */
+  clear: string[];
+}
+
+type TaskInput = Omit<Task, 'approve' | 'output'> & Partial<Pick<Task, 'approve' | 'output'>>;
+
+/** The sha256 of a file, for `--pin` (the service checks it again at every exec, from the file it runs). */
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Pins for every target of `targets`. */
+function pinsFor(targets: readonly string[]): Record<string, string> {
+  return Object.fromEntries(targets.map((t) => [t, sha256File(t)]));
+}
+
+/** The fields of a task the options set (targets stored as realpaths, architecture §7). */
+function fieldsFrom(options: TaskAddOptions): Record<string, unknown> {
+  const task: Record<string, unknown> = {};
+  // Stored as realpaths and matched exactly (architecture §7): a target later swapped for a
+  // symlink resolves elsewhere and is refused; a moved binary needs the task edited.
+  if (options.target.length > 0) task['targets'] = options.target.map((t) => realCommand(t, '--target'));
   if (options.via.length > 0) task['via'] = options.via.map((v) => realCommand(v, '--via'));
   if (options.maxSpawns !== undefined) task['max_spawns'] = options.maxSpawns;
   if (options.windowMs !== undefined) task['window_ms'] = options.windowMs;
@@ -209,13 +235,84 @@ export async function cmdTaskAdd(name: string, secrets: string[], options: TaskA
   if (options.envPass.length > 0) task['env_pass'] = options.envPass;
   if (options.approve !== undefined) task['approve'] = options.approve;
   if (options.output !== undefined) task['output'] = options.output;
-  const policy = await changePolicy(options, `Passphrase to add task ${name}: `, (current) =>
-    // Validated by addTask: any error names tasks.<name>.<field>.
-    addTask(current, name, task as unknown as Omit<Task, 'approve' | 'output'>),
+  return task;
+}
+
+/** Write the task with `change`, then say what was stored and warn about replaceable targets. */
+async function writeTask(
+  name: string,
+  options: TaskAddOptions,
+  verb: string,
+  change: (policy: Policy) => Policy,
+): Promise<void> {
+  const policy = await changePolicy(options, `Passphrase to ${verb} task ${name}: `, change, {
+    allowMissingSecrets: options.allowMissingSecret === true,
+  });
+  const stored = policy.tasks[name] as Task;
+  const pins = stored.target_sha256 ?? {};
+  const verbed = verb === 'add' ? 'Added' : verb === 'replace' ? 'Replaced' : 'Changed';
+  out(
+    `${verbed} task ${name}: ${stored.secrets.join(', ')} for ${stored.targets.join(', ') || 'no target'}.`,
   );
-  const added = policy.tasks[name] as Task;
-  out(`Added task ${name}: ${added.secrets.join(', ')} for ${added.targets.join(', ') || 'no target'}.`);
-  if (added.targets.length === 0) out('It has no --target, so it runs nothing until you add one.');
+  for (const target of stored.targets) {
+    const pin = pins[target];
+    if (pin !== undefined) out(`  ${target} pinned at sha256 ${pin.slice(0, 12)}…`);
+    for (const line of targetWarnings(target, pin !== undefined)) note(`warning: ${line}`);
+  }
+  if (stored.targets.length === 0) out('It has no --target, so it runs nothing until you add one.');
+}
+
+export async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptions): Promise<void> {
+  if ((options.maxSpawns === undefined) !== (options.windowMs === undefined)) {
+    throw new CrError('USAGE', '--max-spawns and --window-ms go together');
+  }
+  const task: Record<string, unknown> = { secrets, targets: [], ...fieldsFrom(options) };
+  if (options.pin === true) task['target_sha256'] = pinsFor(task['targets'] as string[]);
+  const replace = options.replace === true;
+  await writeTask(name, options, replace ? 'replace' : 'add', (current) =>
+    // Validated by addTask / replaceTask: any error names tasks.<name>.<field>.
+    replace && Object.hasOwn(current.tasks, name)
+      ? replaceTask(current, name, task as unknown as TaskInput)
+      : addTask(current, name, task as unknown as TaskInput),
+  );
+}
+
+const CLEARABLE = ['via', 'ttl', 'rate', 'env-pass', 'pin'] as const;
+
+/**
+ * `cr policy task edit`: change the fields given, keep the others. Secrets or targets given
+ * replace the whole list; a pin is kept for a target that stays (its stored hash, not the
+ * file's current one), `--pin` pins every target afresh, `--clear pin` drops them.
+ */
+export async function cmdTaskEdit(name: string, secrets: string[], options: TaskEditOptions): Promise<void> {
+  const clear = new Set(options.clear);
+  for (const field of clear) {
+    if (!(CLEARABLE as readonly string[]).includes(field)) {
+      throw new CrError('USAGE', `--clear takes ${CLEARABLE.join(', ')}; got '${field}'`);
+    }
+  }
+  const fields = fieldsFrom(options);
+  await writeTask(name, options, 'edit', (current) => {
+    if (!Object.hasOwn(current.tasks, name)) {
+      throw new CrError('NOT_FOUND', `there is no task ${name}; add it with cr policy task add ${name} …`);
+    }
+    const old = current.tasks[name] as Task;
+    const next: Record<string, unknown> = { ...old, ...fields };
+    if (secrets.length > 0) next['secrets'] = secrets;
+    if (clear.has('via')) delete next['via'];
+    if (clear.has('ttl')) delete next['ttl'];
+    if (clear.has('env-pass')) delete next['env_pass'];
+    if (clear.has('rate')) {
+      delete next['max_spawns'];
+      delete next['window_ms'];
+    }
+    const targets = next['targets'] as readonly string[];
+    const kept = Object.entries(old.target_sha256 ?? {}).filter(([path]) => targets.includes(path));
+    if (options.pin === true) next['target_sha256'] = pinsFor(targets);
+    else if (clear.has('pin') || kept.length === 0) delete next['target_sha256'];
+    else next['target_sha256'] = Object.fromEntries(kept);
+    return replaceTask(current, name, JSON.parse(JSON.stringify(next)) as TaskInput);
+  });
 }
 
 export async function cmdTaskRemove(name: string, options: PassOptions): Promise<void> {
@@ -238,7 +335,9 @@ export async function cmdExplain(
   if (options.json === true) {
     out(JSON.stringify(result, null, 2));
   } else {
-    for (const step of result.steps) out(`${step.ok ? '✓' : '✗'} ${step.step}: ${step.detail}`);
+    for (const step of result.steps) {
+      out(`${step.step === 'warning' ? '!' : step.ok ? '✓' : '✗'} ${step.step}: ${step.detail}`);
+    }
     out(`→ ${result.outcome} (${result.reason})`);
   }
   if (result.outcome !== 'allow') process.exitCode = EXIT_EXPLAIN_DENY;

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /** `cr secrets set|list|delete|import`: values go from a prompt or stdin into secure memory, never a string. */
 import { isValidSecretName, MAX_VALUE_BYTES, type SecretBuf } from '@cora/memstore';
-import { CrError } from '../../shared/errors.ts';
+import { createInterface } from 'node:readline/promises';
+import { parsePolicy } from '@cora/policy';
+import { CrError, isCrError } from '../../shared/errors.ts';
+import { tasksUsing } from '../../shared/policy-checks.ts';
 import { readDotenvFile, wipeDotenv } from '../dotenv.ts';
 import { readFdToSecret } from '../read-bytes.ts';
 import { coraHome, requireVault } from '../../shared/paths.ts';
 import { promptSecret, readPassphrase, stripTrailingNewline } from '../passphrase.ts';
-import { withRunningService } from '../client.ts';
+import { connectService, withRunningService } from '../client.ts';
 import { withService } from '../launcher.ts';
 import { passSource, withSecret, type PassOptions } from '../options.ts';
 import { out, note, printJson } from '../output.ts';
@@ -73,15 +76,71 @@ export async function cmdSecretsList(options: { json?: boolean }): Promise<void>
   });
 }
 
-export async function cmdSecretsDelete(name: string, options: PassOptions): Promise<void> {
+/** The tasks that use `name`, when a service runs unlocked (else none known: the service checks anyway). */
+async function tasksUsingNow(home: string, name: string): Promise<string[]> {
+  const service = await connectService(home);
+  if (service === null) return [];
+  try {
+    return tasksUsing(parsePolicy(await service.getPolicy()), name);
+  } catch (error) {
+    if (isCrError(error, 'LOCKED')) return [];
+    throw error;
+  } finally {
+    service.close();
+  }
+}
+
+/**
+ * Ask before deleting a secret that tasks use: y/N on a terminal; without one, refuse
+ * (exit 26) and say how to confirm.
+ * @throws CrError `IN_USE` when not confirmed.
+ */
+async function confirmInUse(name: string, message: string): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw new CrError('IN_USE', `${message} (stdin is not a terminal to ask on: pass --yes to confirm)`);
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${message}\nDelete ${name} anyway? [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new CrError('IN_USE', `${name} was not deleted`);
+  } finally {
+    rl.close();
+  }
+}
+
+export interface DeleteOptions extends PassOptions {
+  yes?: boolean;
+  force?: boolean;
+}
+
+export async function cmdSecretsDelete(name: string, options: DeleteOptions): Promise<void> {
   checkName(name);
   const home = coraHome();
   requireVault(home);
+  let force = options.yes === true || options.force === true;
+  if (!force) {
+    // Asked before the passphrase when the policy can be read; the service checks again
+    // either way (locked, or a task added meanwhile) and refuses with IN_USE.
+    const users = await tasksUsingNow(home, name);
+    if (users.length > 0) {
+      await confirmInUse(
+        name,
+        `${name} is used by ${users.length === 1 ? 'task' : 'tasks'} ${users.join(', ')}, which cannot run without it.`,
+      );
+      force = true;
+    }
+  }
   await withSecret(
     () => readPassphrase(passSource(options), `Passphrase to delete ${name}: `),
     (passphrase) =>
       withService(home, async (service) => {
-        await service.deleteSecret(name, passphrase);
+        try {
+          await service.deleteSecret(name, passphrase, force ? { force } : {});
+        } catch (error) {
+          if (force || !isCrError(error, 'IN_USE')) throw error;
+          await confirmInUse(name, error.message);
+          await service.deleteSecret(name, passphrase, { force: true });
+        }
         out(`Deleted ${name}.`);
       }),
   );

@@ -5,6 +5,7 @@
  * starts; the hook wipes it once the request frame holds its copy.
  */
 import type { ApprovalDecision, ApprovalInfo, ApprovalResolved, ApproveResult } from '@cora/ipc';
+import { visible } from '@cora/display';
 import type { SecretBuf } from '@cora/memstore';
 import { arrowDelta, moveSelection, type Keys } from '../../keys.ts';
 import type { SecretReducer } from '../../secret-state.ts';
@@ -81,7 +82,7 @@ export function reduceApprovals(state: ApprovalsState, action: ApprovalsAction):
     case 'resolved': {
       const info = state.pending.find((x) => x.id === action.resolved.id);
       if (info === undefined) return state;
-      const line = `#${String(info.id)} ${info.task} ${info.target}: ${action.resolved.outcome}`;
+      const line = `#${String(info.id)} ${visible(info.task)} ${visible(info.target)}: ${action.resolved.outcome}`;
       const pending = state.pending.filter((x) => x.id !== info.id);
       return {
         ...state,
@@ -143,7 +144,7 @@ export function approvalsKey(
   const info = state.pending[Math.min(state.selected, state.pending.length - 1)];
   if (decision === null || info === undefined) return null;
   if (decision === 'allow-window' && info.window === null) {
-    return { type: 'note', note: `task ${info.task} offers allow-once only` };
+    return { type: 'note', note: `task ${visible(info.task)} offers allow-once only` };
   }
   return { type: 'decide', info, decision };
 }
@@ -154,9 +155,4 @@ export function endNote(outcome: { readonly result: ApproveResult } | { readonly
   return outcome.result.ended === 'locked'
     ? 'the service locked: approvals ended (Enter to start again)'
     : `approvals ended: ${outcome.result.ended}`;
-}
-
-/** The ancestry line of a request: `exe[pid] ← exe[pid]`, or `—`. */
-export function ancestryLine(info: ApprovalInfo): string {
-  return info.ancestry.map((a) => `${a.exe}[${String(a.pid)}]`).join(' ← ') || '—';
 }

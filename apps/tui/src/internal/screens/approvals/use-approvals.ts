@@ -1,47 +1,32 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { useEffect, useRef, useState } from 'react';
+import { useLayoutEffect, useRef } from 'react';
 import { useInput } from 'ink';
-import type { SecretBuf } from '@cora/memstore';
-import type { ApprovalSession, TuiService } from '../../../types.ts';
+import { visible } from '@cora/display';
+import { useApprover, type ApproverModel } from '../../approver.tsx';
 import { useTui } from '../../context.tsx';
-import { useSecretReducer } from '../../secret-state.ts';
-import { messageOf } from '../../util.ts';
-import { APPROVALS, approvalsKey, endNote, initialApprovals, type ApprovalsState } from './state.ts';
+import { approvalsKey } from './state.ts';
 
 /** What the approvals view shows and calls. */
-export interface ApprovalsModel {
-  readonly state: ApprovalsState;
-  /** Now, ticking each second for the expiry countdowns. */
-  readonly now: number;
+export interface ApprovalsModel extends Pick<ApproverModel, 'state' | 'now' | 'cancel' | 'start'> {
   readonly compact: boolean;
-  readonly cancel: () => void;
-  readonly start: (passphrase: SecretBuf) => void;
 }
 
 /**
- * The approval queue's state. The session runs on its own connection (a session ends only
- * when its connection closes), for as long as the view shows, independent of the other
- * screens' requests.
+ * The approval queue's view of the app-wide approver session (`approver.tsx`): the session
+ * lives above the screens, so leaving this view keeps it; this hook adds the view's keys.
  */
 export function useApprovals(): ApprovalsModel {
-  const { backend, bell, compact } = useTui();
-  const { state, dispatch, current } = useSecretReducer(APPROVALS, initialApprovals);
-  const [now, setNow] = useState(() => Date.now());
-  const session = useRef<{ service: TuiService; approval: ApprovalSession } | null>(null);
-  // Set when the view unmounts: a connection that lands afterwards is closed at once.
-  const gone = useRef(false);
-
-  useEffect(() => {
-    const tick = setInterval(() => {
-      setNow(Date.now());
-    }, 1000);
-    return () => {
-      clearInterval(tick);
-      gone.current = true;
-      session.current?.service.close();
-      session.current = null;
-    };
-  }, []);
+  const { compact } = useTui();
+  const approver = useApprover();
+  const { dispatch, current, decide, settleMs } = approver;
+  const { pending, selected } = approver.state;
+  const selectedId = pending[Math.min(selected, pending.length - 1)]?.id ?? null;
+  // Since when the selected request has been on screen (this view mounting counts as showing).
+  const shown = useRef<{ id: number | null; at: number }>({ id: null, at: 0 });
+  // A layout effect: it runs as the frame is committed, not some time later.
+  useLayoutEffect(() => {
+    shown.current = { id: selectedId, at: Date.now() };
+  }, [selectedId]);
 
   useInput(
     (input, key) => {
@@ -51,64 +36,25 @@ export function useApprovals(): ApprovalsModel {
         dispatch(action);
         return;
       }
-      const { info, decision } = action;
-      session.current?.approval.decide(info.id, decision).then(
-        () => dispatch({ type: 'note', note: `#${String(info.id)} ${info.task}: ${decision}` }),
-        (error: unknown) => dispatch({ type: 'note', note: messageOf(error) }),
-      );
+      const { info } = action;
+      if (info.id !== shown.current.id || Date.now() - shown.current.at < settleMs) {
+        // Too soon after it appeared: the key was probably meant for what was there before.
+        dispatch({
+          type: 'note',
+          note: `#${String(info.id)} ${visible(info.task)} just appeared: press again to decide`,
+        });
+        return;
+      }
+      decide(info, action.decision);
     },
-    { isActive: state.phase !== 'passphrase' },
+    { isActive: approver.state.phase !== 'passphrase' },
   );
 
-  const begin = (service: TuiService, passphrase: SecretBuf): void => {
-    if (gone.current) {
-      service.close();
-      return;
-    }
-    let approval: ApprovalSession;
-    try {
-      approval = service.approve(passphrase, {
-        onReady: () => dispatch({ type: 'ready' }),
-        onPending: (info) => {
-          bell();
-          dispatch({ type: 'pending', info });
-        },
-        onResolved: (resolved) => dispatch({ type: 'resolved', resolved }),
-      });
-    } catch (error) {
-      service.close();
-      dispatch({ type: 'ended', note: messageOf(error) });
-      return;
-    } finally {
-      // The request frame (with its copy of the passphrase) was built inside approve().
-      dispatch({ type: 'sent' });
-    }
-    session.current = { service, approval };
-    void approval.done
-      .then(
-        (result) => endNote({ result }),
-        (error: unknown) => endNote({ error: messageOf(error) }),
-      )
-      .then((note) => {
-        service.close();
-        session.current = null;
-        dispatch({ type: 'ended', note });
-      });
-  };
-
   return {
-    state,
-    now,
+    state: approver.state,
+    now: approver.now,
     compact,
-    cancel: () => dispatch({ type: 'cancel' }),
-    start: (passphrase) => {
-      if (dispatch({ type: 'start', passphrase }).passphrase !== passphrase) return;
-      backend.connect().then(
-        (service) => {
-          begin(service, passphrase);
-        },
-        (error: unknown) => dispatch({ type: 'ended', note: messageOf(error) }),
-      );
-    },
+    cancel: approver.cancel,
+    start: approver.start,
   };
 }

@@ -2,10 +2,10 @@
 import type { ReactElement } from 'react';
 import { Box, Text } from 'ink';
 import type { ApprovalInfo } from '@cora/ipc';
+import { approvalLines, visible } from '@cora/display';
 import { useColor } from '../../context.tsx';
 import { MaskedInput } from '../../fields.tsx';
 import { countdown } from '../../util.ts';
-import { ancestryLine } from './state.ts';
 import { useApprovals, type ApprovalsModel } from './use-approvals.ts';
 
 /**
@@ -68,22 +68,30 @@ function Request(props: {
 }): ReactElement {
   const color = useColor();
   const { info } = props;
+  // The same lines as `cr approve` (@cora/display): every value escaped, quoted and cut there.
+  const lines = approvalLines(info, {
+    now: props.now,
+    maxBytes: props.compact ? 96 : 256,
+    maxCommandBytes: props.compact ? 256 : 1024,
+    maxAncestors: props.compact ? 2 : 8,
+  });
   return (
     <Box flexDirection="column" borderStyle={props.selected ? 'double' : 'single'} paddingX={1}>
       <Text>
         <Text bold {...color('yellow')}>
-          #{info.id} {info.task}
+          #{info.id} {visible(info.task, { maxBytes: 64 })}
         </Text>{' '}
-        → {info.target} <Text dimColor>expires in {countdown(info.expiresAt, props.now)}</Text>
+        <Text dimColor>expires in {countdown(info.expiresAt, props.now)}</Text>
       </Text>
-      <Text wrap="truncate-end">argv: {info.argv.join(' ')}</Text>
-      <Text wrap="truncate-middle">cwd: {info.cwd}</Text>
-      <Text wrap="truncate-middle">
-        caller: {info.caller.exe} (pid {info.caller.pid})
-        {info.caller.script === null ? '' : ` script ${info.caller.script} (weaker evidence)`}
-      </Text>
-      {props.compact ? null : <Text wrap="truncate-middle">ancestry: {ancestryLine(info)}</Text>}
-      <Text>secrets: {info.secrets.join(', ') || '—'}</Text>
+      {lines.map((line, i) => (
+        // The label in its own column, so a wrapped value stays indented under its value.
+        <Box key={i}>
+          <Box width={9} flexShrink={0}>
+            <Text>{line.label}</Text>
+          </Box>
+          <Text {...(line.label === 'file' ? color('yellow') : {})}>{line.value}</Text>
+        </Box>
+      ))}
       <Text dimColor>o allow once{info.window === null ? '' : ` · w allow for ${info.window}`} · n deny</Text>
     </Box>
   );
