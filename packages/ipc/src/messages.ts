@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Every message of the protocol as a type, with its limits: the one table a reader checks
+// against the README (long because the protocol is, not because it mixes concerns).
 import type { WireErrorCode } from './errors.ts';
 
 /** The protocol version this package speaks (sent in `hello`). */

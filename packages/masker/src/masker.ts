@@ -3,6 +3,8 @@
  * The streaming output masker (architecture §8, promise G10): the bytes a child writes to stdout or
  * stderr go through one masker per stream, which replaces every injected value of 6+ bytes and
  * its common encodings with `<concealed:NAME>` before anything reaches the caller.
+ * Past 500 lines on purpose: the scan, the hold-back and the idle flush share one buffer and
+ * its invariants.
  *
  * Works on bytes only; no value, encoded form or output chunk ever becomes a JS string (G3).
  *

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// The `exec` request from policy to exit status (architecture §8): authorize, approve, record,
+// spawn, stream masked output with back-pressure both ways. Past 500 lines because these
+// steps share one request's state and each failure must wipe and audit the same way.
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } from '@cora/ipc';
