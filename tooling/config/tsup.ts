@@ -13,7 +13,9 @@ export function packageBuild(
     platform: 'node',
     dts: true,
     sourcemap: true,
-    clean: true,
+    // CORA_KEEP_DIST=1 (parallel local work) keeps old chunks so a rebuild does not pull
+    // them from under tests that are running; CI and packing always start clean.
+    clean: process.env.CORA_KEEP_DIST !== '1',
     splitting: false,
     treeshake: false,
     minify: false,

@@ -141,6 +141,13 @@ function wrap(client: IpcClient): Service {
 }
 
 /**
+ * How long `cr` waits to connect and be greeted. Generous on purpose: on a loaded machine
+ * (a hundred `cr` processes on two cores) a live service can take seconds to greet, and
+ * giving up then fails a command that would have run; only a wedged service takes longer.
+ */
+const HELLO_TIMEOUT_MS = 30_000;
+
+/**
  * Connect to the service that owns the vault in `home`, after `@cora/ipc` checked the
  * socket's directory, owner and the server's peer uid (G5).
  * @param home - the Cora home (the socket is found from it, never from the environment)
@@ -160,6 +167,7 @@ export async function connectService(home: string): Promise<Service | null> {
       await connectIpc({
         socketPath: path,
         clientName: `cr/${VERSION}`,
+        timeoutMs: HELLO_TIMEOUT_MS,
         checkServer: ({ pid }) => {
           const why = notOurService(pid, home);
           if (why !== null) throw new Error(why);

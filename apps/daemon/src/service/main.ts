@@ -250,6 +250,9 @@ try {
   server = await createIpcServer<Peer>({
     socketPath: path,
     serverName: `cora/${VERSION}`,
+    // A starved `cr` may take seconds between connect and hello; silent connections cannot
+    // crowd others out anyway (the server cuts them first to make room).
+    limits: { handshakeTimeoutMs: 10_000 },
     authenticate: async (socket) => {
       const policy = state.unlocked ? state.policy() : null;
       const verified = await peerIdentity(socket, { hashExe: policyNeedsHash(policy) });
