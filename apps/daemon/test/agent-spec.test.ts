@@ -17,7 +17,7 @@ function view(paths: readonly string[]): FsView {
   };
 }
 
-const FS = view([
+const FSPATHS = [
   '/usr',
   '/tmp',
   '/dev',
@@ -34,7 +34,8 @@ const FS = view([
   '/opt',
   '/opt/cora',
   '/opt/other',
-]);
+];
+const FS = view(FSPATHS);
 
 const INPUT: AgentSpecInput = {
   home: '/home/me',
@@ -46,6 +47,7 @@ const INPUT: AgentSpecInput = {
   allowWrite: [],
   protect: ['/home/me/proj/.env'],
   installation: ['/opt/cora'],
+  targets: [],
 };
 
 describe('agentSpec', () => {
@@ -87,6 +89,23 @@ describe('agentSpec', () => {
     expect(accessAt(closed, '/home/me/proj/.env') & (Access.READ_FILE | Access.WRITE_FILE)).toBe(0);
     const opened = planRules(agentSpec({ ...INPUT, allowRead: ['/home/me/proj/.env'] }), 7, FS);
     expect(accessAt(opened, '/home/me/proj/.env') & Access.READ_FILE).not.toBe(0);
+  });
+
+  it('should keep a task target unwritable and unreplaceable, even inside the project and --allow-write', () => {
+    const target = '/home/me/proj/bin/deploy';
+    const fs = view([...FSPATHS, '/home/me/proj/bin', target, '/home/me/proj/bin/other']);
+    const rules = planRules(
+      agentSpec({ ...INPUT, allowWrite: ['/home/me/proj/bin'], targets: [target] }),
+      7,
+      fs,
+    );
+    const modify = Access.WRITE_FILE | Access.TRUNCATE | Access.REMOVE_FILE | Access.MAKE_REG | Access.REFER;
+    expect(accessAt(rules, target) & modify).toBe(0);
+    expect(accessAt(rules, target) & Access.EXECUTE).not.toBe(0);
+    // Renaming the directory that holds it away would swap the target too.
+    expect(accessAt(rules, '/home/me/proj') & (Access.REMOVE_DIR | Access.REFER)).toBe(0);
+    expect(accessAt(rules, '/home/me/proj/bin/other') & Access.WRITE_FILE).not.toBe(0);
+    expect(accessAt(planRules(agentSpec(INPUT), 7, fs), target) & Access.WRITE_FILE).not.toBe(0);
   });
 
   it('should throw RangeError for an unknown profile', () => {

@@ -35,9 +35,12 @@ kill -0 "$1" 2>/dev/null && echo signal-service=yes
 kill -0 "$2" 2>/dev/null && echo signal-child=yes
 grep -c "${CANARY}" "/proc/$2/environ" 2>/dev/null | grep -q '^[1-9]' && echo read-child-environ=yes
 { echo 'output = /tmp/stolen' >> "$HOME/.curlrc"; } 2>/dev/null && echo write-curlrc=yes
+{ echo 'env > /tmp/stolen' >> "$TMPDIR/bin/tool"; } 2>/dev/null && echo rewrite-target=yes
+mv "$TMPDIR/bin/tool" "$TMPDIR/bin/tool.old" 2>/dev/null && echo move-target=yes && mv "$TMPDIR/bin/tool.old" "$TMPDIR/bin/tool"
+mv "$TMPDIR/bin" "$TMPDIR/bin.old" 2>/dev/null && echo move-target-dir=yes && mv "$TMPDIR/bin.old" "$TMPDIR/bin"
 cat README >/dev/null 2>&1 && echo read-project=yes
 { echo x > agent-made; } 2>/dev/null && echo write-cwd=yes
-{ echo x > "$TMPDIR/agent-made"; } 2>/dev/null && echo write-tmp=yes
+{ echo x > "$TMPDIR/work/agent-made"; } 2>/dev/null && echo write-tmp=yes
 "$CR" status >/dev/null 2>&1 && echo cr-status=yes
 "$CR" exec show -- /bin/echo exec-ran 2>/dev/null | grep -q exec-ran && echo cr-exec=yes
 `;
@@ -96,6 +99,15 @@ describe.runIf(canRun)('cr agent (real kernel, real service, as nobody)', () => 
     writeFileSync(join(project, 'README'), 'the project\n');
     chownSync(project, NOBODY_UID, NOBODY_UID);
     chownSync(join(project, 'README'), NOBODY_UID, NOBODY_UID);
+    // A task target the agent could rewrite: in a temp directory, owned by the same user. (A
+    // directory on the way to a protected path gets no new files inside: work/ is a sibling.)
+    const toolFile = join(tmp.path, 'bin', 'tool');
+    for (const dir of ['bin', 'work']) {
+      mkdirSync(join(tmp.path, dir));
+      chownSync(join(tmp.path, dir), NOBODY_UID, NOBODY_UID);
+    }
+    writeFileSync(toolFile, '#!/bin/sh\necho tool-ran\n', { mode: 0o755 });
+    chownSync(toolFile, NOBODY_UID, NOBODY_UID);
     const as = { asUid: NOBODY_UID };
     expect((await home.cr(['init', '--passphrase-file', home.passFile], as)).code).toBe(0);
     expect((await home.cr(['unlock', '--passphrase-file', home.passFile], as)).code).toBe(0);
@@ -111,6 +123,11 @@ describe.runIf(canRun)('cr agent (real kernel, real service, as nobody)', () => 
       const added = await home.cr(['policy', 'task', 'add', ...task, '--passphrase-file', home.passFile], as);
       expect(added.stderr).toBe('');
     }
+    const tool = await home.cr(
+      ['policy', 'task', 'add', 'tool', 'CANARY', '--target', toolFile, '--passphrase-file', home.passFile],
+      as,
+    );
+    expect(tool.code).toBe(0);
     const status = await home.cr(['status', '--json'], as);
     servicePid = (JSON.parse(status.stdout) as { pid: number }).pid;
     // A child the service spawned, holding the canary in its environment, kept alive.
@@ -162,12 +179,15 @@ describe.runIf(canRun)('cr agent (real kernel, real service, as nobody)', () => 
       'cr-exec',
       'cr-status',
       'create-in-run',
+      'move-target',
+      'move-target-dir',
       'read-audit',
       'read-child-environ',
       'read-project',
       'read-service-log',
       'read-vault',
       'remove-in-run',
+      'rewrite-target',
       'signal-child',
       'signal-service',
       'write-curlrc',

@@ -82,6 +82,11 @@ export interface AgentSpecInput {
   readonly protect: readonly string[];
   /** The Cora installation (the CLI's files, the Node binary): readable, never writable. */
   readonly installation: readonly string[];
+  /**
+   * The targets of the vault's tasks, each as its directory entry and as the file it resolves
+   * to: an agent that rewrites a target runs its own code with the task's secrets.
+   */
+  readonly targets: readonly string[];
 }
 
 function under(home: string, relative: string): string {
@@ -91,7 +96,8 @@ function under(home: string, relative: string): string {
 /**
  * The sandbox spec of `cr agent`: read and execute everywhere but the Cora home and the
  * `--protect` paths; write in the project, the temp directories, the profile's paths and the
- * `--allow-write` paths, never in the Cora home, the steering files or the installation.
+ * `--allow-write` paths, never in the Cora home, the steering files, the installation or the
+ * tasks' targets.
  *
  * @param input - resolved paths and options
  * @returns the spec for `confineAndExec`
@@ -123,6 +129,7 @@ export function agentSpec(input: AgentSpecInput): SandboxSpec {
       hard: true,
     })),
     ...input.installation.map((path) => ({ path, withhold: MODIFY_ACCESS, hard: true })),
+    ...input.targets.map((path) => ({ path, withhold: MODIFY_ACCESS, hard: true })),
   ];
   return { grants, protect };
 }

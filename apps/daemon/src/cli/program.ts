@@ -297,7 +297,7 @@ function buildProgram(): Command {
     .option('--dry-run', 'print the Landlock rules and the program, run nothing')
     .option('--unconfined', 'run the agent WITHOUT a sandbox when the kernel cannot confine it')
     .action(async (argv: string[], options: AgentOptions) => {
-      process.exitCode = (await import('./commands/agent.ts')).cmdAgent(argv, options);
+      process.exitCode = await (await import('./commands/agent.ts')).cmdAgent(argv, options);
     });
   withPassOptions(
     program

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   canonicalPath,
@@ -16,11 +16,13 @@ import {
   planForKernel,
   type SandboxSpec,
 } from '@cora/sandbox';
+import { parsePolicy } from '@cora/policy';
 import { coraHome } from '../../shared/paths.ts';
 import { CrError } from '../../shared/errors.ts';
 import { isRuntimeHook } from '../../shared/harden.ts';
 import { resolveCommand } from '../../shared/resolve.ts';
 import { AGENT_PROFILES, agentSpec } from '../agent-spec.ts';
+import { connectService } from '../client.ts';
 import { out } from '../output.ts';
 
 /** The Landlock ABI `cr agent` needs: 6 brings the signal and abstract-socket scopes. */
@@ -84,14 +86,51 @@ function tempDirs(env: NodeJS.ProcessEnv): string[] {
   return [...dirs].filter((dir) => existsSync(dir)).map((dir) => canonicalPath(dir));
 }
 
+/** A path with its directory resolved but not its last component (a symlink stays itself). */
+function entryPath(path: string): string {
+  const parent = canonicalPath(dirname(path));
+  return parent === '/' ? `/${basename(path)}` : `${parent}/${basename(path)}`;
+}
+
+/**
+ * The targets of the vault's tasks, as their directory entries and the files they resolve to,
+ * asked of the running service; null when none runs unlocked (the policy is in the vault).
+ * @param home - the Cora home
+ */
+async function taskTargets(home: string): Promise<string[] | null> {
+  const service = await connectService(home).catch(() => null);
+  if (service === null) return null;
+  try {
+    if ((await service.status()).state !== 'unlocked') return null;
+    const policy = parsePolicy(await service.getPolicy());
+    const paths = new Set<string>();
+    for (const task of Object.values(policy.tasks)) {
+      for (const target of task.targets) {
+        paths.add(entryPath(target));
+        paths.add(canonicalPath(target));
+      }
+    }
+    return [...paths];
+  } catch {
+    return null;
+  } finally {
+    service.close();
+  }
+}
+
 /**
  * Build the sandbox spec of this invocation from the environment and options.
  * @param options - the command's options
  * @param env - the user's environment
+ * @param targets - the tasks' targets (kept unwritable)
  * @returns the spec
  * @throws CrError `USAGE` for an unknown profile
  */
-function buildAgentSpec(options: AgentOptions, env: NodeJS.ProcessEnv): SandboxSpec {
+function buildAgentSpec(
+  options: AgentOptions,
+  env: NodeJS.ProcessEnv,
+  targets: readonly string[],
+): SandboxSpec {
   const profile = options.profile ?? 'generic';
   if (!Object.hasOwn(AGENT_PROFILES, profile)) {
     throw new CrError(
@@ -114,6 +153,7 @@ function buildAgentSpec(options: AgentOptions, env: NodeJS.ProcessEnv): SandboxS
     allowWrite: (options.allowWrite ?? []).map(canonicalPath),
     protect: (options.protect ?? []).map(canonicalPath),
     installation: installationPaths(),
+    targets,
   });
 }
 
@@ -123,19 +163,26 @@ function buildAgentSpec(options: AgentOptions, env: NodeJS.ProcessEnv): SandboxS
  *
  * @param argv - the agent's command line
  * @param options - profile, extra paths, `--unconfined`, `--dry-run`
- * @returns an exit code when nothing was run (no sandbox, dry run); on success it never returns
+ * @returns an exit code when nothing was run (no sandbox, dry run); on success it never settles
  * @throws CrError `USAGE` (no command, unknown profile), `NOT_FOUND` (the command is not on PATH)
  */
-export function cmdAgent(argv: readonly string[], options: AgentOptions): number {
+export async function cmdAgent(argv: readonly string[], options: AgentOptions): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) throw new CrError('USAGE', 'usage: cr agent [--profile NAME] -- COMMAND [ARG…]');
   const env = agentEnvironment(process.env);
   const file = resolveCommand(command, env['PATH'] ?? '', process.cwd()).resolved;
   if (file === null) throw new CrError('NOT_FOUND', `${command}: command not found on PATH`);
-  const spec = buildAgentSpec(options, process.env);
+  const targets = options.unconfined === true ? [] : await taskTargets(coraHome(process.env));
+  if (targets === null) {
+    process.stderr.write(
+      'cr: warning: no unlocked service, so the targets of your tasks are not known and stay writable to this agent; run cr unlock first, or pin targets (cr policy task edit --pin).\n',
+    );
+  }
+  const spec = buildAgentSpec(options, process.env, targets ?? []);
   const abi = landlockAbi();
   if (options.dryRun === true) {
     out(`landlock abi ${String(abi)} (cr agent needs ${String(AGENT_MIN_ABI)})`);
+    out(`task targets kept unwritable: ${targets === null ? 'unknown (locked)' : String(targets.length)}`);
     out(`exec ${file}`);
     for (const rule of planForKernel(spec, Math.max(abi, 1))) {
       out(`${rule.access.toString(16).padStart(4, '0')} ${rule.path}`);
