@@ -15,7 +15,7 @@ export function packageBuild(
     sourcemap: true,
     // CORA_KEEP_DIST=1 (parallel local work) keeps old chunks so a rebuild does not pull
     // them from under tests that are running; CI and packing always start clean.
-    clean: process.env.CORA_KEEP_DIST !== '1',
+    clean: process.env['CORA_KEEP_DIST'] !== '1',
     splitting: false,
     treeshake: false,
     minify: false,
