@@ -76,6 +76,7 @@ describe('cr audit (e2e)', () => {
           'API_KEY',
           '--target',
           SH,
+          '--allow-interpreter',
           '--passphrase-file',
           home.passFile,
         ])
@@ -226,7 +227,18 @@ describe('cr audit (e2e)', () => {
     const pass = ['--passphrase-file', home.passFile];
     expect((await home.cr(['secrets', 'set', 'A_KEY', ...pass], { input: 'abcdefgh' })).code).toBe(0);
     const add = (name: string, extra: string[]): Promise<{ code: number | null }> =>
-      home.cr(['policy', 'task', 'add', name, 'A_KEY', '--target', SH, ...extra, ...pass]);
+      home.cr([
+        'policy',
+        'task',
+        'add',
+        name,
+        'A_KEY',
+        '--target',
+        SH,
+        '--allow-interpreter',
+        ...extra,
+        ...pass,
+      ]);
     expect((await add('rated', ['--max-spawns', '1', '--window-ms', '60000'])).code).toBe(0);
     expect((await add('brief', ['--ttl', '1s'])).code).toBe(0);
     expect((await home.cr(['exec', 'rated', '--', 'sh', '-c', 'true'])).code).toBe(0);
@@ -262,6 +274,7 @@ describe('cr audit (e2e)', () => {
           'A_KEY',
           '--target',
           SH,
+          '--allow-interpreter',
           '--passphrase-file',
           home.passFile,
         ])

@@ -14,7 +14,15 @@ import {
   scanProcessMemory,
   waitForLine,
 } from '@cora/test-utils';
-import { CR, makeCoraHome, requireBuild, status, type CoraHome, type CrResult } from './e2e-helpers.ts';
+import {
+  CR,
+  makeCoraHome,
+  requireBuild,
+  status,
+  withoutInterpreterWarnings,
+  type CoraHome,
+  type CrResult,
+} from './e2e-helpers.ts';
 
 const PASS = 'exec passphrase, long enough';
 const asRoot = process.getuid?.() === 0;
@@ -27,9 +35,10 @@ const TASKS: readonly (readonly string[])[] = [
     ...['/bin/sh', '/usr/bin/printenv', '/usr/bin/cat', '/usr/bin/true'].flatMap((p) => ['--target', p]),
     '--env-pass',
     'EXTRA',
+    '--allow-interpreter',
   ],
   ['limited', 'SECRET', '--target', '/usr/bin/true', '--max-spawns', '2', '--window-ms', '60000'],
-  ['open', 'SECRET', '--target', '/bin/sh', '--output', 'passthrough'],
+  ['open', 'SECRET', '--target', '/bin/sh', '--output', 'passthrough', '--allow-interpreter'],
 ];
 
 /** Init, unlock, store the canary as SECRET, add the tasks. */
@@ -43,7 +52,7 @@ async function prepare(value: Buffer, passphrase = PASS): Promise<CoraHome> {
   expect(set.stderr).toBe('');
   for (const task of TASKS) {
     const added = await home.cr(['policy', 'task', 'add', ...task, '--passphrase-file', home.passFile]);
-    expect(added.stderr).toBe('');
+    expect(withoutInterpreterWarnings(added.stderr)).toBe('');
     expect(added.code).toBe(0);
   }
   return home;

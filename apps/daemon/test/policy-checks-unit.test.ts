@@ -7,7 +7,10 @@ import { addTask, emptyPolicy } from '@cora/policy';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
 import {
   closestName,
+  codeRunnersMessage,
   missingSecretsMessage,
+  newCodeRunnerTargets,
+  runsCallersCode,
   newMissingSecrets,
   targetRisk,
   targetWarnings,
@@ -88,6 +91,40 @@ describe('targetRisk / targetWarnings', () => {
     const lines = targetWarnings(script, true, risk);
     expect(lines.join('\n')).toContain('what runs is its interpreter (/usr/bin/env node)');
     expect(lines.join('\n')).toContain('a pin covers the script file');
-    expect(targetWarnings('/usr/bin/env', false, { writable: null, interpreter: null })).toEqual([]);
+    expect(targetWarnings('/usr/bin/curl', false, { writable: null, interpreter: null })).toEqual([]);
+    expect(targetWarnings('/usr/bin/env', false, { writable: null, interpreter: null })).toEqual([
+      expect.stringContaining('runs whatever code its caller passes') as string,
+    ]);
+  });
+});
+
+describe('runsCallersCode / newCodeRunnerTargets', () => {
+  it('should name shells, interpreters and launchers, by basename, and not ordinary tools', () => {
+    for (const path of [
+      '/usr/bin/dash',
+      '/usr/bin/python3.12',
+      '/usr/local/bin/node',
+      '/usr/bin/env',
+      '/usr/bin/npx',
+      '/usr/bin/git',
+      '/usr/bin/xargs',
+    ]) {
+      expect(runsCallersCode(path), path).toBe(true);
+    }
+    for (const path of ['/usr/bin/curl', '/usr/bin/gh', '/usr/bin/true', '/opt/envoy', '/usr/bin/gitleaks']) {
+      expect(runsCallersCode(path), path).toBe(false);
+    }
+  });
+
+  it('should report only code-running targets a task did not have before', () => {
+    const before = addTask(emptyPolicy(), 'old', { secrets: ['A'], targets: ['/usr/bin/dash'] });
+    let next = addTask(before, 'web', { secrets: ['A'], targets: ['/usr/bin/curl', '/usr/bin/env'] });
+    next = addTask(next, 'moved', { secrets: ['A'], targets: ['/usr/bin/dash'] });
+    expect(newCodeRunnerTargets(before, next)).toEqual([
+      { task: 'moved', target: '/usr/bin/dash' },
+      { task: 'web', target: '/usr/bin/env' },
+    ]);
+    expect(newCodeRunnerTargets(next, next)).toEqual([]);
+    expect(codeRunnersMessage([{ task: 'web', target: '/usr/bin/env' }])).toContain('--allow-interpreter');
   });
 });

@@ -295,3 +295,29 @@ describe('pinned targets', () => {
     expect((await home.cr(['exec', 'sh', '--', script])).code).toBe(9);
   });
 });
+
+describe('cr policy task add: a target that runs caller-chosen code needs saying so', () => {
+  it('should refuse a shell, an interpreter or a launcher as a target unless --allow-interpreter, then keep it', async () => {
+    const home = await unlockedHome(['GH_TOKEN']);
+    for (const target of ['/bin/sh', '/usr/bin/env', process.execPath]) {
+      const refused = await task(home, ['add', 'run', 'GH_TOKEN', '--target', target]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain('--allow-interpreter');
+      expect(refused.stderr).toContain('choose the code that receives the secrets');
+    }
+    expect((await policyJson(home)).tasks).toEqual({});
+
+    const added = await task(home, ['add', 'run', 'GH_TOKEN', '--target', '/bin/sh', '--allow-interpreter']);
+    expect(added.code).toBe(0);
+    expect(added.stderr).toContain('runs whatever code its caller passes');
+    // Accepted once: later changes of the task (or of others) do not ask again.
+    const edited = await task(home, ['edit', 'run', '--ttl', '1h']);
+    expect(edited.code).toBe(0);
+    const other = await task(home, ['add', 'safe', 'GH_TOKEN', '--target', '/usr/bin/true']);
+    expect(other.code).toBe(0);
+    // A new interpreter target on the same task is asked about again.
+    const more = await task(home, ['edit', 'run', '--target', '/bin/sh', '--target', '/usr/bin/env']);
+    expect(more.code).not.toBe(0);
+    expect(more.stderr).toContain('/usr/bin/env');
+  }, 60_000);
+});

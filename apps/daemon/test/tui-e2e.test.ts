@@ -6,7 +6,14 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeCoraHome, CR, requireBuild, status, type CoraHome } from './e2e-helpers.ts';
+import {
+  makeCoraHome,
+  CR,
+  requireBuild,
+  status,
+  withoutInterpreterWarnings,
+  type CoraHome,
+} from './e2e-helpers.ts';
 import { hasTmux, tmuxServer, waitFor, type Pane } from './tmux.ts';
 
 const PASS = 'tui e2e passphrase, long enough';
@@ -105,10 +112,10 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
       await waitFor(tui.screen, 'Name of the task claude will run:');
       tui.keys('Enter'); // the offered name, deploy
       await waitFor(tui.screen, 'Command deploy may run (its secrets: API_KEY)');
-      tui.type('sh');
+      tui.type('true');
       tui.keys('Enter');
       const done = await waitFor(tui.screen, 'Cora is set up.');
-      expect(done).toContain('Tell your agent to run: cr exec deploy -- sh …');
+      expect(done).toContain('Tell your agent to run: cr exec deploy -- true …');
       tui.keys('Enter');
       await waitFor(tui.screen, '● unlocked');
       tui.keys('q');
@@ -155,12 +162,13 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
         'SECRET',
         '--target',
         '/bin/sh',
+        '--allow-interpreter',
         '--approve',
         'once',
         '--passphrase-file',
         home.passFile,
       ]);
-      expect(added.stderr).toBe('');
+      expect(withoutInterpreterWarnings(added.stderr)).toBe('');
       const tui = openTui(home);
       await waitFor(tui.screen, '● unlocked', 20_000);
       tui.keys('5');

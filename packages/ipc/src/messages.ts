@@ -93,7 +93,16 @@ export interface RequestParams {
    * passphrase (architecture §7: every change needs it). A task that names a secret the vault
    * does not hold is refused with `NOT_FOUND` unless `allowMissingSecrets` (a secret added later).
    */
-  'policy.set': { readonly policy: unknown; readonly allowMissingSecrets?: boolean };
+  'policy.set': {
+    readonly policy: unknown;
+    readonly allowMissingSecrets?: boolean;
+    /**
+     * Accept a task target that runs code its caller chooses (a shell, an interpreter, a
+     * launcher such as `env` or `npm`); refused with `NOT_ALLOWED` otherwise, for targets a
+     * task did not already have.
+     */
+    readonly allowInterpreterTargets?: boolean;
+  };
   /** Walk the policy decision for a would-be `exec` without running anything. */
   'policy.explain': { readonly task: string; readonly argv: readonly string[]; readonly caller?: string };
   /**

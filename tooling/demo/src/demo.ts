@@ -72,7 +72,7 @@ function serviceDemo(home: string): void {
     // A task instead of a key: the service runs the command with the secret in its
     // environment; the output comes back masked.
     const sh = realpathSync('/bin/sh');
-    run(['policy', 'task', 'add', 'demo', 'DEMO_TOKEN', '--target', sh, ...withPass]);
+    run(['policy', 'task', 'add', 'demo', 'DEMO_TOKEN', '--target', sh, '--allow-interpreter', ...withPass]);
     run(['exec', 'demo', '--', 'sh', '-c', 'echo "the child sees: $DEMO_TOKEN"']);
     // Everything above was audited (names, never values), chained and MACed.
     run(['audit', 'tail', '-n', '4']);

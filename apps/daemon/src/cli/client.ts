@@ -28,6 +28,7 @@ import type { TuiService } from '@cora/tui';
 import { CrError } from '../shared/errors.ts';
 import { serviceSocketPath } from '../shared/paths.ts';
 import { VERSION } from '../shared/version.ts';
+import type { PolicyWriteOptions } from '../shared/policy-checks.ts';
 import { notOurService } from './service-check.ts';
 import { fromWire } from './wire-errors.ts';
 
@@ -43,12 +44,8 @@ export interface Service extends TuiService {
   passwd(current: SecretBuf, next: SecretBuf): Promise<void>;
   /** `force`: delete a secret that tasks use (refused with `IN_USE` otherwise). */
   deleteSecret(name: string, passphrase: SecretBuf, options?: { readonly force?: boolean }): Promise<void>;
-  /** `allowMissingSecrets`: accept task secrets the vault does not hold yet. */
-  setPolicy(
-    policy: unknown,
-    passphrase: SecretBuf,
-    options?: { readonly allowMissingSecrets?: boolean },
-  ): Promise<void>;
+  /** `options`: accept task secrets the vault does not hold yet, targets that run any code. */
+  setPolicy(policy: unknown, passphrase: SecretBuf, options?: PolicyWriteOptions): Promise<void>;
   /** Become an approver (architecture §7); errors of `done` are CLI errors. */
   approve(passphrase: SecretBuf, options: ApproveOptions): ApproveHandle;
   /** Run a task (architecture §8); errors of `done` are CLI errors. */

@@ -124,7 +124,11 @@ function policyCommands(program: Command): void {
         .option('--approve <mode>', 'never | once | session | window:DURATION')
         .option('--output <mode>', 'masked (default) | passthrough')
         .option('--pin', "store each target's sha256: cr exec refuses a target whose file changed")
-        .option('--allow-missing-secret', 'accept secret names the vault does not hold yet (added later)'),
+        .option('--allow-missing-secret', 'accept secret names the vault does not hold yet (added later)')
+        .option(
+          '--allow-interpreter',
+          'accept a target that runs code its caller chooses (sh, python3, node, env, npm, git…)',
+        ),
     );
   taskOptions(
     task

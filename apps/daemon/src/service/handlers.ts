@@ -230,12 +230,10 @@ export function createHandlers(
         return change(
           'policy.set',
           context,
-          () =>
-            policySet(state, request.policy, part(context, 0), {
-              ...(request.allowMissingSecrets === undefined
-                ? {}
-                : { allowMissingSecrets: request.allowMissingSecrets }),
-            }),
+          () => {
+            const { policy, ...options } = request;
+            return policySet(state, policy, part(context, 0), options);
+          },
           (_r, caller) => {
             const policy = state.policy();
             return {

@@ -22,7 +22,7 @@ import {
 } from '@cora/policy';
 import { CrError } from '../shared/errors.ts';
 import { policyNeedsHash } from './authorize.ts';
-import { closestName, targetWarnings } from '../shared/policy-checks.ts';
+import { closestName, targetWarnings, type PolicyWriteOptions } from '../shared/policy-checks.ts';
 import { resolveCommand } from '../shared/resolve.ts';
 import type { ServiceState } from './state.ts';
 
@@ -55,14 +55,15 @@ export function policyGet(state: ServiceState): PolicyGetResult {
  * `policy.set`: validate and store a new policy (G6: the passphrase decides), effective at
  * once for every connection.
  * @throws IpcError `BAD_REQUEST` naming the invalid path, `NOT_FOUND` for a task naming a
- *   secret the vault does not hold (unless `allowMissingSecrets`); CrError `AUTH_FAILED`,
+ *   secret the vault does not hold (unless `allowMissingSecrets`), `NOT_ALLOWED` for a new
+ *   target that runs code its caller chooses (unless `allowInterpreterTargets`); CrError `AUTH_FAILED`,
  *   `NO_VAULT`.
  */
 export async function policySet(
   state: ServiceState,
   json: unknown,
   passphrase: SecretBuf,
-  options: { readonly allowMissingSecrets?: boolean } = {},
+  options: PolicyWriteOptions = {},
 ): Promise<PolicySetResult> {
   let policy;
   try {

@@ -25,7 +25,14 @@ import {
 } from '@cora/memstore';
 import { emptyPolicy, isPolicyError, serializePolicy, type Policy } from '@cora/policy';
 import { CrError } from '../shared/errors.ts';
-import { missingSecretsMessage, newMissingSecrets, tasksUsing } from '../shared/policy-checks.ts';
+import {
+  codeRunnersMessage,
+  missingSecretsMessage,
+  newCodeRunnerTargets,
+  newMissingSecrets,
+  tasksUsing,
+  type PolicyWriteOptions,
+} from '../shared/policy-checks.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../shared/duration.ts';
 import { describeForLog, serviceError } from './errors.ts';
 import type { PendingWrite, VaultHistory } from './vault-history.ts';
@@ -285,11 +292,7 @@ export class ServiceState {
    *   (nothing changes), `NO_VAULT`; IpcError `NOT_FOUND` naming each missing secret and
    *   the closest held name.
    */
-  async setPolicy(
-    passphrase: SecretBuf,
-    policy: Policy,
-    options: { readonly allowMissingSecrets?: boolean } = {},
-  ): Promise<void> {
+  async setPolicy(passphrase: SecretBuf, policy: Policy, options: PolicyWriteOptions = {}): Promise<void> {
     let value: unknown;
     try {
       value = serializePolicy(policy);
@@ -303,6 +306,10 @@ export class ServiceState {
           const names = block.entries.map((e) => e.name);
           const missing = newMissingSecrets(policyOf(block.json).policy, policy, new Set(names));
           if (missing.length > 0) throw new IpcError('NOT_FOUND', missingSecretsMessage(missing, names));
+        }
+        if (options.allowInterpreterTargets !== true) {
+          const runners = newCodeRunnerTargets(policyOf(block.json).policy, policy);
+          if (runners.length > 0) throw new IpcError('NOT_ALLOWED', codeRunnersMessage(runners));
         }
         const section = readSection(block.json);
         const json = new TextEncoder().encode(JSON.stringify({ ...section.rest, policy: value }));

@@ -2,13 +2,79 @@
 /**
  * Checks that make a policy check itself (architecture §7): secret names a task refers to
  * must exist in the vault, a secret tasks use is not deleted unasked, and a target that the
- * user (hence an agent of the same uid) can replace is named as such. The service applies
+ * user (hence an agent of the same uid) can replace is named as such, and a target that runs
+ * code its caller chooses needs saying so. The service applies
  * the secret checks where the names are known (the decrypted vault); the CLI and the service
  * both use the target check, which reads only file metadata.
  */
 import { closeSync, lstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
-import { dirname } from 'node:path';
-import type { Policy } from '@cora/policy';
+import { basename, dirname } from 'node:path';
+import type { RequestParams } from '@cora/ipc';
+import { isInterpreter, type Policy } from '@cora/policy';
+
+/** What a policy write may accept on purpose (`policy.set`). */
+export type PolicyWriteOptions = Omit<RequestParams['policy.set'], 'policy'>;
+
+/**
+ * Programs that run code named by their arguments, environment or working directory, beyond
+ * the interpreters `@cora/policy` knows: wrappers (`env`, `sudo`, `xargs`…), package runners
+ * (`npm`, `npx`…, which run scripts from package.json), build tools and `git` (hooks,
+ * aliases and config choose what runs).
+ */
+const LAUNCHERS: ReadonlySet<string> = new Set(
+  [
+    'env xargs find sudo doas su runuser nohup timeout nice ionice stdbuf setsid chroot',
+    'unshare nsenter flock script watch parallel strace ltrace gdb lldb valgrind time exec',
+    'command builtin npm npx pnpm pnpx yarn corepack bunx uv uvx pipx poetry pip pip3 cargo',
+    'go make gmake cmake ninja java dotnet mono git ssh vim nvim vi emacs docker podman',
+    'kubectl',
+  ]
+    .join(' ')
+    .split(' '),
+);
+
+/**
+ * Whether `target` runs code that whoever calls it chooses: an interpreter or shell
+ * (`@cora/policy` isInterpreter) or a launcher ({@link LAUNCHERS}). A task with such a
+ * target hands its secrets to code the agent writes.
+ * @param target - the target's path (as stored: its realpath)
+ */
+export function runsCallersCode(target: string): boolean {
+  return isInterpreter(target) || LAUNCHERS.has(basename(target));
+}
+
+/** A target of a task that runs code its caller chooses. */
+export interface CodeRunnerRef {
+  readonly task: string;
+  readonly target: string;
+}
+
+/**
+ * The (task, target) pairs of `next` that run caller-chosen code and that `before` did not
+ * have (one accepted on purpose earlier does not block later changes).
+ * @param before - the stored policy
+ * @param next - the policy about to be written
+ * @returns the new code-running targets, in task order
+ */
+export function newCodeRunnerTargets(before: Policy, next: Policy): CodeRunnerRef[] {
+  const out: CodeRunnerRef[] = [];
+  for (const [task, spec] of Object.entries(next.tasks)) {
+    const old = Object.hasOwn(before.tasks, task) ? before.tasks[task] : undefined;
+    for (const target of spec.targets) {
+      if (runsCallersCode(target) && old?.targets.includes(target) !== true) out.push({ task, target });
+    }
+  }
+  return out;
+}
+
+/**
+ * The refusal for new code-running targets: each one, why it matters, and the way to accept it.
+ * @param runners - from {@link newCodeRunnerTargets}, not empty
+ */
+export function codeRunnersMessage(runners: readonly CodeRunnerRef[]): string {
+  const parts = runners.map(({ task, target }) => `task ${task} targets ${target}`);
+  return `${parts.join('; ')}: a shell, interpreter or launcher runs whatever code its caller passes, so the caller (an agent) would choose the code that receives the secrets. Name the real tool as the target instead, or pass --allow-interpreter to accept this`;
+}
 
 /** One secret a task names and the vault does not hold. */
 export interface MissingRef {
@@ -203,6 +269,11 @@ export function targetWarnings(file: string, pinned: boolean, risk: TargetRisk =
       risk.writable === file
         ? `${file} can be written by you, so by an agent running as you: it could be changed to do anything with the secrets${pinned ? ' (pinned: a changed file is refused)' : '; pin it with --pin, or use a copy only root can write'}`
         : `${file} is under ${risk.writable}, which you (so an agent running as you) can write: the file could be replaced${pinned ? ' (pinned: a replaced file is refused)' : '; pin it with --pin, or use a copy only root can write'}`,
+    );
+  }
+  if (runsCallersCode(file)) {
+    lines.push(
+      `${file} runs whatever code its caller passes (a shell, interpreter or launcher): the caller, an agent, chooses what receives the secrets`,
     );
   }
   if (risk.interpreter !== null) {

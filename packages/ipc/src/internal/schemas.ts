@@ -86,6 +86,7 @@ const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, R
   'policy.set': request('policy.set', {
     policy: JsonObject,
     allowMissingSecrets: v.exactOptional(v.boolean()),
+    allowInterpreterTargets: v.exactOptional(v.boolean()),
   }),
   'policy.explain': request('policy.explain', {
     task: Name,

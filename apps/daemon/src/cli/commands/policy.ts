@@ -30,7 +30,7 @@ import type { PassOptions } from '../options.ts';
 import { coraHome } from '../../shared/paths.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { resolveCommand } from '../../shared/resolve.ts';
-import { targetWarnings } from '../../shared/policy-checks.ts';
+import { targetWarnings, type PolicyWriteOptions } from '../../shared/policy-checks.ts';
 import { note } from '../output.ts';
 
 /** Exit code of `cr policy explain` when the request would be denied or need approval. */
@@ -75,7 +75,7 @@ async function changePolicy(
   options: PassOptions,
   prompt: string,
   change: (policy: Policy) => Policy,
-  write: { readonly allowMissingSecrets?: boolean } = {},
+  write: PolicyWriteOptions = {},
 ): Promise<Policy> {
   const passphrase: SecretBuf = await readPassphrase(
     { fd: options.passphraseFd, file: options.passphraseFile },
@@ -201,6 +201,8 @@ export interface TaskAddOptions extends PassOptions {
   pin?: boolean;
   /** Accept secret names the vault does not hold (yet). */
   allowMissingSecret?: boolean;
+  /** Accept a target that runs code its caller chooses (a shell, interpreter, launcher). */
+  allowInterpreter?: boolean;
   /** `task add` only: replace an existing task whole. */
   replace?: boolean;
 }
@@ -247,6 +249,7 @@ async function writeTask(
 ): Promise<void> {
   const policy = await changePolicy(options, `Passphrase to ${verb} task ${name}: `, change, {
     allowMissingSecrets: options.allowMissingSecret === true,
+    allowInterpreterTargets: options.allowInterpreter === true,
   });
   const stored = policy.tasks[name] as Task;
   const pins = stored.target_sha256 ?? {};
