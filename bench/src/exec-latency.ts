@@ -13,7 +13,8 @@
 //    exec's exit status, after the masked output has been drained).
 // 2. 32 clients: rounds of 32 concurrent direct spawns, then 32 concurrent execs (one per
 //    connection), alternating which goes first.
-// 3. The CLI: `cr exec t -- true` whole against `node -e 0`, paired the same way.
+// 3. The CLI: `cr exec t -- true`, `cr status` and `cr version` whole against `node -e 0`,
+//    paired the same way (the start-up budget of issue 14).
 // Figures are medians and p99s, and the ratio Cora / floor of each. Written to
 // results/exec-latency.json.
 // Usage: pnpm run build && pnpm --filter @cora/bench exec-latency
@@ -246,22 +247,33 @@ function timeRun(
   });
 }
 
-async function endToEnd(home: Home): Promise<{ cr: Stats; node: Stats; crVersion: Stats; ratio: number }> {
+async function endToEnd(
+  home: Home,
+): Promise<{ cr: Stats; node: Stats; crVersion: Stats; crStatus: Stats; ratio: number }> {
   const cr = (): Promise<number> => timeRun(CR, ['exec', 't', '--', 'true'], home.env, home.dir);
   const node = (): Promise<number> => timeRun(process.execPath, ['-e', '0'], home.env, home.dir);
   // `cr version` does no IPC: what bin/cr and loading dist/cli.js cost on their own.
   const version = (): Promise<number> => timeRun(CR, ['version'], home.env, home.dir);
+  // `cr status`: one IPC round trip, the command a status bar polls.
+  const status = (): Promise<number> => timeRun(CR, ['status'], home.env, home.dir);
   for (let i = 0; i < 3; i++) {
-    // Warm-up: the page cache holds Node, dist/ and node_modules after this.
+    // Warm-up: the page cache holds Node, dist/ and node_modules (and the compile cache) after this.
     await node();
     await cr();
     await version();
+    await status();
   }
-  const samples = { cr: [] as number[], node: [] as number[], version: [] as number[] };
+  const samples = {
+    cr: [] as number[],
+    node: [] as number[],
+    version: [] as number[],
+    status: [] as number[],
+  };
   for (let i = 0; i < E2E_RUNS; i++) {
     samples.node.push(await node());
     samples.cr.push(await cr());
     samples.version.push(await version());
+    samples.status.push(await status());
   }
   const crStats = stats(samples.cr);
   const nodeStats = stats(samples.node);
@@ -269,6 +281,7 @@ async function endToEnd(home: Home): Promise<{ cr: Stats; node: Stats; crVersion
     cr: crStats,
     node: nodeStats,
     crVersion: stats(samples.version),
+    crStatus: stats(samples.status),
     ratio: crStats.p50 / nodeStats.p50,
   };
 }
@@ -298,6 +311,9 @@ try {
   const e2e = await endToEnd(home);
   console.log(
     `cr exec t -- true ${ms(e2e.cr.p50)} ms against node -e 0 ${ms(e2e.node.p50)} ms (median of ${String(E2E_RUNS)}): × ${e2e.ratio.toFixed(2)}, +${ms(e2e.cr.p50 - e2e.node.p50)} ms (cr version alone ${ms(e2e.crVersion.p50)} ms)`,
+  );
+  console.log(
+    `cr status ${ms(e2e.crStatus.p50)} ms: +${ms(e2e.crStatus.p50 - e2e.node.p50)} ms over node -e 0 (target +15 ms); cr exec target +10 ms`,
   );
   writeFileSync(
     new URL('../results/exec-latency.json', import.meta.url),

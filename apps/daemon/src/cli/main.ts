@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
- * The `cr` entry point (architecture §11), run through `bin/cr`, which picks a Node >= 24.7 and
- * passes `--disable-sigusr1`. It loads only what the command needs: `cr exec TASK -- …`, the
+ * The `cr` CLI (architecture §11), loaded by entry.ts once the Node version is known to be
+ * right. It loads only what the command needs: `cr exec TASK -- …`, the
  * command agents run most, skips the rest of the CLI (every other command, the audit reader,
- * the vault format), which roughly halves its start-up. The service recognises this file as
- * the `cr` CLI (service/authorize.ts), whatever it loads next.
+ * the vault format), which roughly halves its start-up.
  */
 import { quoteCommand } from '@cora/display';
 import { CrError, isCrError } from '../shared/errors.ts';

@@ -242,7 +242,7 @@ process.on('exit', () => {
 // 6. Listen. This installation's `cr` CLI may always call; anything else only when the
 // unlocked vault's policy admits it (architecture §7), checked at connect and again per request.
 const cliScript = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? '../cli/main.ts' : './cli.js', import.meta.url),
+  new URL(import.meta.url.endsWith('.ts') ? '../cli/entry.ts' : './cli.js', import.meta.url),
 );
 const fingerprint = ownFingerprint(cliScript);
 const path = serviceSocketPath(home);
