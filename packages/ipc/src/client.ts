@@ -139,9 +139,11 @@ export class IpcClient {
   #nextId = 1;
   #closed: IpcError | null = null;
   #server: HelloResult | null = null;
+  readonly #peerVerified: boolean;
 
   /** @internal Use {@link connectIpc}. */
-  constructor(socket: Socket, maxFrameBytes: number) {
+  constructor(socket: Socket, maxFrameBytes: number, peerVerified = true) {
+    this.#peerVerified = peerVerified;
     this.#socket = socket;
     this.#maxFrameBytes = maxFrameBytes;
     this.#decoder = new FrameDecoder({ maxFrameBytes });
@@ -392,6 +394,14 @@ export class IpcClient {
     if (problem !== null) return Promise.reject(new IpcError('BAD_REQUEST', `${type}: ${problem}`));
     const parts = options.parts ?? [];
     const expected = attachmentParts(header);
+    if (expected > 0 && !this.#peerVerified) {
+      return Promise.reject(
+        new IpcError(
+          'UNTRUSTED_SERVER',
+          `${type} carries a passphrase or a value, and this connection did not verify the service's peer credentials (verifyPeer: false)`,
+        ),
+      );
+    }
     if (parts.length !== expected) {
       return Promise.reject(
         new IpcError('BAD_ATTACHMENT', `${type} carries ${expected} attachment part(s), got ${parts.length}`),

@@ -3,7 +3,7 @@
 import { lstat } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { peerCredentials, type PeerCredentials } from '@cora/identity';
+import type { PeerCredentials } from '@cora/identity';
 import { IpcClient } from './client.ts';
 import { IpcError, type IpcErrorCode } from './errors.ts';
 import { checkMaxFrameBytes } from './frame.ts';
@@ -28,6 +28,14 @@ export interface ConnectOptions {
    * server with `UNTRUSTED_SERVER`, the thrown error as `cause`.
    */
   readonly checkServer?: (server: PeerCredentials) => void | Promise<void>;
+  /**
+   * Read the kernel's peer credentials of the server (SO_PEERCRED, through `@cora/identity`
+   * and its FFI). Default true. A client that will send no passphrase and no value (status,
+   * exec, listing names) may pass false to start faster: the directory and socket checks
+   * still hold (ours, 0700, a real socket), the peer's uid and pid are not read, and the
+   * client refuses every request that carries an attachment. Not with `checkServer`.
+   */
+  readonly verifyPeer?: boolean;
 }
 
 /**
@@ -35,7 +43,8 @@ export interface ConnectOptions {
  *
  * Before anything is sent: the socket's directory must be a real directory owned by us with
  * mode 0700; the socket must be a socket (not a symlink) owned by `expectedUid`; after
- * connecting, the kernel's peer credentials (SO_PEERCRED) must name `expectedUid`.
+ * connecting, the kernel's peer credentials (SO_PEERCRED) must name `expectedUid` (unless
+ * `verifyPeer` is false: then nothing secret may be sent on the connection).
  *
  * @param options - see {@link ConnectOptions}
  * @returns a connected client
@@ -62,6 +71,11 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
   const expectedUid = options.expectedUid ?? uid;
   if (!Number.isSafeInteger(expectedUid) || expectedUid < 0)
     throw new RangeError('options.expectedUid must be a uid');
+  const verifyPeer = options.verifyPeer ?? true;
+  if (!verifyPeer && options.checkServer !== undefined)
+    throw new RangeError(
+      'options.checkServer needs the peer credentials: it cannot go with verifyPeer: false',
+    );
 
   await checkPrivateDir(dirname(path), uid);
   let st;
@@ -77,31 +91,8 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
   const deadline = Date.now() + timeoutMs;
   const socket = await connectSocket(path, timeoutMs);
   try {
-    let uidSeen: number;
-    try {
-      uidSeen = peerCredentials(socket).uid;
-    } catch (error) {
-      throw new IpcError('UNTRUSTED_SERVER', 'cannot read the service’s peer credentials', { cause: error });
-    }
-    if (uidSeen !== expectedUid) {
-      throw new IpcError(
-        'UNTRUSTED_SERVER',
-        `the process behind ${path} runs as uid ${uidSeen}, not ${expectedUid}`,
-      );
-    }
-    if (options.checkServer !== undefined) {
-      const server = peerCredentials(socket);
-      try {
-        await options.checkServer(server);
-      } catch (error) {
-        throw new IpcError(
-          'UNTRUSTED_SERVER',
-          `the process behind ${path} (pid ${String(server.pid)}) is not the expected service: ${error instanceof Error ? error.message : String(error)}`,
-          { cause: error },
-        );
-      }
-    }
-    const client = new IpcClient(socket, maxFrameBytes);
+    if (verifyPeer) await verifyServer(socket, path, expectedUid, options.checkServer);
+    const client = new IpcClient(socket, maxFrameBytes, verifyPeer);
     try {
       await client.hello(options.clientName ?? 'cora-ipc', Math.max(1, deadline - Date.now()));
     } catch (error) {
@@ -112,6 +103,43 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
   } catch (error) {
     socket.destroy();
     throw error;
+  }
+}
+
+/**
+ * The kernel's word on the process behind `socket`: its uid must be `expectedUid`, then
+ * `checkServer` ties it to the service. `@cora/identity` (FFI) is loaded here, on first use.
+ */
+async function verifyServer(
+  socket: Socket,
+  path: string,
+  expectedUid: number,
+  checkServer: ConnectOptions['checkServer'],
+): Promise<void> {
+  const { peerCredentials } = await import('@cora/identity');
+  let uidSeen: number;
+  try {
+    uidSeen = peerCredentials(socket).uid;
+  } catch (error) {
+    throw new IpcError('UNTRUSTED_SERVER', 'cannot read the service’s peer credentials', { cause: error });
+  }
+  if (uidSeen !== expectedUid) {
+    throw new IpcError(
+      'UNTRUSTED_SERVER',
+      `the process behind ${path} runs as uid ${uidSeen}, not ${expectedUid}`,
+    );
+  }
+  if (checkServer !== undefined) {
+    const server = peerCredentials(socket);
+    try {
+      await checkServer(server);
+    } catch (error) {
+      throw new IpcError(
+        'UNTRUSTED_SERVER',
+        `the process behind ${path} (pid ${String(server.pid)}) is not the expected service: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import {
   errorFrame,
   ignore,
   kernelCredentials,
+  loadKernelCredentials,
   linger,
   report,
   victimIn,
@@ -105,6 +106,7 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
     lingering: new Set(),
     closing: false,
   };
+  await loadKernelCredentials();
   // One read buffer for every connection: each chunk is decoded (copied) and wiped before the
   // next read of any socket, and a per-connection buffer is 16 KiB of malloc churn per accept.
   const readBuffer = Buffer.alloc(READ_BUFFER_BYTES);

@@ -1,16 +1,28 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
-import sodium from 'sodium-native';
+import type Sodium from 'sodium-native';
 import { MemstoreError } from './errors.ts';
 import { liveSecretBufs } from './internal/live.ts';
 
 /** What every string conversion of a {@link SecretBuf} yields: never the bytes. */
 export const REDACTED = '[SecretBuf redacted]' as const;
 
-type SecureBuffer = ReturnType<typeof sodium.sodium_malloc>;
+type SecureBuffer = ReturnType<typeof Sodium.sodium_malloc>;
+
+let loaded: typeof Sodium | undefined;
+/**
+ * libsodium, loaded at the first SecretBuf: a process that never holds a secret (`cr status`,
+ * `cr exec`) does not pay for loading the native addon.
+ */
+function sodium(): typeof Sodium {
+  return (loaded ??= createRequire(import.meta.url)('sodium-native') as typeof Sodium);
+}
 
 /** sodium-native 5 has `sodium_free` (detach now, unmap at finalization); @types lags behind. */
-const sodiumFree = (sodium as unknown as { sodium_free: (buf: SecureBuffer) => void }).sodium_free;
+function sodiumFree(buf: SecureBuffer): void {
+  (sodium() as unknown as { sodium_free: (buf: SecureBuffer) => void }).sodium_free(buf);
+}
 
 /** Largest single secret allocation (architecture §4 caps values at 64 KiB; blocks are bigger). */
 const MAX_ALLOC = 256 * 1024 * 1024;
@@ -77,9 +89,9 @@ export class SecretBuf {
     });
     checkLength(total, 'sum of lengths');
     // sodium_malloc(0) is legal in libsodium but gives nothing to protect; keep one byte.
-    const region: Region = { mem: sodium.sodium_malloc(Math.max(total, 1)), depth: 0, live: 0 };
+    const region: Region = { mem: sodium().sodium_malloc(Math.max(total, 1)), depth: 0, live: 0 };
     // New libsodium memory is filled with 0xdb; callers expect zeros.
-    sodium.sodium_memzero(region.mem);
+    sodium().sodium_memzero(region.mem);
     const bufs: SecretBuf[] = [];
     let offset = 0;
     for (const length of lengths) {
@@ -101,7 +113,7 @@ export class SecretBuf {
         throw error;
       }
     }
-    if (region.live > 0) sodium.sodium_mprotect_noaccess(region.mem);
+    if (region.live > 0) sodium().sodium_mprotect_noaccess(region.mem);
     return bufs;
   }
 
@@ -132,7 +144,7 @@ export class SecretBuf {
   static random(length: number): SecretBuf {
     checkLength(length, 'length');
     const [buf] = SecretBuf.allocMany([length], ([view]) => {
-      if (view !== undefined) sodium.randombytes_buf(toBuffer(view));
+      if (view !== undefined) sodium().randombytes_buf(toBuffer(view));
     });
     return buf as SecretBuf;
   }
@@ -198,7 +210,7 @@ export class SecretBuf {
       throw new MemstoreError('WIPED', 'cannot compare a wiped SecretBuf');
     }
     if (other.length !== this.#length) return false;
-    return this.use((a) => other.use((b) => sodium.sodium_memcmp(toBuffer(a), toBuffer(b))));
+    return this.use((a) => other.use((b) => sodium().sodium_memcmp(toBuffer(a), toBuffer(b))));
   }
 
   /**
@@ -215,16 +227,16 @@ export class SecretBuf {
     liveSecretBufs.count -= 1;
     region.live -= 1;
     openRegion(region);
-    sodium.sodium_memzero(region.mem.subarray(this.#offset, this.#offset + this.#length));
+    sodium().sodium_memzero(region.mem.subarray(this.#offset, this.#offset + this.#length));
     this.#length = 0;
     closeRegion(region);
     if (region.live === 0) {
       // Also releases a region whose last buffer is wiped inside its own use() callback.
       region.depth = 0;
-      sodium.sodium_mprotect_readwrite(region.mem);
-      sodium.sodium_memzero(region.mem);
+      sodium().sodium_mprotect_readwrite(region.mem);
+      sodium().sodium_memzero(region.mem);
       // Closed again until libsodium's own sodium_free reopens the pages to check the canary.
-      sodium.sodium_mprotect_noaccess(region.mem);
+      sodium().sodium_mprotect_noaccess(region.mem);
       sodiumFree(region.mem);
     }
   }
@@ -276,7 +288,9 @@ export class SecretBuf {
  */
 export function wipeBytes(bytes: Uint8Array): void {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
-  sodium.sodium_memzero(toBuffer(bytes));
+  // A plain fill: a JavaScript engine cannot drop a write to buffer memory (it may be shared),
+  // which is what sodium_memzero guards against in C; and it needs no native addon.
+  bytes.fill(0);
 }
 
 /**
@@ -290,14 +304,14 @@ interface Region {
 }
 
 function openRegion(region: Region): void {
-  if (region.depth === 0) sodium.sodium_mprotect_readwrite(region.mem);
+  if (region.depth === 0) sodium().sodium_mprotect_readwrite(region.mem);
   region.depth += 1;
 }
 
 function closeRegion(region: Region): void {
   if (region.depth === 0) return; // released while open (see wipe)
   region.depth -= 1;
-  if (region.depth === 0) sodium.sodium_mprotect_noaccess(region.mem);
+  if (region.depth === 0) sodium().sodium_mprotect_noaccess(region.mem);
 }
 
 function checkLength(length: number, name: string): void {

@@ -148,10 +148,16 @@ const HELLO_TIMEOUT_MS = 30_000;
  * Connect to the service that owns the vault in `home`, after `@cora/ipc` checked the
  * socket's directory, owner and the server's peer uid (G5).
  * @param home - the Cora home (the socket is found from it, never from the environment)
+ * @param options - `noSecrets`: the command sends no passphrase and no value (status, exec):
+ *   skip the kernel's peer check and the impostor check (no FFI to load, a faster start); the
+ *   socket directory and socket checks still hold, and the connection refuses attachments
  * @returns the service, or null when none runs
  * @throws CrError `REFUSED` (impostor or refused), `UNSAFE_PATH`, `UNAVAILABLE`.
  */
-export async function connectService(home: string): Promise<Service | null> {
+export async function connectService(
+  home: string,
+  options: { readonly noSecrets?: boolean } = {},
+): Promise<Service | null> {
   const path = serviceSocketPath(home);
   try {
     lstatSync(dirname(path));
@@ -165,10 +171,14 @@ export async function connectService(home: string): Promise<Service | null> {
         socketPath: path,
         clientName: `cr/${VERSION}`,
         timeoutMs: HELLO_TIMEOUT_MS,
-        checkServer: ({ pid }) => {
-          const why = notOurService(pid, home);
-          if (why !== null) throw new Error(why);
-        },
+        ...(options.noSecrets === true
+          ? { verifyPeer: false }
+          : {
+              checkServer: ({ pid }: { readonly pid: number }) => {
+                const why = notOurService(pid, home);
+                if (why !== null) throw new Error(why);
+              },
+            }),
       }),
     );
   } catch (error) {
@@ -184,11 +194,16 @@ const NOT_RUNNING = 'the service is not running; run cr unlock';
  * The running service of `home`; never starts one (reads and `cr exec` need it unlocked).
  * @param home - the Cora home
  * @param whenNotRunning - the message when none runs (say what is out of reach and why)
+ * @param options - as {@link connectService}
  * @returns the service
  * @throws CrError `LOCKED` with `whenNotRunning`, and {@link connectService}'s errors.
  */
-export async function runningService(home: string, whenNotRunning = NOT_RUNNING): Promise<Service> {
-  const service = await connectService(home);
+export async function runningService(
+  home: string,
+  whenNotRunning = NOT_RUNNING,
+  options: { readonly noSecrets?: boolean } = {},
+): Promise<Service> {
+  const service = await connectService(home, options);
   if (service === null) throw new CrError('LOCKED', whenNotRunning);
   return service;
 }

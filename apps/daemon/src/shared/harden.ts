@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import koffi from 'koffi';
+import { koffi } from './ffi.ts';
 
 // <linux/prctl.h> and <sys/resource.h>: stable kernel ABI numbers.
 const PR_GET_DUMPABLE = 3;
@@ -16,13 +16,13 @@ let libc: Libc | undefined;
 
 function loadLibc(): Libc {
   if (libc !== undefined) return libc;
-  const lib = koffi.load('libc.so.6');
-  const rlimit = koffi.struct('cora_rlimit', { rlim_cur: 'uint64_t', rlim_max: 'uint64_t' });
+  const lib = koffi().load('libc.so.6');
+  const rlimit = koffi().struct('cora_rlimit', { rlim_cur: 'uint64_t', rlim_max: 'uint64_t' });
   const prctl = lib.func(
     'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
   );
-  const setrlimit = lib.func('setrlimit', 'int', ['int', koffi.pointer(rlimit)]);
-  const getrlimit = lib.func('getrlimit', 'int', ['int', koffi.out(koffi.pointer(rlimit))]);
+  const setrlimit = lib.func('setrlimit', 'int', ['int', koffi().pointer(rlimit)]);
+  const getrlimit = lib.func('getrlimit', 'int', ['int', koffi().out(koffi().pointer(rlimit))]);
   libc = {
     prctl: (o, a, b, c, d) => prctl(o, a, b, c, d) as number,
     setrlimit: (r, l) => setrlimit(r, l) as number,
@@ -56,10 +56,10 @@ export interface HardenReport {
 export function hardenProcess(): HardenReport {
   const c = loadLibc();
   if (c.setrlimit(RLIMIT_CORE, { rlim_cur: 0, rlim_max: 0 }) !== 0) {
-    throw new Error(`setrlimit(RLIMIT_CORE, 0) failed (errno ${String(koffi.errno())})`);
+    throw new Error(`setrlimit(RLIMIT_CORE, 0) failed (errno ${String(koffi().errno())})`);
   }
   if (c.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) {
-    throw new Error(`prctl(PR_SET_DUMPABLE, 0) failed (errno ${String(koffi.errno())})`);
+    throw new Error(`prctl(PR_SET_DUMPABLE, 0) failed (errno ${String(koffi().errno())})`);
   }
   const report = readHardening();
   if (report.dumpable !== 0 || report.coreSoft !== 0n || report.coreHard !== 0n) {
@@ -77,7 +77,7 @@ export function readHardening(): HardenReport {
   const dumpable = c.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
   const out: { rlim_cur?: number | bigint; rlim_max?: number | bigint } = {};
   if (c.getrlimit(RLIMIT_CORE, out) !== 0) {
-    throw new Error(`getrlimit(RLIMIT_CORE) failed (errno ${String(koffi.errno())})`);
+    throw new Error(`getrlimit(RLIMIT_CORE) failed (errno ${String(koffi().errno())})`);
   }
   return { dumpable, coreSoft: BigInt(out.rlim_cur ?? -1), coreHard: BigInt(out.rlim_max ?? -1) };
 }

@@ -12,8 +12,8 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import koffi from 'koffi';
 import { CrError } from './errors.ts';
+import { koffi } from './ffi.ts';
 
 /**
  * Exit code of a service that found the vault owned by another (EX_TEMPFAIL): it exits at once
@@ -40,7 +40,7 @@ let fcntl: Fcntl | undefined;
 
 function loadFcntl(): Fcntl {
   if (fcntl !== undefined) return fcntl;
-  const lib = koffi.load('libc.so.6');
+  const lib = koffi().load('libc.so.6');
   const fn = lib.func('int fcntl(int fd, int cmd, ...)');
   fcntl = (fd, cmd, flock) => fn(fd, cmd, 'void *', flock) as number;
   return fcntl;
@@ -92,7 +92,7 @@ export function ownerPid(home: string): number | null {
   try {
     const query = flockStruct(F_WRLCK);
     if (loadFcntl()(fd, F_GETLK, query) !== 0) {
-      throw new Error(`fcntl(F_GETLK) failed (errno ${String(koffi.errno())})`);
+      throw new Error(`fcntl(F_GETLK) failed (errno ${String(koffi().errno())})`);
     }
     const view = new DataView(query.buffer);
     if (view.getInt16(0, true) === F_UNLCK) return null;
@@ -141,7 +141,7 @@ export function claimOwnership(home: string): Claim {
     closeSync(fd);
     return { owned: false, holder: ownerPid(home) };
   }
-  const errno = koffi.errno();
+  const errno = koffi().errno();
   closeSync(fd);
   if (errno !== EAGAIN && errno !== EACCES) {
     throw new Error(`fcntl(F_SETLK) on ${join(home, OWNER_LOCK_FILE)} failed (errno ${String(errno)})`);

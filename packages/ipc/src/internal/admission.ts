@@ -2,7 +2,7 @@
 // Who gets a slot: the connection table, its victims when full, and refusals that linger
 // just long enough to deliver their error frame.
 import type { Socket } from 'node:net';
-import { peerCredentials, type PeerCredentials } from '@cora/identity';
+import type { PeerCredentials } from '@cora/identity';
 import { wipeBytes } from '@cora/memstore';
 import type { WireErrorCode } from '../errors.ts';
 import { encodeFrame } from '../frame.ts';
@@ -92,10 +92,22 @@ export function linger<P>(state: ServerState<P>, socket: Socket, frame: Buffer):
   endWith(socket, frame);
 }
 
+let credentialsOf: ((socket: Socket) => PeerCredentials) | null = null;
+
+/**
+ * Load `@cora/identity` (its FFI) once, before a server accepts anyone. Imported here rather
+ * than at the top so that a client which skips the peer check (`verifyPeer: false`) never
+ * loads it.
+ */
+export async function loadKernelCredentials(): Promise<void> {
+  credentialsOf ??= (await import('@cora/identity')).peerCredentials;
+}
+
 /** SO_PEERCRED of an accepted socket, or null when the kernel (or platform) gives none. */
 export function kernelCredentials(socket: Socket): PeerCredentials | null {
+  if (credentialsOf === null) throw new Error('loadKernelCredentials() was not awaited before accepting');
   try {
-    return peerCredentials(socket);
+    return credentialsOf(socket);
   } catch {
     return null;
   }

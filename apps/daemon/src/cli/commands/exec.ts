@@ -43,7 +43,8 @@ export function offeredEnv(env: NodeJS.ProcessEnv): Record<string, string> {
  */
 export async function cmdExec(task: string, argv: readonly string[]): Promise<number> {
   if (argv.length === 0) throw new CrError('USAGE', 'usage: cr exec TASK -- COMMAND [ARG…]');
-  const service = await runningService(coraHome());
+  // Sends argv and stdin, never a passphrase or a value: the fast connection (client.ts).
+  const service = await runningService(coraHome(), undefined, { noSecrets: true });
   // End-to-end back-pressure: when our stdout or stderr cannot take more, stop reading the
   // socket until it drains; the service then pauses the child (bounded memory on every hop).
   const forward = (stream: NodeJS.WriteStream, chunk: Uint8Array): void => {

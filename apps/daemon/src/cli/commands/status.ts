@@ -8,7 +8,8 @@ import { localTime, out, printJson } from '../output.ts';
 
 export async function cmdStatus(options: { json?: boolean }): Promise<void> {
   const socket = serviceSocketPath(coraHome());
-  const service = await connectService(coraHome());
+  // Sends nothing secret: the fast connection (client.ts), as a status bar polls it.
+  const service = await connectService(coraHome(), { noSecrets: true });
   let status: Record<string, unknown>;
   if (service === null) {
     status = {
