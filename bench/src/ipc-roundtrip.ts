@@ -5,8 +5,12 @@
 // checks both ways). Reference: ssh-agent answering REQUEST_IDENTITIES on its own socket.
 // Both are measured from this process with the same loop: p50/p99 of sequential round trips on
 // one connection, and requests/s with 1 and 32 concurrent clients.
-// Usage: pnpm --filter @cora/bench ipc-roundtrip
-import { spawn, type ChildProcess } from 'node:child_process';
+// Then, from a Python client (ipc_client.py, issue 14), paired rounds against the same Cora
+// server, a bare Node server with the same framing (echo-server.ts) and the same ssh-agent:
+// p50/p99 of each, and Cora's p50 over the echo's (target ≤ 1.3×, p99 ≤ the echo's p99).
+// Usage: pnpm --filter @cora/bench ipc-roundtrip   (BENCH_PY_ROUNDS=N rounds of 2,000, default 5)
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +19,8 @@ import { connectIpc, type IpcClient } from '@cora/ipc';
 
 const SEQUENTIAL = Number(process.env['BENCH_REQUESTS'] ?? 5000);
 const CONCURRENT_SECONDS = 2;
+const PY_ROUNDS = Number(process.env['BENCH_PY_ROUNDS'] ?? 5);
+const PY_REQUESTS = 2000;
 
 interface Client {
   roundTrip(): Promise<void>;
@@ -103,6 +109,35 @@ function waitForLine(child: ChildProcess, text: string): Promise<void> {
   });
 }
 
+/** One run of the Python client: p50/p99 µs of `PY_REQUESTS` sequential round trips. */
+async function python(kind: 'cora' | 'echo' | 'ssh', path: string): Promise<{ p50: number; p99: number }> {
+  const script = new URL('./ipc_client.py', import.meta.url).pathname;
+  const { stdout } = await promisify(execFile)('python3', [script, kind, path, String(PY_REQUESTS)]);
+  return JSON.parse(stdout) as { p50: number; p99: number };
+}
+
+/** Paired rounds, the order rotating each round; medians over rounds of each p50 and p99. */
+async function pythonRows(
+  paths: Record<'cora' | 'echo' | 'ssh', string>,
+): Promise<Record<string, { p50: number; p99: number }>> {
+  const kinds = ['echo', 'cora', 'ssh'] as const;
+  const runs: Record<string, { p50: number[]; p99: number[] }> = {
+    echo: { p50: [], p99: [] },
+    cora: { p50: [], p99: [] },
+    ssh: { p50: [], p99: [] },
+  };
+  for (let round = 0; round < PY_ROUNDS; round += 1) {
+    for (let i = 0; i < kinds.length; i += 1) {
+      const kind = kinds[(round + i) % kinds.length]!;
+      const r = await python(kind, paths[kind]);
+      runs[kind]!.p50.push(r.p50);
+      runs[kind]!.p99.push(r.p99);
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return Object.fromEntries(kinds.map((k) => [k, { p50: median(runs[k]!.p50), p99: median(runs[k]!.p99) }]));
+}
+
 async function measure(name: string, make: () => Promise<Client>): Promise<Record<string, number | string>> {
   const one = await make();
   const { p50, p99 } = await latency(one);
@@ -153,9 +188,40 @@ try {
   console.log(
     `p50 ratio cora / ssh-agent: ${ratio.toFixed(2)}× (target ≤ 2×: ${ratio <= 2 ? 'met' : 'MISSED'})`,
   );
+
+  const echoPath = join(dir, 'echo.sock');
+  const echo = spawn(process.execPath, [new URL('./echo-server.ts', import.meta.url).pathname, echoPath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(echo);
+  await waitForLine(echo, 'READY');
+  const py = await pythonRows({ cora: join(runDir, 'cora.sock'), echo: echoPath, ssh: agentPath });
+  console.log(
+    `python client: ${String(PY_ROUNDS)} paired rounds of ${String(PY_REQUESTS)} sequential requests (medians)`,
+  );
+  for (const [kind, r] of Object.entries(py)) {
+    console.log(
+      `  ${kind.padEnd(5)} p50 ${r.p50.toFixed(1).padStart(7)} µs   p99 ${r.p99.toFixed(1).padStart(8)} µs`,
+    );
+  }
+  const pyRatio = py['cora']!.p50 / py['echo']!.p50;
+  console.log(
+    `  cora / echo p50 ${pyRatio.toFixed(2)}× (target ≤ 1.3×: ${pyRatio <= 1.3 ? 'met' : 'MISSED'}); p99 ${py['cora']!.p99.toFixed(0)} vs echo ${py['echo']!.p99.toFixed(0)} µs (target ≤: ${py['cora']!.p99 <= py['echo']!.p99 ? 'met' : 'MISSED'})`,
+  );
   writeFileSync(
     new URL('../results/ipc-roundtrip.json', import.meta.url),
-    JSON.stringify({ date: new Date().toISOString(), node: process.version, rows, ratio }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        rows,
+        ratio,
+        python: py,
+        pythonRatio: pyRatio,
+      },
+      null,
+      2,
+    ) + '\n',
   );
 } finally {
   for (const child of children) child.kill(process.env['BENCH_PROF'] === undefined ? 'SIGKILL' : 'SIGINT');
