@@ -27,7 +27,7 @@ reply.writeUInt32BE(header.length, 4);
 header.copy(reply, 8);
 
 createServer((socket) => {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     while (pending.length >= 4) {
