@@ -3,13 +3,21 @@
 // class is pure bookkeeping (the e2e suite in approve.test.ts drives it through real processes).
 import { describe, expect, it } from 'vitest';
 import type { AncestorInfo, CallerIdentity } from '@cora/identity';
-import type { ApprovalInfo, ApprovalResolved } from '@cora/ipc';
+import {
+  APPROVAL_LIMITS,
+  DEFAULT_MAX_FRAME_BYTES,
+  EXEC_LIMITS,
+  encodeFrame,
+  type ApprovalInfo,
+  type ApprovalResolved,
+} from '@cora/ipc';
 import {
   Approvals,
   grantInfo,
   type ApprovalRequest,
   type ApproverSession,
 } from '../src/service/approvals.ts';
+import { recordedCommand } from '../src/service/command-record.ts';
 
 function ancestor(pid: number, startTime: bigint | null, exe = '/usr/bin/agent'): AncestorInfo {
   return { pid, uid: 1000, exe, argv0: exe, startTime };
@@ -35,8 +43,13 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
   return {
     task: 'deploy',
     target: '/usr/bin/curl',
-    argv: ['curl', 'https://example.invalid'],
-    cwd: '/tmp',
+    command: {
+      argv: ['curl', 'https://example.invalid'],
+      argvMore: [0, 0],
+      argvOmitted: 0,
+      cwd: '/tmp',
+      cwdMore: 0,
+    },
     secrets: ['TOKEN'],
     caller: requesterId,
     windowMs: 60_000,
@@ -241,5 +254,63 @@ describe('Approvals', () => {
     expect(approvals.decide(first.s, pending.id, 'allow-once')).toBe(false);
     expect(approvals.decide(second.s, pending.id, 'deny')).toBe(true);
     await expect(pending.outcome).resolves.toMatchObject({ kind: 'denied' });
+  });
+
+  it('should send a pending event that fits one frame whatever each field holds at its limit', () => {
+    // Every string an agent chooses, at its limit, made of control characters: each byte is six
+    // as JSON (`\u0001`), the worst a string can grow on the wire.
+    const hostile = (bytes: number): string => `/${'\x01'.repeat(bytes - 1)}`;
+    const path = hostile(4096);
+    const command = recordedCommand({ secretsFor: () => [], missingSecret: () => null }, [], {
+      argv: Array.from({ length: EXEC_LIMITS.maxArgs }, () => hostile(EXEC_LIMITS.maxArgBytes)),
+      cwd: path,
+    });
+    const deep = Array.from({ length: 64 }, (_, i) => ({
+      pid: 1000 + i,
+      uid: 1000,
+      exe: i === 0 ? null : path,
+      argv0: hostile(128 * 1024), // stands in for an unreadable exe
+      startTime: BigInt(i + 1),
+    }));
+    const caller: CallerIdentity = {
+      ...identity(600, deep),
+      exe: path,
+      script: { interpreter: 'node', path, weak: true },
+    };
+    const { s, seen } = session();
+    const approvals = new Approvals();
+    approvals.attach(s);
+    approvals.ask(
+      request({
+        target: path,
+        command,
+        caller,
+        secrets: Array.from({ length: 256 }, (_, i) => `S${String(i).padStart(127, '_')}`),
+        windowLabel: 'x'.repeat(32),
+        context: {
+          env: Array.from({ length: APPROVAL_LIMITS.maxEnv }, (_, i) => ({
+            name: `${String(i)}${'\x01'.repeat(EXEC_LIMITS.maxEnvNameBytes - 3)}`,
+            value: hostile(APPROVAL_LIMITS.maxEnvValueBytes),
+            more: 1,
+          })),
+          envOmitted: 1,
+          files: Array.from({ length: APPROVAL_LIMITS.maxFiles }, () => ({
+            where: 'home' as const,
+            path: hostile(APPROVAL_LIMITS.maxFilePathBytes),
+            modified: new Date().toISOString(),
+          })),
+          confine: Array.from({ length: 8 }, () => hostile(APPROVAL_LIMITS.maxConfineBytes)),
+        },
+      }),
+      new AbortController().signal,
+    );
+    const info = seen[0] as ApprovalInfo;
+    const frame = encodeFrame({ id: 1, event: 'pending', data: info }, null, DEFAULT_MAX_FRAME_BYTES);
+    expect(frame.length).toBeLessThanOrEqual(DEFAULT_MAX_FRAME_BYTES);
+    expect(info.ancestry).toHaveLength(APPROVAL_LIMITS.maxAncestors);
+    for (const a of info.ancestry) expect(Buffer.byteLength(a.exe)).toBeLessThanOrEqual(4096);
+    expect(info.argv.reduce((sum, a) => sum + Buffer.byteLength(a), 0)).toBe(APPROVAL_LIMITS.maxArgvBytes);
+    expect(info.argvMore).toHaveLength(info.argv.length);
+    expect(info.argvOmitted).toBe(EXEC_LIMITS.maxArgs - info.argv.length);
   });
 });

@@ -94,8 +94,7 @@ async function grantFor(approvals: Approvals, caller: CallerIdentity): Promise<v
     {
       task: 't',
       target: SH,
-      argv: ['sh'],
-      cwd: '/',
+      command: { argv: ['sh'], argvMore: [0], argvOmitted: 0, cwd: '/', cwdMore: 0 },
       secrets: ['SECRET'],
       caller,
       windowMs: 60_000,

@@ -3,7 +3,7 @@
 // with send-keys and read with capture-pane — against the real service in a temp home
 // (issue 6). Slow by nature (Argon2id, the service start), hence the long timeouts.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -75,15 +75,23 @@ afterAll(() => {
 
 describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
   it(
-    'should onboard: create the vault, store a secret, add a task for an agent and print the cr exec line',
+    'should onboard granting least: the secrets picked, an approval window, via the script agent, proven by explain',
     async () => {
       const home = await makeCoraHome(PASS);
       homes.push(home);
-      // A stand-in agent on PATH, so the agent step has one to offer.
+      // A stand-in agent on PATH installed the way npm installs one: bin/claude a symlink to a
+      // node script, so the agent runs as node (its exe) with the script as its argument.
       const bin = join(home.dir.path, 'bin');
+      const lib = join(home.dir.path, 'lib', 'agent');
       mkdirSync(bin);
-      writeFileSync(join(bin, 'claude'), '#!/bin/sh\nexit 0\n');
-      chmodSync(join(bin, 'claude'), 0o755);
+      mkdirSync(lib, { recursive: true });
+      const script = join(lib, 'cli.js');
+      writeFileSync(
+        script,
+        `#!${process.execPath}\nconst r = require('node:child_process').spawnSync(process.argv[2], process.argv.slice(3), { stdio: 'inherit' });\nprocess.exit(r.status ?? 1);\n`,
+      );
+      chmodSync(script, 0o755);
+      symlinkSync(script, join(bin, 'claude'));
       const tui = openTui(home, { ...home.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` });
 
       await waitFor(tui.screen, 'There is no vault');
@@ -106,15 +114,41 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
       await waitFor(tui.screen, '•'.repeat(CANARY.length));
       tui.keys('Enter');
       await waitFor(tui.screen, 'Stored API_KEY');
+      tui.keys('a');
+      await waitFor(tui.screen, 'Secret name');
+      tui.type('OTHER_KEY');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Value for OTHER_KEY (hidden):');
+      tui.type(CANARY);
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Stored OTHER_KEY');
       tui.keys('n');
       await waitFor(tui.screen, 'claude');
       tui.keys('Enter');
       await waitFor(tui.screen, 'Name of the task claude will run:');
       tui.keys('Enter'); // the offered name, deploy
-      await waitFor(tui.screen, 'Command deploy may run (its secrets: API_KEY)');
+      // Nothing is picked for the user: Space picks API_KEY only.
+      const picker = await waitFor(tui.screen, '[ ] OTHER_KEY');
+      expect(picker).toContain('[ ] API_KEY');
+      tui.keys('Space');
+      await waitFor(tui.screen, '[x] API_KEY');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'Command deploy may run with API_KEY:');
+      // A launcher is refused unless accepted, with the warning.
+      tui.type('env');
+      tui.keys('Enter');
+      await waitFor(tui.screen, 'runs whatever code its caller passes');
+      tui.keys('n');
+      await waitFor(tui.screen, 'pick another command');
       tui.type('true');
       tui.keys('Enter');
+      await waitFor(tui.screen, 'ask you first?');
+      tui.keys('Enter'); // the default, window:15m
       const done = await waitFor(tui.screen, 'Cora is set up.');
+      // The service's explain, run as cr exec from inside the agent: via met by the script.
+      expect(done).toContain(`✓ via: ${script} found in the caller's ancestry`);
+      expect(done).toContain('✓ secrets:');
+      expect(done).toContain('→ needs-approval (APPROVAL_REQUIRED): it runs once you approve it');
       expect(done).toContain('Tell your agent to run: cr exec deploy -- true …');
       tui.keys('Enter');
       await waitFor(tui.screen, '● unlocked');
@@ -133,7 +167,26 @@ describe.skipIf(!hasTmux)('cr tui in a real terminal (e2e; tmux)', () => {
       expect(list.stdout).toContain('API_KEY');
       expect(list.stdout).not.toContain(CANARY);
       const policy = await home.cr(['policy', 'show', '--json']);
-      expect(policy.stdout).toContain('deploy');
+      const tasks = (JSON.parse(policy.stdout) as { tasks: Record<string, Record<string, unknown>> }).tasks;
+      expect(tasks['deploy']).toMatchObject({
+        secrets: ['API_KEY'],
+        targets: [realpathSync('/usr/bin/true')],
+        via: [script],
+        approve: 'window:15m',
+      });
+      // The via holds for real: under the agent, exec gets past via to the approval; outside it, not.
+      const outside = await home.cr(['exec', 'deploy', '--', 'true']);
+      expect(outside.code).toBe(9);
+      expect(outside.stderr).toContain(`must be run from ${script}`);
+      const agent = spawn(join(bin, 'claude'), [CR, 'exec', 'deploy', '--', 'true'], {
+        env: home.env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true,
+      });
+      let waiting = '';
+      agent.stderr.on('data', (d: Buffer) => (waiting += d.toString()));
+      await waitFor(() => waiting, 'task deploy needs approval');
+      process.kill(-(agent.pid ?? 0), 'SIGTERM');
       // Every step of the onboarding was audited, by name only.
       const log = readFileSync(join(home.env['CORA_HOME'] ?? '', 'audit.jsonl'), 'utf8');
       for (const type of ['"unlock"', '"secret-set"', '"policy-changed"']) expect(log).toContain(type);

@@ -13,6 +13,7 @@ export type {
   TuiService,
   AgentBinary,
   DotenvImport,
+  TargetCheck,
   ReadAuditOptions,
   AuditRecordLike,
   ApprovalHandlers,

@@ -58,6 +58,19 @@ export interface AuditRecordLike {
         readonly script?: string | null | undefined;
       }
     | undefined;
+  /**
+   * The command of `task-start` and `approval-requested`: the caller's argv and cwd, masked and
+   * cut by the service (`@cora/audit` `AuditCommand`); untrusted text, shown escaped.
+   */
+  readonly command?:
+    | {
+        readonly argv: readonly string[];
+        readonly argvMore: readonly number[];
+        readonly argvOmitted: number;
+        readonly cwd: string;
+        readonly cwdMore: number;
+      }
+    | undefined;
 }
 
 /**
@@ -93,10 +106,24 @@ export interface TuiService {
   ): Promise<SecretsImportResult>;
   /** `policy.get`: the policy JSON (not secret). */
   getPolicy(): Promise<unknown>;
-  /** `policy.set` with the passphrase (G6). */
-  setPolicy(policy: unknown, passphrase: SecretBuf): Promise<void>;
-  /** `policy.explain`: would this caller (default: this `cr`) be allowed to run `argv` under `task`? */
-  explain(task: string, argv: readonly string[], caller?: string): Promise<PolicyExplainResult>;
+  /**
+   * `policy.set` with the passphrase (G6); `allowInterpreterTargets`: accept a new target that
+   * runs code its caller chooses (refused with `NOT_ALLOWED` otherwise).
+   */
+  setPolicy(
+    policy: unknown,
+    passphrase: SecretBuf,
+    options?: { readonly allowInterpreterTargets?: boolean },
+  ): Promise<void>;
+  /**
+   * `policy.explain`: would this caller (default: this `cr`; `caller`: that executable) be
+   * allowed to run `argv` under `task`, if it ran under `under` too (an agent, for `via`)?
+   */
+  explain(
+    task: string,
+    argv: readonly string[],
+    as?: { readonly caller?: string; readonly under?: string },
+  ): Promise<PolicyExplainResult>;
   /** `approve`: prove the passphrase once, then receive pending requests. */
   approve(passphrase: SecretBuf, handlers: ApprovalHandlers): ApprovalSession;
   /** `audit.verify`. */
@@ -115,6 +142,17 @@ export interface AgentBinary {
   readonly name: string;
   /** Its resolved absolute path. */
   readonly path: string;
+}
+
+/** What the machine says about a task target before it is stored (`cr policy task add`'s warnings). */
+export interface TargetCheck {
+  /**
+   * A shell, interpreter or launcher (`sh`, `node`, `npm`, `env`, `git`…): the caller would
+   * choose the code that receives the secrets, so the service refuses it unless accepted.
+   */
+  readonly runsCallersCode: boolean;
+  /** Warnings for people: replaceable by the user, runs any code, is a script. */
+  readonly warnings: readonly string[];
 }
 
 /** A parsed .env file: names to preview, values in secure memory (the caller wipes them). */
@@ -161,10 +199,15 @@ export interface TuiBackend {
    * opens a second only for an approver session.
    */
   connect(): Promise<TuiService>;
-  /** Agent binaries on PATH (claude, codex, gemini, aider, cursor-agent, …). */
+  /**
+   * Agents on PATH (claude, codex, gemini, aider, cursor-agent, …), by realpath: a binary, or
+   * the script an interpreter runs (an npm agent), which `via` matches the same way.
+   */
   findAgents(): Promise<readonly AgentBinary[]>;
   /** The realpath of a command as a task target (PATH lookup), or null when there is none. */
   resolveCommand(command: string): string | null;
+  /** The checks `cr policy task add` makes of a target (its realpath), for the setup to show. */
+  checkTarget(target: string): TargetCheck;
   /** Read a .env file straight into secure memory. */
   readDotenv(path: string): Promise<DotenvImport>;
   /** Audit records, oldest first. */

@@ -123,7 +123,8 @@ describe('useSecretReducer', () => {
   it('should render the new state, and not re-render for an action that changes nothing', async () => {
     const toy = mountToy();
     toy.store().dispatch({ type: 'hold', buf: secret('a') });
-    await tick();
+    // Ink renders on its own schedule: give a loaded machine up to 2 s for the frame.
+    for (let i = 0; i < 100 && toy.frames().at(-1) !== 'held 1'; i++) await tick(20);
     expect(toy.frames().at(-1)).toBe('held 1');
     const before = toy.frames().length;
     toy.store().dispatch({ type: 'noop' });

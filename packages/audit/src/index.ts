@@ -12,6 +12,7 @@ export {
   LOCK_REASONS,
   AUDIT_EVENT_TYPES,
   VAULT_OPS,
+  AUDIT_COMMAND_LIMITS,
   callerSummary,
 } from './types.ts';
 export type {
@@ -20,6 +21,7 @@ export type {
   LockReason,
   AuditEventType,
   CallerSummary,
+  AuditCommand,
   AuditEvent,
   AuditRecord,
   RecordFields,
@@ -55,7 +57,7 @@ export type {
   VaultStateEvent,
   VerifyProblemKind,
 } from './types.ts';
-export { validateEvent } from './internal/schema.ts';
+export { validateEvent, asciiJson } from './internal/schema.ts';
 export { AuditLog } from './log.ts';
 export type { AuditLogOptions, AuditHead } from './log.ts';
 export { logFiles, readRecords, verifyLog } from './verify.ts';

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 // The closed union of audit events (architecture §10, G7). Every field is a number, a boolean, a
-// name or path that matches a closed pattern, or a member of a closed list: no field can
-// carry a secret value. The lists live here, not in @cora/ipc or @cora/policy (architecture §2).
+// name or path that matches a closed pattern, or a member of a closed list: no field is there to
+// carry a secret value. The one free text is the command a caller sent (`AuditCommand`), bounded
+// here and masked by the service before it is recorded. The lists live here, not in @cora/ipc or
+// @cora/policy (architecture §2).
 import type { CallerIdentity } from '@cora/identity';
 
 /** Requests an audit record can name (the IPC operations plus `connect`). */
@@ -20,6 +22,7 @@ export const AUDIT_OPS = Object.freeze([
   'policy.get',
   'policy.set',
   'policy.explain',
+  'policy.verify',
   'exec',
   'approve',
   'audit.verify',
@@ -60,6 +63,7 @@ export const AUDIT_REASONS = Object.freeze([
   'TIMED_OUT',
   'CANCELLED',
   'GRANT_REVOKED',
+  'CONFINE_UNSUPPORTED',
 ] as const);
 /** One of {@link AUDIT_REASONS}. */
 export type AuditReason = (typeof AUDIT_REASONS)[number];
@@ -73,6 +77,8 @@ export const LOCK_REASONS = Object.freeze([
   'signal',
   'error',
   'shutdown',
+  /** `cr stop`: locked, then the service exits (the record names the caller). */
+  'stop',
 ] as const);
 /** One of {@link LOCK_REASONS}. */
 export type LockReason = (typeof LOCK_REASONS)[number];
@@ -197,6 +203,42 @@ export interface LockEvent {
   readonly reason: LockReason;
   readonly caller?: CallerSummary;
 }
+/**
+ * Bounds of {@link AuditCommand} (UTF-8 bytes of the masked text kept; what is past them is
+ * counted, not written). The schema refuses anything larger.
+ */
+export const AUDIT_COMMAND_LIMITS = Object.freeze({
+  /** Arguments kept (the `exec` request's own limit). */
+  maxArgs: 256,
+  /** Bytes kept of one argument. */
+  maxArgBytes: 1024,
+  /** Bytes kept of all arguments together; the arguments after the cut are counted. */
+  maxArgvBytes: 16 * 1024,
+  /** Bytes kept of the working directory. */
+  maxCwdBytes: 4096,
+});
+
+/**
+ * The command a caller asked to run, as the audit keeps it: the caller's own data (not a
+ * secret), but free text, so the service masks it with the task's masker (every value of the
+ * task and its encodings become `<concealed:NAME>`) and cuts it to {@link AUDIT_COMMAND_LIMITS}
+ * before it is recorded. Strings are stored as data (exact after masking and cutting); readers
+ * escape them for display. On disk every character outside printable ASCII is a `\uXXXX`
+ * escape, so the file itself cannot steer a terminal (README "Record format").
+ */
+export interface AuditCommand {
+  /** The arguments kept, argv[0] as typed. */
+  readonly argv: readonly string[];
+  /** Bytes left out of each kept argument (one entry per `argv` item; 0: the whole argument). */
+  readonly argvMore: readonly number[];
+  /** Arguments left out after the last kept one. */
+  readonly argvOmitted: number;
+  /** The child's working directory (the caller's), possibly cut. */
+  readonly cwd: string;
+  /** Bytes left out of `cwd`. */
+  readonly cwdMore: number;
+}
+
 /** `task-start`: a task was allowed and is being spawned. */
 export interface TaskStartEvent {
   readonly type: 'task-start';
@@ -207,6 +249,8 @@ export interface TaskStartEvent {
   readonly output: 'masked' | 'passthrough';
   readonly reason: AuditReason;
   readonly weak: boolean;
+  /** What was run and where (masked, bounded); absent in records written before it existed. */
+  readonly command?: AuditCommand;
 }
 /** `secret-injected`: the child is running with these secrets (names only). */
 export interface SecretInjectedEvent {
@@ -262,6 +306,8 @@ export interface ApprovalRequestedEvent {
   readonly target: string;
   readonly secrets: readonly string[];
   readonly timeoutMs: number;
+  /** What the approver is asked to allow (masked, bounded); absent in older records. */
+  readonly command?: AuditCommand;
 }
 /** `approval-granted`: an approver allowed a pending request. */
 export interface ApprovalGrantedEvent {

@@ -4,6 +4,7 @@ import { SecretBuf } from '@cora/memstore';
 import {
   isAuditError,
   readRecords,
+  type AuditCommand,
   type AuditErrorCode,
   type AuditEvent,
   type AuditEventType,
@@ -19,6 +20,15 @@ export const CALLER: CallerSummary = {
   parentPid: 4000,
   parentExe: '/usr/bin/bash',
   cli: false,
+};
+
+/** A command as the service records it: masked, one argument cut, escapes kept as data. */
+export const COMMAND: AuditCommand = {
+  argv: ['git', 'push', '--force', 'x\x1b[2Jy', '<concealed:GITHUB_TOKEN>'],
+  argvMore: [0, 0, 0, 0, 0],
+  argvOmitted: 0,
+  cwd: '/home/me/project',
+  cwdMore: 0,
 };
 
 /** One valid event per type (every optional field present where there is one). */
@@ -40,6 +50,7 @@ export const FIXTURES: { readonly [K in AuditEventType]: Extract<AuditEvent, { t
     output: 'masked',
     reason: 'ALLOWED',
     weak: true,
+    command: COMMAND,
   },
   'secret-injected': { type: 'secret-injected', task: 'deploy', pid: 5000, secrets: ['GITHUB_TOKEN'] },
   'secret-missing': { type: 'secret-missing', caller: CALLER, task: 'deploy', secret: 'NPM_TOKEN' },
@@ -68,6 +79,7 @@ export const FIXTURES: { readonly [K in AuditEventType]: Extract<AuditEvent, { t
     target: '/usr/bin/git',
     secrets: ['GITHUB_TOKEN'],
     timeoutMs: 60_000,
+    command: COMMAND,
   },
   'approval-granted': {
     type: 'approval-granted',

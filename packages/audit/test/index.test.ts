@@ -7,6 +7,7 @@ describe('@cora/audit entry point', () => {
     const shape = Object.fromEntries(Object.entries(api).map(([name, value]) => [name, typeof value]));
     expect(shape).toMatchInlineSnapshot(`
       {
+        "AUDIT_COMMAND_LIMITS": "object",
         "AUDIT_EVENT_TYPES": "object",
         "AUDIT_OPS": "object",
         "AUDIT_REASONS": "object",
@@ -15,6 +16,7 @@ describe('@cora/audit entry point', () => {
         "AuditLog": "function",
         "LOCK_REASONS": "object",
         "VAULT_OPS": "object",
+        "asciiJson": "function",
         "callerSummary": "function",
         "exportLog": "function",
         "findLastRecords": "function",

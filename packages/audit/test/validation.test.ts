@@ -22,6 +22,9 @@ import { allRecords, CALLER, FIXTURES, fileLinesOf, hasCode } from './helpers.ts
 const OPTIONAL: Readonly<Record<string, readonly string[]>> = {
   lock: ['caller'],
   'protocol-error': ['uid'],
+  // Records written before the command was recorded still validate.
+  'task-start': ['command'],
+  'approval-requested': ['command'],
 };
 const CALLER_OPTIONAL = ['script', 'parentPid', 'parentExe'];
 

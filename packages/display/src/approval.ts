@@ -11,12 +11,18 @@ export interface ApprovalFields {
   // In the order the lines are shown.
   /** The task asked for. */
   readonly task: string;
-  /** The command line as the caller sent it (argv[0] as typed). */
+  /** The command line as the caller sent it (argv[0] as typed), possibly cut by the sender. */
   readonly argv: readonly string[];
+  /** Bytes the sender left out of each `argv` item (`more` of a value, as for `env`). */
+  readonly argvMore?: readonly number[];
+  /** Arguments the sender left out after the last one in `argv`. */
+  readonly argvOmitted?: number;
   /** The resolved target binary that would run. */
   readonly target: string;
   /** The child's working directory (the caller's). */
   readonly cwd: string;
+  /** Bytes the sender left out of `cwd`. */
+  readonly cwdMore?: number;
   /** The process that asked; `script` when it is an interpreter running one (weaker evidence). */
   readonly caller: { readonly pid: number; readonly exe: string; readonly script: string | null };
   /** Parent first. */
@@ -36,11 +42,13 @@ export interface ApprovalFields {
     readonly path: string;
     readonly modified: string;
   }[];
+  /** How the task confines the child, in words; empty: not confined (absent: not known). */
+  readonly confine?: readonly string[];
 }
 
 /** One line of an approval request: a short fixed label and the value made safe to show. */
 export interface DisplayLine {
-  /** `task`, `command`, `target`, `cwd`, `caller`, `ancestry`, `secrets`, `env` or `file`. */
+  /** `task`, `command`, `target`, `cwd`, `caller`, `ancestry`, `secrets`, `child`, `env`, `files` or `file`. */
   readonly label: string;
   /** Printable text: no control, bidi or zero-width character, arguments shell-quoted. */
   readonly value: string;
@@ -78,20 +86,35 @@ export function span(ms: number): string {
   return `${String(Math.round(h / 24))} days`;
 }
 
-/** The arguments quoted within `budget` bytes of output; those past it are counted, not shown. */
-function commandLine(argv: readonly string[], maxBytes: number, budget: number): string {
+/**
+ * The arguments quoted within `budget` bytes of output; those past it, and those the sender
+ * left out, are counted, not shown (the bytes only when all of them are known).
+ */
+function commandLine(info: ApprovalFields, maxBytes: number, budget: number): string {
+  const { argv } = info;
+  const more = (i: number): number => info.argvMore?.[i] ?? 0;
+  const omitted = info.argvOmitted ?? 0;
   const shown: string[] = [];
   let used = 0;
+  let cut = argv.length;
   for (const [i, arg] of argv.entries()) {
-    const quoted = shellQuote(arg, { maxBytes });
+    const quoted = quoteCut(arg, maxBytes, more(i));
     if (shown.length > 0 && used + quoted.length + 1 > budget) {
-      const rest = argv.slice(i);
-      const bytes = rest.reduce((sum, a) => sum + Buffer.byteLength(a), 0);
-      shown.push(`…(${String(rest.length)} more arguments, ${String(bytes)} bytes)`);
+      cut = i;
       break;
     }
     shown.push(quoted);
     used += quoted.length + 1;
+  }
+  const count = argv.length - cut + omitted;
+  if (count > 0) {
+    const rest = argv.slice(cut);
+    const bytes = rest.reduce((sum, a, i) => sum + Buffer.byteLength(a) + more(cut + i), 0);
+    shown.push(
+      omitted === 0
+        ? `…(${String(count)} more arguments, ${String(bytes)} bytes)`
+        : `…(${String(count)} more arguments)`,
+    );
   }
   return shown.join(' ');
 }
@@ -133,9 +156,9 @@ export function approvalLines(info: ApprovalFields, options: ApprovalLinesOption
   if (hidden > 0) ancestors.push(`…(${String(hidden)} more)`);
   const lines: DisplayLine[] = [
     { label: 'task', value: visible(info.task, { maxBytes }) },
-    { label: 'command', value: commandLine(info.argv, maxBytes, budget) },
+    { label: 'command', value: commandLine(info, maxBytes, budget) },
     { label: 'target', value: path(info.target) },
-    { label: 'cwd', value: path(info.cwd) },
+    { label: 'cwd', value: quoteCut(info.cwd, maxBytes, info.cwdMore ?? 0) },
     { label: 'caller', value: `pid ${String(info.caller.pid)} ${path(info.caller.exe)}${script}` },
     { label: 'ancestry', value: ancestors.length === 0 ? '(none)' : ancestors.join(' ← ') },
     {
@@ -144,6 +167,12 @@ export function approvalLines(info: ApprovalFields, options: ApprovalLinesOption
         info.secrets.length === 0 ? '(none)' : info.secrets.map((s) => visible(s, { maxBytes })).join(', '),
     },
   ];
+  if (info.confine !== undefined) {
+    if (info.confine.length === 0) {
+      lines.push({ label: 'child', value: 'not confined: it writes, connects and reads HOME as you can' });
+    }
+    for (const line of info.confine) lines.push({ label: 'child', value: visible(line, { maxBytes }) });
+  }
   if (info.env !== undefined) {
     if (info.env.length === 0) lines.push({ label: 'env', value: '(nothing from the caller)' });
     for (const v of info.env) {

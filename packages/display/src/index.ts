@@ -4,7 +4,14 @@
  * environment) shown to a human without letting it steer the terminal or hide what it is.
  * @packageDocumentation
  */
-export { visible, shellQuote, quoteCommand, type CutOptions } from './text.ts';
+export {
+  visible,
+  shellQuote,
+  quoteCommand,
+  type CutOptions,
+  type QuoteOptions,
+  type CommandOptions,
+} from './text.ts';
 export {
   approvalLines,
   span,
@@ -12,3 +19,4 @@ export {
   type ApprovalLinesOptions,
   type DisplayLine,
 } from './approval.ts';
+export { localClock, lockReasonText } from './time.ts';

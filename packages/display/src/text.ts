@@ -87,6 +87,12 @@ export function visible(text: string, options: CutOptions = {}): string {
   return kept.replaceAll('\\', '\\\\').replace(HIDDEN_ALL, codePointEscape) + more(dropped);
 }
 
+/** How much of an argument to show, and how much its sender already left out. */
+export interface QuoteOptions extends CutOptions {
+  /** Bytes the sender cut from the end before it got here (the service bounds what it sends). */
+  readonly more?: number;
+}
+
 /**
  * One argument as a POSIX shell would need it typed: bare when it is only plain characters,
  * in single quotes otherwise, and as bash `$'…'` when it holds anything hidden (`\e`, `\n`,
@@ -95,15 +101,17 @@ export function visible(text: string, options: CutOptions = {}): string {
  * An empty argument shows as `''`.
  *
  * @param arg - one untrusted argument
- * @param options - {@link CutOptions}; a cut argument is followed by its count, outside quotes
+ * @param options - {@link QuoteOptions}; a cut argument is followed by its count, outside quotes
  * @returns the quoted argument
+ * @throws RangeError when `maxBytes` or `more` is not a non-negative integer
  * @example
  * ```ts
  * shellQuote('a b'); // "'a b'"
+ * shellQuote('abc', { more: 10 }); // 'abc …(10 more bytes)'
  * ```
  */
-export function shellQuote(arg: string, options: CutOptions = {}): string {
-  return quoteCut(arg, checkMax(options), 0);
+export function shellQuote(arg: string, options: QuoteOptions = {}): string {
+  return quoteCut(arg, checkMax(options), checkCount(options.more, 'more'));
 }
 
 /**
@@ -120,14 +128,39 @@ export function quoteCut(arg: string, maxBytes: number, before: number): string 
   return quoted + more(dropped + before);
 }
 
+/** How much of a command line to show, and what its sender already left out. */
+export interface CommandOptions extends CutOptions {
+  /** Bytes the sender cut from each argument (by index; missing entries are 0). */
+  readonly more?: readonly number[];
+  /** Arguments the sender left out after the last one given. */
+  readonly omitted?: number;
+}
+
 /**
  * A command line with each argument through {@link shellQuote}, joined by spaces: argument
- * boundaries and empty arguments stay visible.
+ * boundaries and empty arguments stay visible; what the sender left out is counted.
  *
  * @param argv - the command and its arguments
- * @param options - {@link CutOptions}, applied to each argument
+ * @param options - {@link CommandOptions}; `maxBytes` applies to each argument
  * @returns one line
+ * @throws RangeError when `maxBytes`, `omitted` or an entry of `more` is not a non-negative integer
+ * @example
+ * ```ts
+ * quoteCommand(['curl', 'a b'], { omitted: 3 }); // "curl 'a b' …(3 more arguments)"
+ * ```
  */
-export function quoteCommand(argv: readonly string[], options: CutOptions = {}): string {
-  return argv.map((arg) => shellQuote(arg, options)).join(' ');
+export function quoteCommand(argv: readonly string[], options: CommandOptions = {}): string {
+  const max = checkMax(options);
+  const quoted = argv.map((arg, i) => quoteCut(arg, max, checkCount(options.more?.[i], 'more')));
+  const omitted = checkCount(options.omitted, 'omitted');
+  if (omitted > 0) quoted.push(`…(${String(omitted)} more arguments)`);
+  return quoted.join(' ');
+}
+
+/** A count given by a sender: absent is 0. */
+function checkCount(value: number | undefined, name: string): number {
+  if (value === undefined) return 0;
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError(`${name} must be a non-negative integer`);
+  return value;
 }

@@ -102,6 +102,16 @@ describe('approvalLines', () => {
     expect(command).toContain(`…(${String(100 - shown)} more arguments,`);
   });
 
+  it('should count what the service cut before sending: bytes of an argument, arguments, cwd', () => {
+    const info = request({ argv: ['curl', 'AAAA', 'x'], argvMore: [0, 3000, 0], argvOmitted: 40 });
+    const lines = approvalLines({ ...info, cwd: '/home/u', cwdMore: 9 });
+    expect(value(lines, 'command')).toBe('curl AAAA …(3000 more bytes) x …(40 more arguments)');
+    expect(value(lines, 'cwd')).toBe('/home/u …(9 more bytes)');
+    // Past the command budget too: the count adds both, without bytes it does not know.
+    const many = request({ argv: ['curl', 'a'.repeat(300), 'b'.repeat(300)], argvOmitted: 2 });
+    expect(value(approvalLines(many, { maxCommandBytes: 300 }), 'command')).toMatch(/…\(3 more arguments\)$/);
+  });
+
   it('should mark a script as weaker evidence and count ancestors past the limit', () => {
     const ancestry = Array.from({ length: 12 }, (_, i) => ({ pid: 100 + i, exe: '/bin/sh' }));
     const lines = approvalLines(
@@ -148,6 +158,21 @@ describe('approvalLines', () => {
       'present: ./.npmrc (modified 30 s ago)',
     ]);
     expect(value(approvalLines(request({ files: [] })), 'files')).toMatch(/^none of the files/);
+  });
+
+  it('should show how the child is confined, or that it is not, escaped like every field', () => {
+    const confined = approvalLines(
+      request({
+        confine: ['clean HOME: a fresh empty private directory', 'writes only in /tmp/\u001b[2Jout'],
+      }),
+      { now: NOW },
+    );
+    const child = confined.filter((l) => l.label === 'child').map((l) => l.value);
+    expect(child).toEqual(['clean HOME: a fresh empty private directory', 'writes only in /tmp/\\e[2Jout']);
+    expect(
+      approvalLines(request({ confine: [] }), { now: NOW }).find((l) => l.label === 'child')?.value,
+    ).toMatch(/^not confined/);
+    expect(approvalLines(request(), { now: NOW }).some((l) => l.label === 'child')).toBe(false);
   });
 
   it('should refuse a negative limit', () => {

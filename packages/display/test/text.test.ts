@@ -129,9 +129,27 @@ describe('shellQuote', () => {
       ),
       { numRuns: 60 },
     );
-  });
+    // 60 bash processes: seconds on a loaded 2-core machine.
+  }, 120_000);
 
   it('should count a cut argument outside its quotes', () => {
     expect(shellQuote('a b c d', { maxBytes: 3 })).toBe("'a b' …(4 more bytes)");
+  });
+});
+
+describe('what a sender already cut', () => {
+  it('should add the bytes a sender left out to the count, and refuse a count that is not one', () => {
+    expect(shellQuote('a b', { more: 10 })).toBe("'a b' …(10 more bytes)");
+    expect(shellQuote('a b c d', { maxBytes: 3, more: 10 })).toBe("'a b' …(14 more bytes)");
+    for (const more of [-1, 1.5, Number.NaN]) expect(() => shellQuote('x', { more })).toThrow(RangeError);
+  });
+
+  it('should count each cut argument and the arguments left out', () => {
+    expect(quoteCommand(['curl', 'a b', 'x'], { more: [0, 5], omitted: 3 })).toBe(
+      "curl 'a b' …(5 more bytes) x …(3 more arguments)",
+    );
+    expect(quoteCommand(['curl'], { omitted: 0 })).toBe('curl');
+    expect(() => quoteCommand(['curl'], { omitted: -1 })).toThrow(RangeError);
+    expect(() => quoteCommand(['curl'], { more: [0.5] })).toThrow(RangeError);
   });
 });

@@ -31,5 +31,7 @@ describe('@cora/identity-darwin entry point', () => {
     );
     const error: unknown = await platform.peerIdentity(socket, {}).catch((e: unknown) => e);
     expect(isIdentityError(error, 'UNSUPPORTED_PLATFORM')).toBe(true);
+    const byPid: unknown = await platform.processIdentity(1, {}).catch((e: unknown) => e);
+    expect(isIdentityError(byPid, 'UNSUPPORTED_PLATFORM')).toBe(true);
   });
 });

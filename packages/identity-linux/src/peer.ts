@@ -2,7 +2,7 @@
 // The Linux implementation of architecture §6: SO_PEERCRED + SO_PEERPIDFD, /proc/<pid>/…, and a
 // re-check after reading so a recycled pid or an exec during verification is refused.
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type {
@@ -15,11 +15,20 @@ import type {
   PlatformHost,
   VerifiedPeer,
 } from '@cora/identity';
-import { closeFd, getPeerCred, getPeerPidfd, LibcError, pidfdAlive } from './internal/libc.ts';
+import {
+  closeFd,
+  ESRCH,
+  getPeerCred,
+  getPeerPidfd,
+  LibcError,
+  openPidfd,
+  pidfdAlive,
+} from './internal/libc.ts';
 import {
   isDead,
   readCmdline,
   readCwd,
+  readEffectiveIds,
   readEffectiveUid,
   readExe,
   readStat,
@@ -147,6 +156,22 @@ function tryRead<T>(read: () => T | null): T | null {
   }
 }
 
+/**
+ * The script an interpreter ancestor runs (the caller's heuristic), as a realpath when it
+ * resolves: a task's `via` names an agent by the realpath `cr` stored, and an npm agent's
+ * argv names the symlink on PATH.
+ */
+function ancestorScript(pid: number, exe: string | null, argv: readonly string[] | null): string | null {
+  if (exe === null || argv === null) return null;
+  const evidence = scriptEvidence(
+    exe,
+    argv,
+    tryRead(() => readCwd(pid)),
+  );
+  if (evidence === undefined) return null;
+  return tryRead(() => realpathSync(evidence.path)) ?? evidence.path;
+}
+
 /** Parent first, up to and including the first process of another uid, at most 8 (architecture §6). */
 function readAncestry(firstParent: number, uid: number): AncestorInfo[] {
   const ancestry: AncestorInfo[] = [];
@@ -156,13 +181,16 @@ function readAncestry(firstParent: number, uid: number): AncestorInfo[] {
     const ancestorUid = tryRead(() => readEffectiveUid(pid));
     if (stat === null || ancestorUid === null) break; // exited meanwhile: the chain ends here
     const argv = tryRead(() => readCmdline(pid));
+    const exe = tryRead(() => readExe(pid));
+    const script = ancestorScript(pid, exe, argv);
     ancestry.push(
       Object.freeze({
         pid,
         uid: ancestorUid,
-        exe: tryRead(() => readExe(pid)),
+        exe,
         argv0: argv?.[0] || null,
         startTime: stat.startTime,
+        ...(script === null ? {} : { script }),
       }),
     );
     if (ancestorUid !== uid) break;
@@ -330,6 +358,38 @@ async function peerIdentity(
 }
 
 /**
+ * Identify the process that holds `pid` now, the way {@link peerIdentity} identifies a socket's
+ * peer: pinned first (pidfd_open), then read and re-checked. The uid and gid are the effective
+ * ones of `/proc/<pid>/status`, read after the pin. A pid names a process only for a moment:
+ * the answer is about whichever process held it when this ran.
+ *
+ * @throws IdentityError `PEER_GONE` (no such process, or a zombie), `PID_REUSED`, `PEER_CHANGED`, `EXE_DELETED`, `PROC_UNREADABLE` (another uid's or a non-dumpable process).
+ */
+async function processIdentity(
+  h: PlatformHost,
+  pid: number,
+  options: PeerIdentityOptions,
+): Promise<VerifiedPeer> {
+  let pidfd: number | null;
+  try {
+    pidfd = openPidfd(pid);
+  } catch (error) {
+    if (error instanceof LibcError && error.errno === ESRCH) {
+      throw h.makeError('PEER_GONE', `no process has pid ${pid}`, { cause: error, pid });
+    }
+    throw error;
+  }
+  try {
+    const ids = proc(h, pid, '/proc/<pid>/status', () => readEffectiveIds(pid));
+    if (ids === null) throw gone(h, pid, 'before it could be verified');
+    return await verify(h, { pid, ...ids }, pidfd, options);
+  } catch (error) {
+    if (pidfd !== null) closeFd(pidfd);
+    throw error;
+  }
+}
+
+/**
  * Build the Linux implementation for the `@cora/identity` that loads this package.
  * `@cora/identity` calls this itself when it is imported; call it only to register the
  * platform by hand.
@@ -348,5 +408,7 @@ export function createIdentityPlatform(host: PlatformHost): IdentityPlatform {
     peerCredentials: (socket: Socket): PeerCredentials => peerCredentials(host, socket),
     peerIdentity: (socket: Socket, options: PeerIdentityOptions): Promise<VerifiedPeer> =>
       peerIdentity(host, socket, options),
+    processIdentity: (pid: number, options: PeerIdentityOptions): Promise<VerifiedPeer> =>
+      processIdentity(host, pid, options),
   });
 }

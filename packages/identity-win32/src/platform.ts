@@ -9,7 +9,7 @@ import type {
 
 /**
  * Build the Windows implementation for the `@cora/identity` that loads this package.
- * Not implemented yet: both methods throw `UNSUPPORTED_PLATFORM` (fail closed: no caller is
+ * Not implemented yet: every method throws `UNSUPPORTED_PLATFORM` (fail closed: no caller is
  * ever identified, so none is allowed).
  *
  * @param host - `@cora/identity`'s error factory and socket-fd helper
@@ -28,5 +28,6 @@ export function createIdentityPlatform(host: PlatformHost): IdentityPlatform {
       throw notYet();
     },
     peerIdentity: (): Promise<VerifiedPeer> => Promise.reject(notYet()),
+    processIdentity: (): Promise<VerifiedPeer> => Promise.reject(notYet()),
   });
 }

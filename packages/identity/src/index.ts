@@ -8,7 +8,13 @@
  */
 import { autoload } from './platform.ts';
 
-export { peerCredentials, peerIdentity, registerPlatform, loadPlatform } from './platform.ts';
+export {
+  peerCredentials,
+  peerIdentity,
+  processIdentity,
+  registerPlatform,
+  loadPlatform,
+} from './platform.ts';
 export type { PlatformImporter } from './platform.ts';
 export { socketFd } from './socket.ts';
 export type {

@@ -44,7 +44,8 @@ function isPlatform(value: unknown): value is IdentityPlatform {
   return (
     typeof v['platform'] === 'string' &&
     typeof v['peerCredentials'] === 'function' &&
-    typeof v['peerIdentity'] === 'function'
+    typeof v['peerIdentity'] === 'function' &&
+    typeof v['processIdentity'] === 'function'
   );
 }
 
@@ -63,12 +64,15 @@ function isPlatform(value: unknown): value is IdentityPlatform {
  *   platform: loaded.platform,
  *   peerCredentials: (socket) => loaded.peerCredentials(socket),
  *   peerIdentity: (socket, options) => loaded.peerIdentity(socket, { ...options, hashExe: true }),
+ *   processIdentity: (pid, options) => loaded.processIdentity(pid, { ...options, hashExe: true }),
  * });
  * ```
  */
 export function registerPlatform(platform: IdentityPlatform): void {
   if (!isPlatform(platform)) {
-    throw new TypeError('platform must be an IdentityPlatform (platform, peerCredentials, peerIdentity)');
+    throw new TypeError(
+      'platform must be an IdentityPlatform (platform, peerCredentials, peerIdentity, processIdentity)',
+    );
   }
   if (platform.platform !== process.platform) {
     throw new IdentityError(
@@ -153,6 +157,15 @@ function requirePlatform(): IdentityPlatform {
   return current;
 }
 
+function checkOptions(options: PeerIdentityOptions): void {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new TypeError('options must be an object');
+  }
+  if (options.hashExe !== undefined && typeof options.hashExe !== 'boolean') {
+    throw new TypeError('options.hashExe must be a boolean');
+  }
+}
+
 function checkSocket(socket: Socket): void {
   if (typeof socket !== 'object' || (socket as unknown) === null) {
     throw new TypeError('socket must be a net.Socket');
@@ -201,11 +214,40 @@ export function peerCredentials(socket: Socket): PeerCredentials {
  */
 export async function peerIdentity(socket: Socket, options: PeerIdentityOptions = {}): Promise<VerifiedPeer> {
   checkSocket(socket);
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw new TypeError('options must be an object');
-  }
-  if (options.hashExe !== undefined && typeof options.hashExe !== 'boolean') {
-    throw new TypeError('options.hashExe must be a boolean');
-  }
+  checkOptions(options);
   return requirePlatform().peerIdentity(socket, options);
+}
+
+/** Linux's PID_MAX_LIMIT (2^22): no pid is larger on any platform Cora serves. */
+const MAX_PID = 4_194_304;
+
+/**
+ * Identify the process that holds `pid` now, the way {@link peerIdentity} identifies a socket's
+ * peer (executable, argv, start time, script, ancestry; pinned, then re-checked), for asking
+ * what a service would decide about it before it connects. A pid names a process only for a
+ * moment: the answer is about whichever process held it when this ran, and a service must
+ * identify the process again when it connects.
+ *
+ * @param pid - a process id, 1 to 4194304
+ * @param options - `hashExe: true` to add the executable's SHA-256
+ * @returns the verified process; call `close()` when done
+ * @throws TypeError when `pid` is not an integer or `options.hashExe` is not a boolean.
+ * @throws RangeError when `pid` is under 1 or over 4194304.
+ * @throws IdentityError `PEER_GONE` (no such process), `PID_REUSED`, `PEER_CHANGED`, `EXE_DELETED`, `PROC_UNREADABLE` (another user's or a non-dumpable process), `UNSUPPORTED_PLATFORM`.
+ * @example
+ * ```ts
+ * const peer = await processIdentity(4242);
+ * try {
+ *   console.log(peer.identity.exe, peer.identity.ancestry.length);
+ * } finally {
+ *   peer.close();
+ * }
+ * ```
+ */
+export async function processIdentity(pid: number, options: PeerIdentityOptions = {}): Promise<VerifiedPeer> {
+  if (!Number.isInteger(pid)) throw new TypeError(`pid must be an integer, got ${String(pid)}`);
+  if (pid < 1 || pid > MAX_PID)
+    throw new RangeError(`pid must be 1 to ${String(MAX_PID)}, got ${String(pid)}`);
+  checkOptions(options);
+  return requirePlatform().processIdentity(pid, options);
 }

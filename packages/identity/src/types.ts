@@ -13,6 +13,12 @@ export interface AncestorInfo {
   readonly argv0: string | null;
   /** Start time in clock ticks since boot (Linux `/proc/<pid>/stat` field 22), or `null` when unreadable. */
   readonly startTime: bigint | null;
+  /**
+   * For an interpreter: the script its argv names, as a caller's {@link ScriptEvidence} path
+   * is found, then made a realpath when it can be (weaker evidence, architecture §6). Lets a
+   * task's `via` name an agent that is a script (an npm-installed agent runs as `node`).
+   */
+  readonly script?: string;
 }
 
 /**
@@ -90,6 +96,8 @@ export interface IdentityPlatform {
   readonly platform: NodeJS.Platform;
   peerCredentials(socket: Socket): PeerCredentials;
   peerIdentity(socket: Socket, options: PeerIdentityOptions): Promise<VerifiedPeer>;
+  /** The process that holds `pid` now, identified like a socket's peer (`cr verify --pid`). */
+  processIdentity(pid: number, options: PeerIdentityOptions): Promise<VerifiedPeer>;
 }
 
 /** What `@cora/identity` hands a platform package's `createIdentityPlatform`. */

@@ -154,6 +154,7 @@ describe('registerPlatform and loadPlatform (a fresh, unloaded copy of the regis
       platform,
       peerCredentials: () => ({ uid: 1, gid: 2, pid: 3 }),
       peerIdentity: () => Promise.reject(new Error('strict fake: peerIdentity not expected')),
+      processIdentity: () => Promise.reject(new Error('strict fake: processIdentity not expected')),
     };
   }
 
@@ -163,6 +164,7 @@ describe('registerPlatform and loadPlatform (a fresh, unloaded copy of the regis
       expect.objectContaining({ code: 'UNSUPPORTED_PLATFORM' }),
     );
     await expect(fresh.peerIdentity(socket)).rejects.toMatchObject({ code: 'UNSUPPORTED_PLATFORM' });
+    await expect(fresh.processIdentity(process.pid)).rejects.toMatchObject({ code: 'UNSUPPORTED_PLATFORM' });
   });
 
   it('should use a registered platform', async () => {

@@ -13,6 +13,7 @@ describe('@cora/identity entry point', () => {
         "loadPlatform": "function",
         "peerCredentials": "function",
         "peerIdentity": "function",
+        "processIdentity": "function",
         "registerPlatform": "function",
         "socketFd": "function",
       }

@@ -59,7 +59,11 @@ export interface RequestParams {
   /** First frame of every connection. */
   hello: { readonly protocol: number; readonly client: string };
   status: EmptyParams;
-  lock: EmptyParams;
+  /**
+   * Wipe every secret. `stop`: then end the service process (`cr stop`); only the `cr` CLI may
+   * ask, and the reply may be cut off by the exit (wait for the process instead).
+   */
+  lock: { readonly stop?: boolean };
   /**
    * Attachment: the passphrase. `acceptVault`: adopt a vault file the audit log does not vouch
    * for (an older generation, or one written elsewhere) instead of refusing it; audited.
@@ -104,7 +108,24 @@ export interface RequestParams {
     readonly allowInterpreterTargets?: boolean;
   };
   /** Walk the policy decision for a would-be `exec` without running anything. */
-  'policy.explain': { readonly task: string; readonly argv: readonly string[]; readonly caller?: string };
+  'policy.explain': {
+    readonly task: string;
+    readonly argv: readonly string[];
+    /** Decide for this executable as the caller instead of the one asking. */
+    readonly caller?: string;
+    /**
+     * Decide as if the caller ran under this program too (an agent's executable, or the script
+     * an interpreter runs): what `cr exec` from inside that agent would meet at `via`.
+     */
+    readonly under?: string;
+  };
+  /**
+   * What the service would decide for the process holding `pid` as a caller, now (its
+   * identity, the caller rules that match, `via` per task), without running anything. Only
+   * the `cr` CLI may ask. A pid names a process only for a moment: the service identifies a
+   * caller again when it connects.
+   */
+  'policy.verify': { readonly pid: number };
   /**
    * Run a task (architecture §8). Follow-up frames ({@link InputParams}) reference this request's id
    * while it is in flight; the server streams `started`, `stdout` and `stderr` events and ends
@@ -172,8 +193,19 @@ export interface ApprovalInfo {
   readonly task: string;
   /** The resolved target binary. */
   readonly target: string;
+  /**
+   * The command line as the caller sent it, masked with the task's secrets and cut at
+   * {@link APPROVAL_LIMITS} (`maxArgBytes` each, `maxArgvBytes` in all).
+   */
   readonly argv: readonly string[];
+  /** UTF-8 bytes left out of each `argv` item (one entry per item; 0: the whole argument). */
+  readonly argvMore: readonly number[];
+  /** Arguments left out after the last one in `argv`. */
+  readonly argvOmitted: number;
+  /** The child's working directory, masked like `argv` and cut at 4096 bytes. */
   readonly cwd: string;
+  /** UTF-8 bytes left out of `cwd`. */
+  readonly cwdMore: number;
   /** Names of the secrets the task would inject. */
   readonly secrets: readonly string[];
   readonly caller: { readonly pid: number; readonly exe: string; readonly script: string | null };
@@ -194,6 +226,12 @@ export interface ApprovalInfo {
   readonly envOmitted: number;
   /** Files known to steer common targets, present in the child's HOME or working directory. */
   readonly files: readonly ApprovalFile[];
+  /**
+   * How the task confines the child, in words (`clean HOME: …`, `writes only in …`,
+   * `connects only to TCP ports …`), each cut at {@link APPROVAL_LIMITS} `maxConfineBytes`;
+   * empty when it is not confined. Absent from a service that predates it.
+   */
+  readonly confine?: readonly string[];
 }
 
 /** One variable of {@link ApprovalInfo} `env`. */
@@ -214,12 +252,20 @@ export interface ApprovalFile {
   readonly modified: string;
 }
 
-/** Bounds of what an approver is sent beyond the request itself ({@link ApprovalInfo}). */
+/**
+ * Bounds of what an approver is sent ({@link ApprovalInfo}). With them the `pending` event
+ * fits one frame whatever the caller sent: each string at most 6 × its bytes as JSON (a control
+ * character is `\u001b`), in all under 1 MiB (the service's test builds the largest one).
+ */
 export const APPROVAL_LIMITS = Object.freeze({
+  maxArgBytes: 1024,
+  maxArgvBytes: 16 * 1024,
+  maxAncestors: 8,
   maxEnv: 64,
   maxEnvValueBytes: 1024,
   maxFiles: 32,
   maxFilePathBytes: 256,
+  maxConfineBytes: 1024,
 });
 
 /** How a pending approval ended, as an approver is told. */
@@ -304,6 +350,33 @@ export interface StatusResult {
   /** ISO-8601 time at which the service locks itself when idle, or `null` while locked. */
   readonly idleDeadline: string | null;
   readonly version: string;
+  /**
+   * ISO-8601 time at which this unlock's absolute lifetime locks it, whatever happens; `null`
+   * while locked or without a lifetime. Absent from services before it.
+   */
+  readonly lifetimeDeadline?: string | null;
+  /** ISO-8601 time of this unlock; `null` while locked. Absent from services before it. */
+  readonly unlockedAt?: string | null;
+  /**
+   * The last lock since the service started, with why; `null` when it has not locked since
+   * (a fresh service starts locked). Absent from services before it.
+   */
+  readonly lastLock?: StatusLock | null;
+}
+
+/**
+ * Why the service locked: `request` (`cr lock`), `stop` (`cr stop`), `idle` (idle timeout),
+ * `lifetime` (the unlock's absolute lifetime), `suspend` (the machine slept), `signal`,
+ * `shutdown` (the service stopping) or `error`.
+ */
+export type StatusLockReason =
+  'request' | 'stop' | 'idle' | 'lifetime' | 'suspend' | 'signal' | 'shutdown' | 'error';
+
+/** A lock the service remembers: why and when (`status`). */
+export interface StatusLock {
+  readonly reason: StatusLockReason;
+  /** ISO-8601. */
+  readonly at: string;
 }
 
 /** Result of `lock`. */
@@ -381,6 +454,60 @@ export interface PolicyExplainResult {
   readonly reason: string;
 }
 
+/** A process as `policy.verify` saw it (architecture §6): what the service reads at connect. */
+export interface PolicyVerifyProcess {
+  readonly pid: number;
+  /** Effective uid. */
+  readonly uid: number;
+  /** Start time in clock ticks since boot, in decimal: with the pid it names one process. */
+  readonly startTime: string;
+  readonly exe: string;
+  /** SHA-256 of the running executable, computed when a caller rule pins one; else null. */
+  readonly exeSha256: string | null;
+  /** The script an interpreter runs (weaker evidence), or null. */
+  readonly script: string | null;
+  /** Parent first, at most 8; `exe` is null where it could not be read. */
+  readonly ancestry: readonly { readonly pid: number; readonly uid: number; readonly exe: string | null }[];
+  /** Whether a pidfd pinned the process while it was read (else its start time only). */
+  readonly pinned: boolean;
+}
+
+/** One rule of `callers` or `status_callers`, and whether it matches the process. */
+export interface PolicyVerifyRule {
+  readonly list: 'callers' | 'status_callers';
+  readonly exe: string;
+  readonly script: string | null;
+  readonly uid: number | null;
+  readonly sha256: string | null;
+  readonly match: boolean;
+  /** `ALLOWED`, or the policy's reason code (`CALLER_PIN_MISMATCH`, `SCRIPT_NOT_ALLOWED`…). */
+  readonly reason: string;
+  /** Whether the running executable has the rule's `sha256`; null when the rule pins nothing. */
+  readonly pin: boolean | null;
+  readonly detail: string;
+}
+
+/** What the gate answers for a kind of request: allowed, or the policy's reason. */
+export interface PolicyVerifyGate {
+  readonly allowed: boolean;
+  readonly reason: string;
+  readonly detail: string;
+}
+
+/** Result of `policy.verify`: what the service would decide for a process as a caller. */
+export interface PolicyVerifyResult {
+  readonly process: PolicyVerifyProcess;
+  /** Whether it is this installation's `cr`, which is always allowed, and why not when not. */
+  readonly cli: { readonly match: boolean; readonly detail: string };
+  /** Every rule of `callers`, then of `status_callers`, in order. */
+  readonly rules: readonly PolicyVerifyRule[];
+  /** Every request but `status` (`exec`, `secrets.list`…). */
+  readonly requests: PolicyVerifyGate;
+  readonly status: PolicyVerifyGate;
+  /** Each task: whether its `via` is met by the process or its ancestry. */
+  readonly tasks: readonly { readonly task: string; readonly via: boolean; readonly detail: string }[];
+}
+
 /** Result of `exec`: the child's exit code, or the signal that killed it. */
 export interface ExecResult {
   readonly code: number | null;
@@ -442,6 +569,7 @@ export interface Results {
   'policy.get': PolicyGetResult;
   'policy.set': PolicySetResult;
   'policy.explain': PolicyExplainResult;
+  'policy.verify': PolicyVerifyResult;
   exec: ExecResult;
   approve: ApproveResult;
   'audit.verify': AuditVerifyResult;
@@ -510,6 +638,7 @@ export const ATTACHMENT_PARTS: Readonly<Record<MessageType | InputType, number |
     'policy.get': 0,
     'policy.set': 1,
     'policy.explain': 0,
+    'policy.verify': 0,
     exec: 0,
     approve: 1,
     'audit.verify': 0,

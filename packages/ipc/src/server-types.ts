@@ -111,6 +111,7 @@ export type OptionalRequestType =
   | 'policy.get'
   | 'policy.set'
   | 'policy.explain'
+  | 'policy.verify'
   | 'exec'
   | 'approve'
   | 'audit.verify'

@@ -13,6 +13,7 @@ import {
   type IpcClient,
   type RequestType,
 } from '../src/index.ts';
+import { checkResult } from '../src/internal/schemas.ts';
 import {
   rawFrame,
   REQUEST_TYPES,
@@ -146,6 +147,15 @@ const FIELDS: [string, RequestType, Record<string, unknown>, number | undefined,
   ['a policy nested past the header limit', 'policy.set', { policy: nested(8) }, undefined, 'BAD_JSON'],
   ['an explain caller with a NUL', 'policy.explain', { caller: '/bin/a\0b' }, undefined, 'BAD_REQUEST'],
   ['an explain with an empty task', 'policy.explain', { task: '' }, undefined, 'BAD_REQUEST'],
+  ['an explain under an absolute path', 'policy.explain', { under: '/opt/agent/cli.js' }, undefined, 'ok'],
+  ['an explain under a relative path', 'policy.explain', { under: 'bin/claude' }, undefined, 'BAD_REQUEST'],
+  ['a verify of pid 1', 'policy.verify', { pid: 1 }, undefined, 'ok'],
+  ['a verify of pid 4194304 (PID_MAX_LIMIT)', 'policy.verify', { pid: 4_194_304 }, undefined, 'ok'],
+  ['a verify of pid 0', 'policy.verify', { pid: 0 }, undefined, 'BAD_REQUEST'],
+  ['a verify of pid -1', 'policy.verify', { pid: -1 }, undefined, 'BAD_REQUEST'],
+  ['a verify of pid 4194305', 'policy.verify', { pid: 4_194_305 }, undefined, 'BAD_REQUEST'],
+  ['a verify of pid 1.5', 'policy.verify', { pid: 1.5 }, undefined, 'BAD_REQUEST'],
+  ['a verify of pid "42"', 'policy.verify', { pid: '42' }, undefined, 'BAD_REQUEST'],
   ['an exec cwd of 4096 bytes', 'exec', { cwd: `/${long(4095)}` }, undefined, 'ok'],
   ['an exec cwd of 4097 bytes', 'exec', { cwd: `/${long(4096)}` }, undefined, 'BAD_REQUEST'],
   ['an exec cwd with a NUL', 'exec', { cwd: '/tmp\0/etc' }, undefined, 'BAD_REQUEST'],
@@ -245,3 +255,26 @@ describe('hello schema', () => {
 function isInputType(type: string): boolean {
   return ['exec.stdin', 'exec.signal', 'exec.resize', 'approve.decide'].includes(type);
 }
+
+describe('status result schema', () => {
+  const base = { state: 'locked', secrets: 0, pid: 1, socket: '/x', idleDeadline: null, version: '0.1.0' };
+  const at = '2026-12-04T19:25:00.000Z';
+
+  it('should take the lock reason and deadlines, and a status without them (a service before them)', () => {
+    expect(checkResult('status', base)).toEqual(base);
+    const full = { ...base, lifetimeDeadline: at, unlockedAt: at, lastLock: { reason: 'idle', at } };
+    expect(checkResult('status', full)).toEqual(full);
+    expect(
+      checkResult('status', { ...base, lastLock: null, lifetimeDeadline: null, unlockedAt: null }),
+    ).not.toBeNull();
+  });
+
+  it.each([
+    ['a reason outside the list', { lastLock: { reason: 'bored', at } }],
+    ['a lock time that is not ISO', { lastLock: { reason: 'idle', at: 'yesterday' } }],
+    ['an extra key in the lock', { lastLock: { reason: 'idle', at, by: 'x' } }],
+    ['a lifetime that is not ISO', { lifetimeDeadline: 5 }],
+  ])('should refuse %s', (_what, extra) => {
+    expect(checkResult('status', { ...base, ...extra })).toBeNull();
+  });
+});

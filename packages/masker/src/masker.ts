@@ -3,8 +3,6 @@
  * The streaming output masker (architecture §8, promise G10): the bytes a child writes to stdout or
  * stderr go through one masker per stream, which replaces every injected value of 6+ bytes and
  * its common encodings with `<concealed:NAME>` before anything reaches the caller.
- * Past 500 lines on purpose: the scan, the hold-back and the idle flush share one buffer and
- * its invariants.
  *
  * Works on bytes only; no value, encoded form or output chunk ever becomes a JS string (G3).
  *
@@ -53,34 +51,24 @@
  * returned at once. `flush()` at the end of the stream decides and returns the rest.
  * `flushIdle()` (the stream went quiet) decides it too but keeps the longest tail that is a
  * piece of a value's raw bytes (≤ 7) or hex form (≤ 15 digits), so that no 8 bytes of a value
- * written in pieces around a pause are ever emitted unconcealed (see holdTail). Memory is
- * bounded by the longest form (6 × the longest value for `\u` forms) plus one 64 KiB slice.
+ * written in pieces around a pause are ever emitted unconcealed (see holdTail). The held bytes
+ * are bounded by the longest form (6 × the longest value for `\u` forms).
  *
- * Secure memory: the pattern table (every form of every value and a sampled 4-gram index over
- * them) and the working buffer are one SecretBuf region (internal/pattern-table.ts explains
- * why even the index is secret). `push` opens it once, scans with typed-array views made inside
- * that single `use()`, and the pages are no-access again before it returns. The caller's chunk
- * is copied into the working buffer and never kept: wipe it after `push` if it held secrets.
- * The returned arrays are ordinary memory holding masked output only.
+ * Secure memory: the filter and the working buffer (the hold-back) are one SecretBuf
+ * region, the table (every form of every value, its hash chains) another (internal/pattern-
+ * table.ts explains the split and why even the filter is secret). `push` opens the first once
+ * and the second only when the filter found a candidate (almost only real matches) or at a
+ * pause; the typed-array views over them are made inside those `use()` calls and the pages are
+ * no-access again before it returns. The caller's chunk is read in place and never kept (only
+ * its first bytes are copied, next to the hold-back, and zeroed after): wipe it after `push` if
+ * it held secrets. The returned arrays are ordinary memory holding masked output only, each
+ * exactly its own bytes.
  */
 import { MemstoreError, SecretBuf, isValidSecretName } from '@cora/memstore';
 import { MaskerError } from './errors.ts';
 import { maskerInternals } from './internal/masker-internals.ts';
-import {
-  ENTRY_INTS,
-  FLAG_CASELESS,
-  FLAG_HEX_SOURCE,
-  FLAG_RAW_SOURCE,
-  FLAG_SECRET_SHIFT,
-  FRAGMENT_BYTES,
-  GRAM_FOLD,
-  HASH_MULTIPLIER,
-  MIN_PATTERN_BYTES,
-  RECORD_INTS,
-  STRIDE,
-  buildPatternTable,
-  type PatternTable,
-} from './internal/pattern-table.ts';
+import { FRAGMENT_BYTES, buildPatternTable, type PatternTable } from './internal/pattern-table.ts';
+import { Found, holdTail, inRun, matchAt, nextCandidate } from './internal/scan.ts';
 
 /** Values shorter than this are not masked (G10: "every injected value of 6+ bytes"). */
 export const MASKER_MIN_LENGTH = 6;
@@ -211,41 +199,36 @@ function checkSecret(entry: unknown, i: number): MaskerSecret {
   return { name, value };
 }
 
-/** A growable output buffer (masked bytes only: ordinary memory). */
-class Output {
-  bytes: Uint8Array;
-  length = 0;
+/**
+ * What one step emits, in order: ranges of the stream and tags. Positions and secret numbers
+ * only, which the output itself shows; the bytes are copied once the size is known.
+ */
+class Plan {
+  readonly parts: number[] = [];
+  size = 0;
 
-  constructor(capacity: number) {
-    this.bytes = new Uint8Array(Math.max(capacity, 64));
-  }
-
-  append(source: Uint8Array, start: number, end: number): void {
+  range(start: number, end: number): void {
     if (end <= start) return;
-    this.reserve(end - start);
-    this.bytes.set(source.subarray(start, end), this.length);
-    this.length += end - start;
+    this.parts.push(start, end);
+    this.size += end - start;
   }
 
-  reserve(extra: number): void {
-    if (this.length + extra <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + extra));
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-  }
-
-  result(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
+  tag(secret: number, length: number): void {
+    this.parts.push(-1 - secret, 0);
+    this.size += length;
   }
 }
+
+type Mode = 'push' | 'end' | 'idle';
 
 class StreamMasker implements Masker {
   readonly #table: PatternTable | undefined;
   readonly #tags: readonly Uint8Array[];
+  readonly #found = new Found();
   #disposed = false;
-  /** Bytes held in the work buffer (positions are relative to its start). */
+  /** Bytes held back in the work buffer (stream positions count from its start). */
   #held = 0;
-  /** First held byte not yet emitted or concealed. */
+  /** First stream position not yet emitted or concealed. */
   #emitFrom = 0;
   /** End of the last concealed span; a form starting before it extends that span. */
   #coverEnd = 0;
@@ -255,35 +238,36 @@ class StreamMasker implements Masker {
   constructor(table: PatternTable | undefined, tags: readonly Uint8Array[]) {
     this.#table = table;
     this.#tags = tags;
-    if (table !== undefined) maskerInternals.set(this, { buffers: [table.table, table.work] });
+    if (table !== undefined) {
+      maskerInternals.set(this, { buffers: [table.table, table.work], filter: table.filter });
+    }
   }
 
   push(chunk: Uint8Array): Uint8Array {
     this.#checkLive();
     if (!(chunk instanceof Uint8Array)) throw new TypeError('chunk must be a Uint8Array');
     const pt = this.#table;
-    if (pt === undefined) return chunk.slice();
-    const out = new Output(chunk.length + 64);
-    pt.table.use((mem) => {
-      pt.work.use((work) => {
-        const ints = new Int32Array(mem.buffer, mem.byteOffset, pt.intCount);
-        const pat = mem.subarray(pt.intCount * 4);
-        let taken = 0;
-        while (taken < chunk.length) {
-          const room = work.length - this.#held;
-          const take = Math.min(room, chunk.length - taken);
-          work.set(chunk.subarray(taken, taken + take), this.#held);
-          this.#held += take;
-          taken += take;
-          this.#step(pt, ints, pat, work, out, 'push');
-        }
-      });
-    });
-    return out.result();
+    // A copy, never a view (Buffer#slice is one): the caller wipes its chunk after push.
+    if (pt === undefined) return new Uint8Array(chunk);
+    if (chunk.length === 0) return new Uint8Array(0);
+    // The chunk is read twice (scan, then copy out): memory another thread can write must not
+    // change between the two, so it is copied first, and wiped after.
+    if (!(chunk.buffer instanceof ArrayBuffer)) {
+      const own = new Uint8Array(chunk);
+      try {
+        return this.#step(pt, own, 'push');
+      } finally {
+        own.fill(0);
+      }
+    }
+    return this.#step(pt, chunk, 'push');
   }
 
   flush(): Uint8Array {
-    const out = this.#decide('end');
+    this.#checkLive();
+    const pt = this.#table;
+    if (pt === undefined) return new Uint8Array(0);
+    const out = this.#step(pt, undefined, 'end');
     this.#held = 0;
     this.#emitFrom = 0;
     this.#coverEnd = 0;
@@ -292,23 +276,10 @@ class StreamMasker implements Masker {
   }
 
   flushIdle(): Uint8Array {
-    return this.#decide('idle');
-  }
-
-  /** Decide the held bytes at the end of the stream or at a pause; zero the buffer at the end. */
-  #decide(mode: 'end' | 'idle'): Uint8Array {
     this.#checkLive();
     const pt = this.#table;
     if (pt === undefined) return new Uint8Array(0);
-    const out = new Output(this.#held + 64);
-    pt.table.use((mem) => {
-      pt.work.use((work) => {
-        const ints = new Int32Array(mem.buffer, mem.byteOffset, pt.intCount);
-        this.#step(pt, ints, mem.subarray(pt.intCount * 4), work, out, mode);
-        if (mode === 'end') work.fill(0);
-      });
-    });
-    return out.result();
+    return this.#step(pt, undefined, 'idle');
   }
 
   dispose(): void {
@@ -317,6 +288,7 @@ class StreamMasker implements Masker {
     this.#held = 0;
     this.#table?.table.wipe();
     this.#table?.work.wipe();
+    this.#table?.filter.wipe();
   }
 
   #checkLive(): void {
@@ -324,214 +296,191 @@ class StreamMasker implements Masker {
   }
 
   /**
-   * Decide every position where a form can be checked completely (all of them at the `end` or
-   * when `idle`), write the output, then move the undecided tail to the front of the work
-   * buffer and zero the rest. When `idle`, the tail kept is the one {@link holdTail} picks.
-   * Runs inside the single `use()` of a push or flush.
+   * Decide every start position where a form can be checked completely (all of them at the
+   * `end` or when `idle`), return the output, and keep the undecided tail at the front of the
+   * work buffer, zeroing the rest. When `idle`, the tail kept is the one {@link holdTail} picks.
+   * The stream is the hold-back followed by `chunk`, read in place (never kept); the filter's
+   * region is opened once, the table's only when there are candidates (or at a pause).
    */
-  #step(
-    pt: PatternTable,
-    ints: Int32Array,
-    pat: Uint8Array,
-    data: Uint8Array,
-    out: Output,
-    mode: 'push' | 'end' | 'idle',
-  ): void {
-    const n = this.#held;
-    // A form of length L starting at i is decidable when i + L <= n for the longest L.
-    let limit = mode !== 'push' ? n : Math.max(0, n - (pt.maxLength - 1));
-    // Starts past n - MIN_PATTERN_BYTES cannot begin any form.
-    const scanEnd = Math.min(limit, n - MIN_PATTERN_BYTES + 1);
-    let emitFrom = this.#emitFrom;
-    let coverEnd = this.#coverEnd;
-    let lastTag = this.#lastTag;
-    // Sample every STRIDE-th position j (internal/pattern-table.ts): a form starting at i is
-    // seen at the one j in [i, i + STRIDE) on the grid, through its 4-gram at offset j - i.
-    // j + 4 <= n holds because j <= i + STRIDE - 1 and i + MIN_PATTERN_BYTES <= n.
-    const jEnd = scanEnd + STRIDE - 1;
-    const bitmapShift = pt.bitmapShift;
-    const headShift = pt.headShift;
-    const headsAt = pt.headsAt;
-    const entriesAt = pt.entriesAt;
-    const recordsAt = pt.recordsAt;
-    for (
-      let j = nextCandidate(data, ints, 0, jEnd, bitmapShift);
-      j < jEnd;
-      j = nextCandidate(data, ints, j + STRIDE, jEnd, bitmapShift)
-    ) {
-      const word =
-        (data[j] as number) |
-        ((data[j + 1] as number) << 8) |
-        ((data[j + 2] as number) << 16) |
-        ((data[j + 3] as number) << 24) |
-        GRAM_FOLD;
-      const bit = Math.imul(word, HASH_MULTIPLIER) >>> bitmapShift;
-      // Longest match per candidate start j - off (off < STRIDE = 3), found in any order.
-      let len0 = 0;
-      let len1 = 0;
-      let len2 = 0;
-      let sec0 = 0;
-      let sec1 = 0;
-      let sec2 = 0;
-      let next = ints[headsAt + (bit >>> headShift)] as number;
-      while (next !== 0) {
-        const e = entriesAt + (next - 1) * ENTRY_INTS;
-        next = ints[e] as number;
-        if (ints[e + 1] !== word) continue;
-        const packed = ints[e + 2] as number;
-        const off = packed & 3;
-        const i = j - off;
-        if (i < 0 || i >= scanEnd) continue;
-        const r = recordsAt + (packed >>> 2) * RECORD_INTS;
-        const length = ints[r + 1] as number;
-        if (i + length > n) continue;
-        if (length <= (off === 0 ? len0 : off === 1 ? len1 : len2)) continue;
-        const offset = ints[r] as number;
-        const tagged = ints[r + 2] as number;
-        let k = 0;
-        if ((tagged & FLAG_CASELESS) === 0) {
-          while (k < length && pat[offset + k] === data[i + k]) k += 1;
-        } else {
-          // Caseless: the pattern is stored folded; fold the text's A-Z as we go.
-          for (; k < length; k += 1) {
-            const d = data[i + k] as number;
-            if (pat[offset + k] !== (d - 0x41 < 26 && d >= 0x41 ? d | 0x20 : d)) break;
+  #step(pt: PatternTable, chunk: Uint8Array | undefined, mode: Mode): Uint8Array {
+    if (this.#held === 0 && chunk === undefined) return new Uint8Array(0);
+    return pt.filter.use((bits) =>
+      pt.work.use((work) => {
+        const held = this.#held;
+        const n = held + (chunk?.length ?? 0);
+        // The junction: the hold-back, then as much of the chunk as fits, so that forms
+        // starting in the hold-back are checked on one contiguous buffer.
+        const junctionEnd = Math.min(n, pt.junctionBytes);
+        if (chunk !== undefined) work.set(chunk.subarray(0, junctionEnd - held), held);
+        try {
+          let limit = mode === 'push' ? Math.max(0, n - (pt.maxLength - 1)) : n;
+          const plan = new Plan();
+          this.#scan(pt, bits, work, chunk, n, limit, junctionEnd, plan);
+          if (mode === 'idle') {
+            // Keep the longest unconcealed tail that could be the start of a fragment or value.
+            const from = Math.max(this.#emitFrom, 0);
+            limit = n - pt.table.use((mem) => holdTail(pt, ...tableViews(pt, mem), work, from, n));
           }
+          // Bytes before `limit` that no form covers are decided: emit them.
+          if (this.#emitFrom < limit) {
+            plan.range(this.#emitFrom, limit);
+            this.#emitFrom = limit;
+          }
+          const out = this.#render(plan, work, chunk, held);
+          // Keep the undecided tail [limit, n) at the front; zero everything after it.
+          if (n <= junctionEnd) work.copyWithin(0, limit, n);
+          else if (chunk !== undefined) work.set(chunk.subarray(limit - held), 0);
+          work.fill(0, n - limit, mode === 'end' ? work.length : junctionEnd);
+          this.#held = n - limit;
+          this.#emitFrom -= limit;
+          this.#coverEnd -= limit;
+          return out;
+        } catch (error) {
+          work.fill(0, held, junctionEnd); // the chunk's bytes copied above
+          throw error;
         }
-        if (k !== length) continue;
-        const secret = tagged >>> FLAG_SECRET_SHIFT;
-        if (off === 0) {
-          len0 = length;
-          sec0 = secret;
-        } else if (off === 1) {
-          len1 = length;
-          sec1 = secret;
-        } else {
-          len2 = length;
-          sec2 = secret;
-        }
-      }
-      // Apply in start order (j - 2, j - 1, j): leftmost first, overlapping spans merged.
-      for (let off = STRIDE - 1; off >= 0; off -= 1) {
-        const length = off === 0 ? len0 : off === 1 ? len1 : len2;
-        if (length === 0) continue;
-        const secret = off === 0 ? sec0 : off === 1 ? sec1 : sec2;
-        const i = j - off;
-        const end = i + length;
-        if (i >= coverEnd) {
-          out.append(data, emitFrom, i);
-          this.#writeTag(out, secret);
-          lastTag = secret;
-          coverEnd = end;
-          emitFrom = end;
-        } else if (end > coverEnd) {
-          // Overlaps the span being concealed: extend it (never reveal its tail).
-          if (secret !== lastTag) this.#writeTag(out, secret);
-          lastTag = secret;
-          coverEnd = end;
-          emitFrom = end;
-        }
-      }
-    }
-    // Idle: keep the longest unconcealed tail that could be the start of a fragment or value.
-    if (mode === 'idle') limit = n - holdTail(pt, ints, pat, data, Math.max(emitFrom, 0), n);
-    // Bytes before `limit` that no form covers are decided: emit them.
-    if (emitFrom < limit) {
-      out.append(data, emitFrom, limit);
-      emitFrom = limit;
-    }
-    // Keep the undecided tail [limit, n) at the front; zero everything after it.
-    if (limit > 0) {
-      data.copyWithin(0, limit, n);
-      data.fill(0, n - limit, n);
-    }
-    this.#held = n - limit;
-    this.#emitFrom = emitFrom - limit;
-    this.#coverEnd = coverEnd - limit;
-    this.#lastTag = lastTag;
+      }),
+    );
   }
 
-  #writeTag(out: Output, secret: number): void {
-    const tag = this.#tags[secret];
-    if (tag !== undefined) out.append(tag, 0, tag.length);
+  /**
+   * The filter pass over every grid position that can start a decidable form, and the table
+   * check of its candidates, applied in start order: a form starting at or after the concealed
+   * span starts a new one, a form overlapping it extends it.
+   */
+  #scan(
+    pt: PatternTable,
+    bits: Uint8Array,
+    work: Uint8Array,
+    chunk: Uint8Array | undefined,
+    n: number,
+    limit: number,
+    junctionEnd: number,
+    plan: Plan,
+  ): void {
+    const step = pt.stride;
+    const held = this.#held;
+    // A form of at least step + 3 bytes starting at i is decidable when i < limit and fits by n.
+    const scanEnd = Math.min(limit, n - step - 2);
+    if (scanEnd <= 0) return;
+    // A grid point j finds the starts j - step + 1 … j. Those before `split` are read from the
+    // junction, the rest from the chunk in place (their starts are all in the chunk).
+    const gridEnd = scanEnd + step - 1;
+    const split = Math.ceil((held + step - 1) / step) * step;
+    const filter = new Int32Array(bits.buffer, bits.byteOffset, bits.length >>> 2);
+    const passes: readonly (readonly [DataView, number, number, number, number, number])[] = [
+      // text, its base, first and end grid position, lowest and highest gram position
+      [
+        new DataView(work.buffer, work.byteOffset, junctionEnd),
+        0,
+        0,
+        Math.min(gridEnd, split),
+        0,
+        junctionEnd - 4,
+      ],
+      ...(chunk === undefined || split >= gridEnd
+        ? []
+        : [
+            [
+              new DataView(chunk.buffer, chunk.byteOffset, chunk.length),
+              held,
+              split,
+              gridEnd,
+              held,
+              n - 4,
+            ] as const,
+          ]),
+    ];
+    let pass = 0;
+    let from = 0;
+    /** The next grid position whose gram and its run pass the filter, or -1 when none is left. */
+    const next = (): number => {
+      for (; pass < passes.length; pass += 1, from = passes[pass]?.[2] ?? 0) {
+        const [text, base, , to, lo, hi] = passes[pass] as (typeof passes)[number];
+        while (from < to) {
+          const j = nextCandidate(text, base, from, to, step, filter, pt.filterShift);
+          from = j + step;
+          if (j < to && inRun(text, base, j, lo, hi, step, filter, pt.filterShift)) return j;
+        }
+      }
+      return -1;
+    };
+    let j = next();
+    if (j < 0) return;
+    // The table's region is opened once, at the first candidate, and checks the rest of them.
+    pt.table.use((mem) => {
+      const [ints, pat] = tableViews(pt, mem);
+      for (; j >= 0; j = next()) {
+        const inJunction = j < split || chunk === undefined;
+        matchAt(pt, ints, pat, inJunction ? work : chunk, inJunction ? 0 : held, j, scanEnd, n, this.#found);
+        this.#apply(j, step, plan);
+      }
+    });
+  }
+
+  /** Apply the matches found at grid position j in start order (j - step + 1 first). */
+  #apply(j: number, step: number, plan: Plan): void {
+    const found = this.#found;
+    for (let off = step - 1; off >= 0; off -= 1) {
+      const length = found.length[off] as number;
+      if (length === 0) continue;
+      const secret = found.secret[off] as number;
+      const start = j - off;
+      const end = start + length;
+      if (start >= this.#coverEnd) {
+        plan.range(this.#emitFrom, start);
+        this.#tag(plan, secret);
+      } else if (end > this.#coverEnd) {
+        // Overlaps the span being concealed: extend it (never reveal its tail).
+        if (secret !== this.#lastTag) this.#tag(plan, secret);
+      } else {
+        continue;
+      }
+      this.#lastTag = secret;
+      this.#coverEnd = end;
+      this.#emitFrom = end;
+    }
+  }
+
+  #tag(plan: Plan, secret: number): void {
+    plan.tag(secret, this.#tags[secret]?.length ?? 0);
+  }
+
+  /**
+   * The planned output in one array of exactly its size (no spare bytes behind the view), every
+   * byte of it written: stream positions before `held` come from the work buffer, the others
+   * from the chunk.
+   */
+  #render(plan: Plan, work: Uint8Array, chunk: Uint8Array | undefined, held: number): Uint8Array {
+    if (plan.size === 0) return new Uint8Array(0);
+    // Not zero-filled first (a 64 KiB zero-fill costs as much as the scan): all of it is written.
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(plan.size).buffer, 0, plan.size);
+    const parts = plan.parts;
+    let at = 0;
+    for (let k = 0; k < parts.length; k += 2) {
+      const start = parts[k] as number;
+      const end = parts[k + 1] as number;
+      if (start < 0) {
+        const tag = this.#tags[-1 - start] ?? new Uint8Array(0);
+        out.set(tag, at);
+        at += tag.length;
+        continue;
+      }
+      if (start < held) {
+        out.set(work.subarray(start, Math.min(end, held)), at);
+        at += Math.min(end, held) - start;
+      }
+      if (end > held && chunk !== undefined) {
+        out.set(chunk.subarray(Math.max(start, held) - held, end - held), at);
+        at += end - Math.max(start, held);
+      }
+    }
+    if (at !== plan.size) throw new MaskerError('INTERNAL', 'masker output size mismatch');
+    return out;
   }
 }
 
-/**
- * The hot loop, kept tiny so the JIT compiles it tight: the first grid position j (stepping by
- * STRIDE from `from`) whose 4-gram's bitmap bit is set, or `end`.
- */
-function nextCandidate(
-  data: Uint8Array,
-  bitmap: Int32Array,
-  from: number,
-  end: number,
-  shift: number,
-): number {
-  for (let j = from; j < end; j += STRIDE) {
-    const word =
-      (data[j] as number) |
-      ((data[j + 1] as number) << 8) |
-      ((data[j + 2] as number) << 16) |
-      ((data[j + 3] as number) << 24) |
-      GRAM_FOLD;
-    const bit = Math.imul(word, HASH_MULTIPLIER) >>> shift;
-    if (((bitmap[bit >>> 5] as number) & (1 << (bit & 31))) !== 0) return j;
-  }
-  return end;
-}
-
-/**
- * The idle flush's hold-back (issue 13 §4): the length of the longest tail of `data[from, n)`
- * that occurs in some value's raw bytes (at most FRAGMENT_BYTES − 1 bytes) or in its hex form
- * (any letter case, at most 2 × FRAGMENT_BYTES − 1 digits). Emitting it could let the value's
- * next piece, written after the pause, show FRAGMENT_BYTES of it unconcealed; everything before
- * it cannot join a later byte into a fragment that was not already concealed.
- */
-function holdTail(
-  pt: PatternTable,
-  ints: Int32Array,
-  pat: Uint8Array,
-  data: Uint8Array,
-  from: number,
-  n: number,
-): number {
-  let best = 0;
-  for (let rec = 0; rec < pt.recordCount; rec += 1) {
-    const r = pt.recordsAt + rec * RECORD_INTS;
-    const flags = ints[r + 2] as number;
-    if ((flags & (FLAG_RAW_SOURCE | FLAG_HEX_SOURCE)) === 0) continue;
-    const cap = (flags & FLAG_HEX_SOURCE) !== 0 ? 2 * FRAGMENT_BYTES - 1 : FRAGMENT_BYTES - 1;
-    const offset = ints[r] as number;
-    const length = ints[r + 1] as number;
-    const caseless = (flags & FLAG_CASELESS) !== 0;
-    for (let t = Math.min(cap, n - from, length); t > best; t -= 1) {
-      if (occursIn(pat, offset, length, data, n - t, t, caseless)) {
-        best = t;
-        break;
-      }
-    }
-  }
-  return best;
-}
-
-/** Whether `text[at, at + t)` occurs in `pat[offset, offset + length)` (text A-Z folded when caseless). */
-function occursIn(
-  pat: Uint8Array,
-  offset: number,
-  length: number,
-  text: Uint8Array,
-  at: number,
-  t: number,
-  caseless: boolean,
-): boolean {
-  for (let p = offset; p + t <= offset + length; p += 1) {
-    let k = 0;
-    for (; k < t; k += 1) {
-      const d = text[at + k] as number;
-      if (pat[p + k] !== (caseless && d - 0x41 < 26 && d >= 0x41 ? d | 0x20 : d)) break;
-    }
-    if (k === t) return true;
-  }
-  return false;
+/** Typed views over the table region, made inside its `use()` (layout in pattern-table.ts). */
+function tableViews(pt: PatternTable, mem: Uint8Array): [Int32Array, Uint8Array] {
+  return [new Int32Array(mem.buffer, mem.byteOffset, pt.intCount), mem.subarray(pt.intCount * 4)];
 }

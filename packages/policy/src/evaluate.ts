@@ -3,6 +3,7 @@ import type { CallerIdentity } from '@cora/identity';
 import { durationMs } from './internal/duration.ts';
 import { isInterpreterPath } from './internal/names.ts';
 import type { CallerRule, Policy, Task } from './schema.ts';
+import { describeConfinement, landlockAbiNeeded } from './confine.ts';
 
 /**
  * Why a decision was taken: a closed list, audited with every decision (architecture §7, §10).
@@ -36,6 +37,11 @@ export const ReasonCode = {
   TTL_EXPIRED: 'TTL_EXPIRED',
   /** `max_spawns` spawns already happened within `window_ms`. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /**
+   * The task confines its child (`write`, `connect`) and the kernel's Landlock ABI is too old
+   * (or was not given): refused rather than run unconfined.
+   */
+  CONFINE_UNSUPPORTED: 'CONFINE_UNSUPPORTED',
   /** The task needs a human's approval and no live grant covers this caller. */
   APPROVAL_REQUIRED: 'APPROVAL_REQUIRED',
   ALLOWED: 'ALLOWED',
@@ -91,6 +97,12 @@ export interface EvaluationContext {
    * are compared as written only.
    */
   readonly targetRealpaths?: ReadonlyMap<string, string | null>;
+  /**
+   * The kernel's Landlock ABI (0: none), as the service measured it. A task that confines its
+   * child with `write` or `connect` is refused (`CONFINE_UNSUPPORTED`) when it is missing or
+   * older than the task needs: never run unconfined.
+   */
+  readonly landlockAbi?: number;
 }
 
 /** The answer: allow, deny or ask a human, with a reason code and a message for people. */
@@ -263,10 +275,15 @@ function run(policy: Policy, request: EvaluationRequest, context: EvaluationCont
   const task = policy.tasks[name] as Task;
   steps.push({ name: 'task', pass: true, detail: `task ${name} exists` });
 
-  // 3. via satisfied: every entry is the caller or one of its readable ancestors
+  // 3. via satisfied: every entry is the caller or one of its readable ancestors, by its exe or,
+  // for an interpreter, the script it runs (an npm agent is a node script: the way a caller
+  // rule's `script` matches, and as weak, architecture §6)
   if (task.via !== undefined) {
     const chain = new Set<string>([request.caller.exe]);
-    for (const ancestor of request.caller.ancestry) if (ancestor.exe !== null) chain.add(ancestor.exe);
+    for (const ancestor of request.caller.ancestry) {
+      if (ancestor.exe !== null) chain.add(ancestor.exe);
+      if (ancestor.script !== undefined) chain.add(ancestor.script);
+    }
     const missing = task.via.filter((exe) => !chain.has(exe));
     if (missing.length > 0) {
       return deny(
@@ -360,7 +377,25 @@ function run(policy: Policy, request: EvaluationRequest, context: EvaluationCont
     steps.push({ name: 'rate', pass: true, detail: 'no rate limit' });
   }
 
-  // 7. approval, remembered per (task, caller exe, parent pid, parent start time)
+  // 7. the child's confinement can be applied (architecture §8): refuse, never run unconfined
+  const needed = landlockAbiNeeded(task);
+  const abi = context.landlockAbi ?? 0;
+  if (needed > abi) {
+    return deny(
+      'CONFINE_UNSUPPORTED',
+      'confine',
+      `task ${name} confines its child (${task.connect === undefined ? 'write' : 'connect'}), which needs Landlock ABI ${needed}; ${context.landlockAbi === undefined ? 'the kernel was not asked' : abi === 0 ? 'this kernel has no Landlock' : `this kernel has ABI ${abi}`}, so it is refused rather than run unconfined`,
+    );
+  }
+  const confined = describeConfinement(task);
+  steps.push({
+    name: 'confine',
+    pass: true,
+    detail:
+      confined.length === 0 ? 'the child is not confined' : `the child is confined: ${confined.join('; ')}`,
+  });
+
+  // 8. approval, remembered per (task, caller exe, parent pid, parent start time)
   const done = (reason: ReasonCode, detail: string): Outcome => {
     steps.push({ name: 'decision', pass: true, detail });
     return {
@@ -403,7 +438,7 @@ function run(policy: Policy, request: EvaluationRequest, context: EvaluationCont
 
 /**
  * Decide a spawn request, in the order of architecture §7: caller allowed → task exists → via
- * satisfied → target allowed → ttl → rate → approval → allow. Pure: it does no I/O and reads
+ * satisfied → target allowed → ttl → rate → confinement possible → approval → allow. Pure: it does no I/O and reads
  * the clock only through `context.now`; the service resolves argv[0], hashes binaries and
  * keeps spawn history and grants, and passes them in.
  *

@@ -8,8 +8,6 @@ export {
   parsePolicy,
   serializePolicy,
   emptyPolicy,
-  parseCallerSpec,
-  formatCallerSpec,
   allowCaller,
   denyCaller,
   addTask,
@@ -22,7 +20,9 @@ export type { Policy, CallerRule, Task, Approve } from './schema.ts';
 export { evaluate, explain, targetsToResolve, ReasonCode } from './evaluate.ts';
 export type { Decision, EvaluationRequest, EvaluationContext, GrantQuery } from './evaluate.ts';
 export { childEnvironment, isHookVariable, BASE_ENV_NAMES } from './env.ts';
-export { isInterpreter, parseDuration } from './helpers.ts';
+export { isInterpreter, parseDuration, parseCallerSpec, formatCallerSpec } from './helpers.ts';
+export { describeConfinement, landlockAbiNeeded } from './confine.ts';
+export type { TaskConfinement } from './confine.ts';
 export { isValidTaskName } from './internal/names.ts';
 export type { EnvEntry, NamedSecret } from './env.ts';
 export { PolicyError, PolicyErrorCode, isPolicyError } from './errors.ts';

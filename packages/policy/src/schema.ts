@@ -3,6 +3,7 @@ import { isValidSecretName } from '@cora/memstore';
 import * as v from 'valibot';
 import { PolicyError } from './errors.ts';
 import { isHookVariable } from './env.ts';
+import { CONFINE_FIELDS, confinementFields, type TaskConfinement } from './confine.ts';
 import { durationMs } from './internal/duration.ts';
 import { ENV_NAME, isAbsolutePath, isInterpreterPath, SHA256_HEX, TASK_NAME } from './internal/names.ts';
 
@@ -38,7 +39,7 @@ export interface CallerRule {
 export type Approve = 'never' | 'once' | 'session' | `window:${string}`;
 
 /** One task: what it may run, with which secrets, under which limits (architecture §7). */
-export interface Task {
+export interface Task extends TaskConfinement {
   /** Secret names (memstore's rule), at least one. */
   readonly secrets: readonly string[];
   /** Binaries allowed as argv[0], absolute. Empty refuses every spawn (never "allow all"). */
@@ -146,6 +147,7 @@ const TaskSchema = v.strictObject({
     ),
   ),
   output: v.optional(v.picklist(['masked', 'passthrough'], 'must be masked or passthrough'), 'masked'),
+  ...CONFINE_FIELDS,
 });
 
 const PolicySchema = v.strictObject({
@@ -235,6 +237,8 @@ function checkTask(task: Task, path: readonly PathItem[]): void {
   }
   if (task.via !== undefined) checkDuplicates(task.via, [...path, 'via']);
   if (task.env_pass !== undefined) checkDuplicates(task.env_pass, [...path, 'env_pass']);
+  if (task.write !== undefined) checkDuplicates(task.write, [...path, 'write']);
+  if (task.connect !== undefined) checkDuplicates(task.connect.map(String), [...path, 'connect']);
   if ((task.max_spawns === undefined) !== (task.window_ms === undefined)) {
     throw invalid(
       [...path, task.max_spawns === undefined ? 'window_ms' : 'max_spawns'],
@@ -304,6 +308,7 @@ function normalize(policy: Policy): Policy {
       ...(t.ttl === undefined ? {} : { ttl: t.ttl }),
       ...(t.env_pass === undefined ? {} : { env_pass: Object.freeze([...t.env_pass]) }),
       output: t.output,
+      ...confinementFields(t),
     });
   // A null-prototype record: a task named like an Object.prototype member cannot shadow it.
   const tasks: Record<string, Task> = Object.create(null) as Record<string, Task>;
@@ -339,34 +344,6 @@ export function emptyPolicy(): Policy {
 export function serializePolicy(policy: Policy): unknown {
   // Re-validate: a hand-built object must not reach the vault unchecked.
   return JSON.parse(JSON.stringify(parsePolicy(JSON.parse(JSON.stringify(policy)) as unknown))) as unknown;
-}
-
-/**
- * Read the CLI form of a caller, `PATH[@sha256=HEX]` (`cr policy allow PATH --pin` writes
- * it). Upper-case hex is accepted and lower-cased.
- *
- * @param spec - e.g. `/usr/local/bin/agent@sha256=9f86…`.
- * @returns The rule (exe and optional pin).
- * @throws {@link PolicyError} `INVALID_CALLER_SPEC` when the path is not absolute or the pin
- *   is not 64 hex digits.
- */
-export function parseCallerSpec(spec: string): CallerRule {
-  if (typeof spec !== 'string') throw new TypeError('spec must be a string');
-  const at = spec.lastIndexOf('@sha256=');
-  const exe = at === -1 ? spec : spec.slice(0, at);
-  const hex = at === -1 ? undefined : spec.slice(at + 8).toLowerCase();
-  if (!isAbsolutePath(exe)) {
-    throw new PolicyError('INVALID_CALLER_SPEC', `caller "${exe}" must be a normalized absolute path`);
-  }
-  if (hex !== undefined && !SHA256_HEX.test(hex)) {
-    throw new PolicyError('INVALID_CALLER_SPEC', `the pin of "${exe}" must be sha256= and 64 hex digits`);
-  }
-  return hex === undefined ? { exe } : { exe, sha256: hex };
-}
-
-/** The CLI form of a rule: `PATH[@sha256=HEX]` (script and uid are not part of it). */
-export function formatCallerSpec(rule: CallerRule): string {
-  return rule.sha256 === undefined ? rule.exe : `${rule.exe}@sha256=${rule.sha256}`;
 }
 
 /**

@@ -272,6 +272,33 @@ const CASES: readonly Case[] = [
     reason: 'VIA_MISSING',
   },
   {
+    name: 'via: an interpreter ancestor running the via script (an npm agent)',
+    request: {
+      task: 'via',
+      caller: caller('/usr/local/bin/uidbound', {
+        uid: 1001,
+        ancestry: [
+          ancestor(BASH, 5),
+          { pid: 4, uid: 1001, exe: NODE, argv0: 'node', startTime: 1n, script: AGENT },
+        ],
+      }),
+    },
+    outcome: 'allow',
+    reason: 'ALLOWED',
+  },
+  {
+    name: 'via: an interpreter ancestor running another script does not count',
+    request: {
+      task: 'via',
+      caller: caller('/usr/local/bin/uidbound', {
+        uid: 1001,
+        ancestry: [{ pid: 4, uid: 1001, exe: NODE, argv0: 'node', startTime: 1n, script: NODE_SCRIPT }],
+      }),
+    },
+    outcome: 'deny',
+    reason: 'VIA_MISSING',
+  },
+  {
     name: 'via: all entries required, one missing',
     request: { task: 'via2' },
     outcome: 'deny',
@@ -624,6 +651,7 @@ describe('explain', () => {
       '✓ target',
       '✓ ttl',
       '✓ rate',
+      '✓ confine',
       '✓ approval',
       '✓ decision',
       '→ allow (ALLOWED_BY_GRANT)',

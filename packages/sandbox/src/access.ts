@@ -67,6 +67,21 @@ export const WRITE_ACCESS: number =
 /** Read, write and `ioctl` an existing device (`/dev/null`, `/dev/tty`, `/dev/pts/*`). */
 export const DEVICE_ACCESS: number = READ_ACCESS | Access.WRITE_FILE | Access.TRUNCATE | Access.IOCTL_DEV;
 
+/**
+ * Devices a confined program reads and writes ({@link DEVICE_ACCESS}): the null and zero
+ * devices, randomness, its terminal.
+ */
+export const DEVICE_PATHS: readonly string[] = Object.freeze([
+  '/dev/null',
+  '/dev/zero',
+  '/dev/full',
+  '/dev/random',
+  '/dev/urandom',
+  '/dev/tty',
+  '/dev/ptmx',
+  '/dev/pts',
+]);
+
 /** Every right that changes the file system or a file's content (all but read and execute). */
 export const MODIFY_ACCESS: number = allRights() & ~READ_ACCESS;
 
@@ -104,4 +119,12 @@ export const Scope = {
   ABSTRACT_UNIX_SOCKET: 1 << 0,
   /** Send a signal to a process outside the domain. */
   SIGNAL: 1 << 1,
+} as const;
+
+/** Landlock network rights (ABI 4): TCP only; UDP and other sockets are outside Landlock's reach. */
+export const NetAccess = {
+  /** Bind a TCP socket to a local port. */
+  BIND_TCP: 1 << 0,
+  /** Connect a TCP socket to a remote port. */
+  CONNECT_TCP: 1 << 1,
 } as const;

@@ -12,10 +12,11 @@ import {
   statSync,
 } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { Access, handledAccess, Scope } from './access.ts';
+import { Access, handledAccess, NetAccess, Scope } from './access.ts';
 import { SandboxError } from './errors.ts';
 import {
   abiVersion,
+  addNetRule,
   addPathRule,
   closeFd,
   createRuleset,
@@ -77,11 +78,14 @@ export function canonicalPath(path: string): string {
   }
 }
 
-/** Options of {@link confineAndExec}. */
+/** Options of {@link confineAndExec} and {@link confineSelf}. */
 export interface ConfineOptions {
-  /** Refuse with `UNSUPPORTED` below this ABI (default 1). Scopes need 6. */
+  /** Refuse with `UNSUPPORTED` below this ABI (default 1; 4 when the spec has `connectTcp`). Scopes need 6. */
   readonly minAbi?: number;
 }
+
+/** Landlock ABI of the TCP rules. */
+const NET_ABI = 4;
 
 /**
  * The rules {@link confineAndExec} would enforce for `spec` on this kernel, read from the real
@@ -127,16 +131,6 @@ export function confineAndExec(
   env: Readonly<Record<string, string>>,
   options: ConfineOptions = {},
 ): never {
-  const minAbi = options.minAbi ?? 1;
-  const abi = landlockAbi();
-  if (abi < Math.max(1, minAbi)) {
-    throw new SandboxError(
-      'UNSUPPORTED',
-      abi === 0
-        ? 'this kernel has no Landlock (Linux ≥ 5.13 with landlock in the lsm= list is needed)'
-        : `this kernel's Landlock ABI is ${String(abi)}; ${String(minAbi)} or later is needed`,
-    );
-  }
   if (typeof file !== 'string' || !file.startsWith('/')) {
     throw new SandboxError('INVALID_SPEC', `file must be an absolute path, got ${JSON.stringify(file)}`);
   }
@@ -146,18 +140,10 @@ export function confineAndExec(
       `process.execve is missing: Node ≥ 23.11 is needed, this is ${process.version}`,
     );
   }
-  const rules = planRules(spec, abi, realFsView);
   // Node aborts the process when execve fails (SIGABRT, no exception): check first.
-  checkRunnable(file, rules);
-  const scoped = abi >= 6 ? Scope.ABSTRACT_UNIX_SOCKET | Scope.SIGNAL : 0;
-  const ruleset = createRuleset(handledAccess(abi), scoped);
-  try {
-    for (const rule of rules) addRule(ruleset, rule);
-    setNoNewPrivs();
-    restrictSelf(ruleset);
-  } finally {
-    closeFd(ruleset);
-  }
+  enforce(spec, options, (rules) => {
+    checkRunnable(file, rules);
+  });
   try {
     process.execve(file, [...argv], { ...env });
   } catch (error) {
@@ -167,6 +153,69 @@ export function confineAndExec(
   }
   // process.execve returns only by throwing.
   throw new SandboxError('EXEC_FAILED', `cannot run ${file}`);
+}
+
+/**
+ * Confine the calling thread like {@link confineAndExec} does, without exec: for an exec
+ * helper that must start its program by other means (a raw `execve` whose environment never
+ * becomes JS strings). Call it on the main thread and exec right after: Landlock restricts
+ * this thread only (other threads of the process are not confined, and `execve` ends them),
+ * and the process stays confined for good.
+ *
+ * @param spec - grants, protections and TCP ports (absolute real paths; see {@link canonicalPath})
+ * @param options - see {@link ConfineOptions}
+ * @throws SandboxError `UNSUPPORTED` (no Landlock, ABI under `minAbi`, or under 4 with
+ *   `connectTcp`), `ARCH_UNSUPPORTED`, `INVALID_SPEC` (a bad path or port), `SYSCALL_FAILED`
+ * @example
+ * ```ts
+ * confineSelf({ grants: [{ path: '/', access: READ_ACCESS }], protect: [], connectTcp: [443] });
+ * ```
+ */
+export function confineSelf(spec: SandboxSpec, options: ConfineOptions = {}): void {
+  enforce(spec, options, () => undefined);
+}
+
+/**
+ * The common part: ABI check, plan, `check(rules)` (before anything is applied), ruleset with
+ * the path and port rules, no_new_privs, restriction of the calling thread.
+ */
+function enforce(
+  spec: SandboxSpec,
+  options: ConfineOptions,
+  check: (rules: readonly SandboxRule[]) => void,
+): void {
+  const ports: readonly number[] | undefined = spec.connectTcp;
+  if (ports !== undefined) {
+    for (const port of ports) {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new SandboxError('INVALID_SPEC', `connectTcp: ${String(port)} is not a TCP port (1 to 65535)`);
+      }
+    }
+  }
+  const minAbi = Math.max(1, options.minAbi ?? 1, ports === undefined ? 0 : NET_ABI);
+  const abi = landlockAbi();
+  if (abi < minAbi) {
+    throw new SandboxError(
+      'UNSUPPORTED',
+      abi === 0
+        ? 'this kernel has no Landlock (Linux ≥ 5.13 with landlock in the lsm= list is needed)'
+        : `this kernel's Landlock ABI is ${String(abi)}; ${String(minAbi)} or later is needed${ports === undefined ? '' : ' (TCP rules need 4)'}`,
+    );
+  }
+  const rules = planRules(spec, abi, realFsView);
+  check(rules);
+  const scoped = abi >= 6 ? Scope.ABSTRACT_UNIX_SOCKET | Scope.SIGNAL : 0;
+  // Handling BIND_TCP with no bind rule: the confined program cannot listen on any port.
+  const net = ports === undefined ? 0 : NetAccess.BIND_TCP | NetAccess.CONNECT_TCP;
+  const ruleset = createRuleset(handledAccess(abi), net, scoped);
+  try {
+    for (const rule of rules) addRule(ruleset, rule);
+    for (const port of new Set(ports ?? [])) addNetRule(ruleset, port, NetAccess.CONNECT_TCP);
+    setNoNewPrivs();
+    restrictSelf(ruleset);
+  } finally {
+    closeFd(ruleset);
+  }
 }
 
 /** Throw `EXEC_FAILED` unless `file` is a program execve will start under `rules`. */

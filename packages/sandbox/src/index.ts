@@ -4,17 +4,26 @@
  * No root, no user namespaces: path rules, signal and abstract-socket scopes, no_new_privs.
  * @packageDocumentation
  */
-export { landlockAbi, confineAndExec, planForKernel, canonicalPath, realFsView } from './confine.ts';
+export {
+  landlockAbi,
+  confineAndExec,
+  confineSelf,
+  planForKernel,
+  canonicalPath,
+  realFsView,
+} from './confine.ts';
 export type { ConfineOptions } from './confine.ts';
 export { planRules, isWithin, accessAt } from './plan.ts';
 export type { SandboxSpec, SandboxGrant, SandboxProtection, SandboxRule, FsView, PathKind } from './plan.ts';
 export {
   Access,
   Scope,
+  NetAccess,
   FILE_ACCESS,
   READ_ACCESS,
   WRITE_ACCESS,
   DEVICE_ACCESS,
+  DEVICE_PATHS,
   MODIFY_ACCESS,
   handledAccess,
 } from './access.ts';

@@ -32,10 +32,15 @@ export interface SandboxProtection {
   readonly hard?: boolean;
 }
 
-/** What a sandbox allows: grants minus protections. */
+/** What a sandbox allows: grants minus protections, and (when given) TCP ports. */
 export interface SandboxSpec {
   readonly grants: readonly SandboxGrant[];
   readonly protect: readonly SandboxProtection[];
+  /**
+   * When present, TCP is confined (Landlock ABI ≥ 4): `connect()` only to these ports (1 to
+   * 65535), and no `bind()` to any port. Absent: TCP is not restricted.
+   */
+  readonly connectTcp?: readonly number[];
 }
 
 /** One Landlock path-beneath rule. */

@@ -168,6 +168,66 @@ describe.runIf(usable)('confineAndExec (real kernel)', () => {
     );
   });
 
+  it('should connect only to the allowed TCP ports and listen on none; outside it can (ABI 4)', async () => {
+    const listeners: Server[] = [];
+    const ports: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const listener = createServer((c) => c.end('hello\n'));
+      await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+      const address = listener.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      ports.push(address.port);
+      listeners.push(listener);
+    }
+    try {
+      const [allowed, other] = ports as [number, number];
+      const client = [
+        "const net = require('net');",
+        `for (const port of [${String(allowed)}, ${String(other)}]) {`,
+        "  const s = net.connect(port, '127.0.0.1');",
+        "  s.on('data', () => { console.log(port + ' ok'); s.destroy(); });",
+        "  s.on('error', (e) => console.log(port + ' ' + e.code));",
+        '}',
+        "const l = net.createServer().listen(0, '127.0.0.1', () => { console.log('listen ok'); l.close(); });",
+        "l.on('error', (e) => console.log('listen ' + e.code));",
+      ].join('\n');
+      const sorted = (text: string): string[] => text.split('\n').filter(Boolean).sort();
+      const inside = await run([
+        process.execPath,
+        FIXTURE,
+        JSON.stringify({ ...spec, connectTcp: [allowed] }),
+        process.execPath,
+        'node',
+        '-e',
+        client,
+      ]);
+      expect(sorted(inside.stdout)).toEqual(
+        [`${String(allowed)} ok`, `${String(other)} EACCES`, 'listen EACCES'].sort(),
+      );
+      const outside = await run([process.execPath, '-e', client]);
+      expect(sorted(outside.stdout)).toEqual(
+        [`${String(allowed)} ok`, `${String(other)} ok`, 'listen ok'].sort(),
+      );
+    } finally {
+      for (const listener of listeners) listener.close();
+    }
+  });
+
+  it('should throw INVALID_SPEC for a port outside 1 to 65535 and run nothing', async () => {
+    for (const port of [0, 70000, 1.5, -1]) {
+      const result = await run([
+        process.execPath,
+        FIXTURE,
+        JSON.stringify({ ...spec, connectTcp: [port] }),
+        '/bin/echo',
+        'echo',
+        'ran',
+      ]);
+      expect(result.stderr).toMatch(/^INVALID_SPEC: connectTcp/);
+      expect(result.stdout).toBe('');
+    }
+  });
+
   it('should throw EXEC_FAILED, before restricting, for a program that cannot run (Node aborts on a failed execve)', async () => {
     const result = await run([
       process.execPath,

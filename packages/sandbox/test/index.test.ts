@@ -9,8 +9,10 @@ describe('@cora/sandbox entry point', () => {
       {
         "Access": "object",
         "DEVICE_ACCESS": "number",
+        "DEVICE_PATHS": "object",
         "FILE_ACCESS": "number",
         "MODIFY_ACCESS": "number",
+        "NetAccess": "object",
         "READ_ACCESS": "number",
         "SandboxError": "function",
         "SandboxErrorCode": "object",
@@ -19,6 +21,7 @@ describe('@cora/sandbox entry point', () => {
         "accessAt": "function",
         "canonicalPath": "function",
         "confineAndExec": "function",
+        "confineSelf": "function",
         "handledAccess": "function",
         "isSandboxError": "function",
         "isWithin": "function",

@@ -6,6 +6,7 @@
 import {
   Access,
   DEVICE_ACCESS,
+  DEVICE_PATHS,
   MODIFY_ACCESS,
   READ_ACCESS,
   WRITE_ACCESS,
@@ -45,18 +46,6 @@ export const STEERING_FILES: readonly string[] = [
   '.profile',
   '.zshrc',
   '.zshenv',
-];
-
-/** Devices an agent reads and writes (a terminal, the null device, randomness). */
-const DEVICES: readonly string[] = [
-  '/dev/null',
-  '/dev/zero',
-  '/dev/full',
-  '/dev/random',
-  '/dev/urandom',
-  '/dev/tty',
-  '/dev/ptmx',
-  '/dev/pts',
 ];
 
 /** Everything but listing names: a protected directory's entries stay listable (plan.ts). */
@@ -112,7 +101,7 @@ export function agentSpec(input: AgentSpecInput): SandboxSpec {
   }
   const grants = [
     { path: '/', access: READ_ACCESS },
-    ...DEVICES.map((path) => ({ path, access: DEVICE_ACCESS })),
+    ...DEVICE_PATHS.map((path) => ({ path, access: DEVICE_ACCESS })),
     { path: '/dev/shm', access: WRITE_ACCESS },
     { path: input.cwd, access: WRITE_ACCESS },
     ...input.tmp.map((path) => ({ path, access: WRITE_ACCESS })),

@@ -19,6 +19,7 @@ import {
   type ExecParams,
   type IpcClient,
   type InitResult,
+  type PolicyVerifyResult,
   type RequestParams,
   type UnlockResult,
 } from '@cora/ipc';
@@ -53,8 +54,12 @@ export interface Service extends TuiService {
   /** Back-pressure: stop reading replies and events until {@link Service.resumeReading}. */
   pauseReading(): void;
   resumeReading(): void;
+  /** What the service would decide for the process holding `pid` as a caller (`cr verify`). */
+  verifyPid(pid: number): Promise<PolicyVerifyResult>;
   /** Stream the signed export, one record line per call of `onLine`. */
   exportAudit(onLine: (line: string) => void): Promise<AuditExportResult>;
+  /** Lock, then end the service (`cr stop`); the exit may cut the reply off. */
+  stop(): Promise<void>;
 }
 
 /** `fn`, its rejection mapped to the CLI's error (wire-errors.ts). */
@@ -79,6 +84,10 @@ function wrap(client: IpcClient): Service {
       call(async () => {
         await client.request('lock', {});
       }),
+    stop: () =>
+      call(async () => {
+        await client.request('lock', { stop: true });
+      }),
     listSecrets: () => call(() => client.request('secrets.list', {})),
     setSecret: (name, value, passphrase) =>
       call(() => client.request('secrets.set', { name }, { parts: [passphrase, value] })),
@@ -97,10 +106,8 @@ function wrap(client: IpcClient): Service {
       call(async () => {
         await client.request('policy.set', { policy, ...options }, { parts: [passphrase] });
       }),
-    explain: (task, argv, caller) =>
-      call(() =>
-        client.request('policy.explain', caller === undefined ? { task, argv } : { task, argv, caller }),
-      ),
+    explain: (task, argv, as = {}) => call(() => client.request('policy.explain', { task, argv, ...as })),
+    verifyPid: (pid) => call(() => client.request('policy.verify', { pid })),
     approve: (passphrase, options) => {
       const handle = client.approve(passphrase, options);
       return { ...handle, done: call(() => handle.done) };

@@ -47,8 +47,8 @@ function tuningArgs(env: NodeJS.ProcessEnv): string[] {
   return out;
 }
 
-/** The service's command line after the Node binary. */
-function serviceArgs(settings: ServiceSettings): string[] {
+/** The service's command line after the Node binary (the launcher's and the systemd unit's). */
+export function serviceArgs(settings: ServiceSettings): string[] {
   return [
     ...serviceNodeFlags(process.execArgv),
     serviceMainPath(),

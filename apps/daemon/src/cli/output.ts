@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /** How the CLI writes: results to stdout, notes and warnings to stderr (never a secret). */
-import { span } from '@cora/display';
+import { localClock, span } from '@cora/display';
 
 /** A span of time for people ("14 min"): `@cora/display`'s, which the approval lines use too. */
-export { span };
+export { localClock, span };
 
 export function out(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -26,14 +26,6 @@ export function printJson(value: unknown): void {
 export function localTime(iso: string, now = Date.now()): string {
   const at = new Date(iso);
   if (Number.isNaN(at.getTime())) return iso;
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  const clock = `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
-  const today = new Date(now);
-  const sameDay =
-    at.getFullYear() === today.getFullYear() &&
-    at.getMonth() === today.getMonth() &&
-    at.getDate() === today.getDate();
-  const day = sameDay ? '' : `${String(at.getFullYear())}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} `;
   const delta = at.getTime() - now;
-  return `${day}${clock} (${delta >= 0 ? `in ${span(delta)}` : `${span(delta)} ago`})`;
+  return `${localClock(iso, now)} (${delta >= 0 ? `in ${span(delta)}` : `${span(delta)} ago`})`;
 }

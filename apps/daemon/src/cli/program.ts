@@ -19,11 +19,15 @@ import type * as PolicyModuleNs from './commands/policy.ts';
 import type { AllowOptions, TaskAddOptions, TaskEditOptions } from './commands/policy.ts';
 import type * as SecretsModuleNs from './commands/secrets.ts';
 import type { DeleteOptions } from './commands/secrets.ts';
+import type * as ServiceModuleNs from './commands/service.ts';
+import type { InstallOptions, ServiceOptions } from './commands/service.ts';
 import type { UnlockOptions } from './commands/unlock.ts';
+import type { VerifyOptions } from './commands/verify.ts';
 
 type SecretsModule = typeof SecretsModuleNs;
 type PolicyModule = typeof PolicyModuleNs;
 type AuditModule = typeof AuditModuleNs;
+type ServiceModule = typeof ServiceModuleNs;
 
 type Json = { json?: boolean };
 
@@ -124,6 +128,22 @@ function policyCommands(program: Command): void {
         .option('--approve <mode>', 'never | once | session | window:DURATION')
         .option('--output <mode>', 'masked (default) | passthrough')
         .option('--pin', "store each target's sha256: cr exec refuses a target whose file changed")
+        .option('--clean-home', 'give the child a fresh empty private HOME (your dotfiles cannot steer it)')
+        .option(
+          '--write <dir>',
+          'confine the child: it writes only in these directories (repeatable)',
+          collect,
+          [],
+        )
+        .option('--write-nowhere', 'confine the child: it writes nowhere (but a clean HOME and devices)')
+        .option(
+          '--connect <port>',
+          'confine the child: TCP connections only to this port (repeatable)',
+          collect,
+          [],
+        )
+        .option('--connect-nowhere', 'confine the child: no TCP connection at all')
+        .option('--kill-detached', 'when the child exits, kill what it left running, detached processes too')
         .option('--allow-missing-secret', 'accept secret names the vault does not hold yet (added later)')
         .option(
           '--allow-interpreter',
@@ -146,7 +166,12 @@ function policyCommands(program: Command): void {
       .description('change a task: the fields given replace the stored ones, the rest is kept')
       .argument('<name>', 'task name')
       .argument('[secrets...]', 'the new list of secret names (default: keep)')
-      .option('--clear <field>', 'remove a field: via, ttl, rate, env-pass or pin (repeatable)', collect, []),
+      .option(
+        '--clear <field>',
+        'remove a field: via, ttl, rate, env-pass, pin, home, write, connect or detached (repeatable)',
+        collect,
+        [],
+      ),
   ).action(async (name: string, secrets: string[], options: TaskEditOptions) => {
     await (await load()).cmdTaskEdit(name, secrets, options);
   });
@@ -227,11 +252,46 @@ function grantsCommands(program: Command): void {
     });
 }
 
-function buildProgram(): Command {
+function serviceCommands(program: Command): void {
+  const load = (): Promise<ServiceModule> => import('./commands/service.ts');
+  const service = program
+    .command('service')
+    .description('run the service under systemd (a user unit) or launchd instead of on demand');
+  const launchd = '--launchd';
+  const launchdHelp = 'the launchd agent (macOS) instead of the systemd user unit';
+  service
+    .command('install')
+    .description("write the unit (or agent) that runs this installation's service for this Cora home")
+    .option(launchd, launchdHelp)
+    .option('--strict', 'full sandbox; tasks inherit it: no network, writes only in the Cora home')
+    .option('--print', 'print the file instead of writing it')
+    .action(async (options: InstallOptions) => {
+      process.exitCode = (await load()).cmdServiceInstall(options);
+    });
+  service
+    .command('uninstall')
+    .description('stop and remove the unit (or agent) cr wrote; never a file it did not write')
+    .option(launchd, launchdHelp)
+    .action(async (options: ServiceOptions) => {
+      process.exitCode = (await load()).cmdServiceUninstall(options);
+    });
+  service
+    .command('status')
+    .description('whether the unit is installed, where, and whether systemd runs it')
+    .option(launchd, launchdHelp)
+    .option('--json', 'machine-readable output')
+    .action(async (options: ServiceOptions & Json) => {
+      process.exitCode = (await load()).cmdServiceStatus(options);
+    });
+}
+
+/** The whole `cr` command line (exported for the completion tests, which walk it). */
+export function buildProgram(): Command {
   const program = new Command('cr')
     .description('Cora: keep secrets out of agents and scripts')
     .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError('(run cr help for the list of commands)')
+    .helpCommand(false) // ours below reaches nested commands (cr help policy task add)
     .exitOverride();
 
   withPassOptions(
@@ -258,6 +318,12 @@ function buildProgram(): Command {
     .description('wipe every secret from the service memory')
     .action(async () => {
       await (await import('./commands/lock.ts')).cmdLock();
+    });
+  program
+    .command('stop')
+    .description('lock, then end the service (a service that does not answer is sent SIGTERM)')
+    .action(async () => {
+      process.exitCode = await (await import('./commands/stop.ts')).cmdStop();
     });
   program
     .command('status')
@@ -313,11 +379,41 @@ function buildProgram(): Command {
   grantsCommands(program);
   auditCommands(program);
   policyCommands(program);
+  serviceCommands(program);
+  program
+    .command('verify')
+    .description('what the service would decide for a process as a caller (runs nothing)')
+    .option('--pid <pid>', 'the process id')
+    .option('--json', 'machine-readable output')
+    .action(async (options: VerifyOptions) => {
+      await (await import('./commands/verify.ts')).cmdVerify(options);
+    });
+  program
+    .command('doctor')
+    .description('check this machine and this Cora home: each line ok, warn or fail, with the fix')
+    .option('--json', 'machine-readable output')
+    .action(async (options: Json) => {
+      process.exitCode = await (await import('./commands/doctor.ts')).cmdDoctor(options);
+    });
   program
     .command('tui')
     .description('the terminal UI: setup, status, secrets, tasks, audit and approvals')
     .action(async () => {
       process.exitCode = await (await import('./commands/tui.ts')).cmdTui();
+    });
+  program
+    .command('completion')
+    .description('print the shell completion script: source <(cr completion bash), zsh; fish: | source')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action(async (shell: string) => {
+      process.stdout.write((await import('./completion.ts')).completionScript(program, shell));
+    });
+  program
+    .command('help')
+    .description('show the full help of a command: cr help policy task add')
+    .argument('[command...]', 'the command (and subcommands)')
+    .action(async (names: string[]) => {
+      (await import('./completion.ts')).findCommand(program, names).outputHelp();
     });
   program
     .command('version')

@@ -77,7 +77,7 @@ export function passedEnvironment(
 }
 
 /** `bytes` cut to at most `max`, never inside a UTF-8 sequence. */
-function cutUtf8(bytes: Uint8Array, max: number): Uint8Array {
+export function cutUtf8(bytes: Uint8Array, max: number): Uint8Array {
   if (bytes.length <= max) return bytes;
   let end = max;
   // Back off continuation bytes (10xxxxxx) so the cut falls before a lead byte.

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { IpcError, type RequestContext } from '@cora/ipc';
-import { parseDuration, type Decision, type Task } from '@cora/policy';
+import { describeConfinement, parseDuration, type Decision, type Task } from '@cora/policy';
 import { passedEnvironment, steeringFiles } from './approval-context.ts';
+import { cleanHomeDrops } from './exec/confine.ts';
 import type { Approvals } from './approvals.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
+import { recordedCommand, type SecretSource } from './command-record.ts';
 import type { Peer } from './peer.ts';
 
 /** What a wait for approval needs: the queue, the audit log and the task being asked for. */
@@ -12,6 +14,8 @@ export interface ApprovalParts {
   readonly audit: ServiceAudit;
   /** The task as the policy holds it now (undefined: removed meanwhile). */
   readonly task: Task | undefined;
+  /** The vault, for the masker the command is shown and recorded through. */
+  readonly secrets: SecretSource;
 }
 
 /** `approve` of a task as a grant window: ms, Infinity (session), or null (once). */
@@ -50,18 +54,27 @@ export async function waitForApproval(
   const window = approvalWindow(task.approve);
   // Shown to the approver: what the agent can set besides argv (SECURITY.md).
   const passed = passedEnvironment(request.env, task);
-  const files = await steeringFiles(request.env, request.cwd);
+  // A clean HOME (the task's `home`) is empty: the files of the caller's HOME do not reach it.
+  const found = await steeringFiles(request.env, request.cwd);
+  const files = task.home === 'clean' ? found.filter((file) => file.where !== 'home') : found;
+  // Masked and bounded for both readers: a value the agent put in argv is neither drawn on
+  // the approver's screen nor written to the log, and the event always fits a frame.
+  const command = recordedCommand(parts.secrets, task.secrets, request);
   const asked = approvals.ask(
     {
       task: request.task,
       target: resolved,
-      argv: request.argv,
-      cwd: request.cwd,
+      command,
       secrets: task.secrets,
       caller: context.peer.verified.identity,
       windowMs: window.ms,
       windowLabel: window.label,
-      context: { env: passed.env, envOmitted: passed.omitted, files },
+      context: {
+        env: task.home === 'clean' ? passed.env.filter((v) => !cleanHomeDrops(v.name)) : passed.env,
+        envOmitted: passed.omitted,
+        files,
+        confine: describeConfinement(task),
+      },
     },
     context.signal,
   );
@@ -73,6 +86,7 @@ export async function waitForApproval(
     target: resolved,
     secrets: [...task.secrets],
     timeoutMs: asked.expiresAt - Date.now(),
+    command,
   });
   context.send('approval', { id: asked.id, expiresAt: new Date(asked.expiresAt).toISOString() });
   const outcome = await asked.outcome;

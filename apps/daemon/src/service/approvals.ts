@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { randomBytes } from 'node:crypto';
+import type { AuditCommand } from '@cora/audit';
 import type { CallerIdentity } from '@cora/identity';
-import type { ApprovalDecision, ApprovalInfo, ApprovalResolved, GrantInfo } from '@cora/ipc';
+import {
+  APPROVAL_LIMITS,
+  type ApprovalDecision,
+  type ApprovalInfo,
+  type ApprovalResolved,
+  type GrantInfo,
+} from '@cora/ipc';
+import { cutText } from './command-record.ts';
 import type { GrantQuery } from '@cora/policy';
 
 /** architecture §7: a request waits this long for a human, then it is denied. */
@@ -11,8 +19,8 @@ const DEFAULT_APPROVAL_TIMEOUT_MS = 60_000;
 export interface ApprovalRequest {
   readonly task: string;
   readonly target: string;
-  readonly argv: readonly string[];
-  readonly cwd: string;
+  /** argv and cwd, masked with the task's secrets and bounded (`command-record.ts`). */
+  readonly command: AuditCommand;
   readonly secrets: readonly string[];
   /** The process that asked (its parent is the one a grant is remembered for). */
   readonly caller: CallerIdentity;
@@ -24,7 +32,7 @@ export interface ApprovalRequest {
   /** The task's `approve` as written (`15m`, `session`), shown to the approver. */
   readonly windowLabel: string | null;
   /** What else shapes the command: the caller's variables the child gets, steering files. */
-  readonly context?: Pick<ApprovalInfo, 'env' | 'envOmitted' | 'files'>;
+  readonly context?: Pick<ApprovalInfo, 'env' | 'envOmitted' | 'files' | 'confine'>;
 }
 
 /** How an approval request ended. */
@@ -355,24 +363,46 @@ export function grantInfo(grant: Grant): GrantInfo {
   };
 }
 
+/** Longest path the `pending` event carries (its schema's bound). */
+const MAX_PATH_BYTES = 4096;
+
+/**
+ * The `pending` event of a request. Every part is bounded (APPROVAL_LIMITS; argv and cwd were
+ * cut when the request was made) so that it fits one frame whatever the caller sent: a request
+ * too large to send could be neither shown nor decided.
+ */
 function info(id: number, request: ApprovalRequest, expiresAt: number): ApprovalInfo {
+  const { command } = request;
   return {
     id,
     task: request.task,
     target: request.target,
-    argv: [...request.argv],
-    cwd: request.cwd,
+    argv: [...command.argv],
+    argvMore: [...command.argvMore],
+    argvOmitted: command.argvOmitted,
+    cwd: command.cwd,
+    cwdMore: command.cwdMore,
     secrets: [...request.secrets],
     caller: {
       pid: request.caller.pid,
       exe: request.caller.exe,
       script: request.caller.script?.path ?? null,
     },
-    ancestry: request.caller.ancestry.slice(0, 64).map((a) => ({ pid: a.pid, exe: a.exe ?? a.argv0 ?? '?' })),
+    // argv0 stands in for an unreadable exe: the process chose it, of any length.
+    ancestry: request.caller.ancestry.slice(0, APPROVAL_LIMITS.maxAncestors).map((a) => ({
+      pid: a.pid,
+      exe: cutText(a.exe ?? a.argv0 ?? '?', MAX_PATH_BYTES).kept,
+    })),
     window: request.windowMs === null ? null : request.windowLabel,
     expiresAt: new Date(expiresAt).toISOString(),
     env: (request.context?.env ?? []).map((v) => ({ ...v })),
     envOmitted: request.context?.envOmitted ?? 0,
     files: (request.context?.files ?? []).map((f) => ({ ...f })),
+    // How the child is confined (@cora/policy describeConfinement), bounded like every field.
+    ...(request.context?.confine === undefined
+      ? {}
+      : {
+          confine: request.context.confine.map((line) => cutText(line, APPROVAL_LIMITS.maxConfineBytes).kept),
+        }),
   };
 }

@@ -99,8 +99,13 @@ export interface GateRefusal {
  * Step 1 of `evaluate` alone (the caller step), against `rules` used as the `callers` list.
  * `evaluate` is asked about a task that cannot exist (the empty name is not a valid task
  * name), so any reason past the caller step means the caller passed.
+ * @returns null when `identity` passes, else the policy's reason
  */
-function callerStep(policy: Policy, rules: Policy['callers'], identity: CallerIdentity): GateRefusal | null {
+export function callerStep(
+  policy: Policy,
+  rules: Policy['callers'],
+  identity: CallerIdentity,
+): GateRefusal | null {
   const decision = evaluate(
     { ...policy, callers: rules },
     { caller: identity, task: '', target: { requested: '', resolved: null } },
@@ -116,7 +121,7 @@ function callerStep(policy: Policy, rules: Policy['callers'], identity: CallerId
  * still needs the passphrase, G6). Any other caller needs a matching rule in `callers`, or in
  * `status_callers` for `status`. `type` `connect` asks whether the caller could be allowed
  * anything at all. While locked the policy is unknown (it is inside the ciphertext), so only
- * the CLI is allowed: fail closed.
+ * the CLI is allowed: fail closed. `policy.verify` is the CLI's alone.
  *
  * @param peer - the caller and whether it is the CLI
  * @param policy - the unlocked vault's policy, or null while locked
@@ -129,6 +134,10 @@ export function policyRefusal(
   type: RequestType | 'connect',
 ): GateRefusal | null {
   if (peer.isCli) return null;
+  // What the service would decide for another process is the user's question, not a caller's.
+  if (type === 'policy.verify') {
+    return { reason: 'NOT_CLI', message: 'only the cr CLI may ask what the service decides for a process' };
+  }
   if (policy === null) {
     return { reason: 'LOCKED', message: 'the vault is locked, and while it is only the cr CLI may call' };
   }

@@ -12,8 +12,10 @@ import { childEnvironment, evaluate, type Decision, type GrantQuery, type Policy
 import type { Approvals } from './approvals.ts';
 import { waitForApproval } from './approval-wait.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
+import { recordedCommand } from './command-record.ts';
 import { isSpawnError, spawnChild, type SpawnedChild } from './exec/spawn.ts';
 import { openTarget } from './exec/target-file.ts';
+import { childLandlockAbi } from './exec/confine.ts';
 import { guarded } from './errors.ts';
 import type { Peer } from './peer.ts';
 import { resolveCommand } from '../shared/resolve.ts';
@@ -100,17 +102,17 @@ function refusalEvent(
  * and answer with its exit.
  *
  * Audit (architecture §10, G7): every refusal is noted; `task-start` (caller, task, target, secret
- * names) must be on disk before any secret is copied, so a log that cannot be written
- * releases nothing (`AUDIT_UNAVAILABLE`); then `secret-injected` with the child's pid and
- * `task-end` with its exit.
+ * names, the masked command) must be on disk before any secret is copied for the child, so a
+ * log that cannot be written releases nothing (`AUDIT_UNAVAILABLE`); then `secret-injected`
+ * with the child's pid and `task-end` with its exit.
  *
  * Lifetime of the child:
  * - the client goes away (`context.signal`): SIGTERM to the child's process group, SIGKILL
  *   2 s later;
  * - the child exits: SIGKILL to its process group at once, so a grandchild left behind in the
  *   group cannot hold the pipes (and the request) open forever. A descendant that left the
- *   group (setsid) is out of reach: once the child exited, its pipes are torn down after 2 s
- *   without output.
+ *   group (setsid) is torn off its pipes after 2 s without output, and killed at lock (or at
+ *   the child's exit for a task with `detached: kill`, exec/descendants.ts).
  *
  * Spawns run concurrently; the rate window of each task is kept in memory here (spawn start
  * times, pruned after one day).
@@ -173,6 +175,8 @@ export function createExecHandler(
             // No targetRealpaths: the resolved realpath must equal a stored target exactly, so a
             // target swapped for a symlink after the policy was written is refused.
             isCli: context.peer.isCli,
+            // A task that confines its child is refused on a kernel that cannot (exec/confine.ts).
+            landlockAbi: childLandlockAbi(),
           },
         );
       };
@@ -180,7 +184,7 @@ export function createExecHandler(
       let decision = decide(false);
       if (decision.outcome === 'needs-approval' && target.resolved !== null) {
         decision = await waitForApproval(
-          { approvals, audit, task: deps.policy().tasks[request.task] },
+          { approvals, audit, task: deps.policy().tasks[request.task], secrets: deps },
           request,
           target.resolved,
           context,
@@ -207,7 +211,8 @@ export function createExecHandler(
       // below lets other requests run, and they must see this one against `max_spawns`. A
       // spawn that then fails still counts (fail closed).
       record(request.task, now());
-      // Fail closed (G7): no secret is copied before this record is on disk.
+      // Fail closed (G7): no secret is released before this record is on disk. Its command is
+      // masked with the task's secrets (copied into the masker only, wiped at once).
       await audit.record({
         type: 'task-start',
         caller,
@@ -217,6 +222,7 @@ export function createExecHandler(
         output: decision.output ?? 'masked',
         reason: decision.reason,
         weak: decision.weakEvidence,
+        command: recordedCommand(deps, names, request),
       });
       // A pinned file may have been written in place during the waits (approval, audit):
       // hash it again through the same descriptor; from here to the spawn nothing awaits.
@@ -316,6 +322,7 @@ function start(
       env,
       cwd: request.cwd,
       ...(fd === undefined ? {} : { fd }),
+      confine: task,
     });
     try {
       // Same tick as the spawn: no read has completed yet.

@@ -25,7 +25,8 @@ import type { Peer } from './peer.ts';
 import { grantInfo, type Approvals, type ApproverSession } from './approvals.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
 import { createExecHandler } from './exec-handler.ts';
-import { policyExplain, policyGet, policySet } from './policy-handlers.ts';
+import type { CliFingerprint } from './authorize.ts';
+import { policyExplain, policyGet, policySet, policyVerify } from './policy-handlers.ts';
 import type { ServiceState } from './state.ts';
 
 export type { Peer } from './peer.ts';
@@ -34,6 +35,8 @@ export type { Peer } from './peer.ts';
 export interface ServiceInfo {
   readonly socket: string;
   readonly version: string;
+  /** This installation's `cr` (`policy.verify` says whether a process is it). */
+  readonly cli: CliFingerprint;
 }
 
 function part(context: RequestContext<Peer>, index: number): SecretBuf {
@@ -50,6 +53,8 @@ export interface ServiceParts {
   readonly approvals: Approvals;
   /** Directory of the audit log (for verify and export). */
   readonly auditDir: string;
+  /** End the service (`lock` with `stop`), after the reply had its chance to go out. */
+  readonly stop?: () => void;
 }
 
 /**
@@ -82,6 +87,12 @@ export function createHandlers(
       socket: info.socket,
       idleDeadline: snap.idleDeadline,
       version: info.version,
+      lifetimeDeadline: snap.lifetimeDeadline,
+      unlockedAt: snap.unlockedAt,
+      lastLock:
+        snap.lastLockReason === null || snap.lastLockAt === null
+          ? null
+          : { reason: snap.lastLockReason, at: snap.lastLockAt },
     };
   };
   /** Run a change; note a wrong passphrase; record the change before replying. */
@@ -111,11 +122,24 @@ export function createHandlers(
   };
   const handlers: IpcHandlers<Peer> = {
     status: () => guarded(() => Promise.resolve(status())),
-    lock: (_request, context) =>
+    lock: (request, context) =>
       guarded(() => {
-        if (state.unlocked)
-          audit.note({ type: 'lock', reason: 'request', caller: audit.caller(context.peer) });
-        state.lock('request');
+        const stop = request.stop === true;
+        // Stopping is the CLI's (its user's) decision: a caller the policy admits may lock only.
+        if (stop && (!context.peer.isCli || parts.stop === undefined)) {
+          audit.note({
+            type: 'caller-refused',
+            caller: audit.caller(context.peer),
+            op: 'lock',
+            reason: 'NOT_CLI',
+          });
+          throw new IpcError('NOT_ALLOWED', 'only the cr CLI may stop the service');
+        }
+        // A stop is recorded even while locked: the record says who ended the service.
+        if (state.unlocked || stop)
+          audit.note({ type: 'lock', reason: stop ? 'stop' : 'request', caller: audit.caller(context.peer) });
+        state.lock(stop ? 'stop' : 'request');
+        if (stop) parts.stop?.();
         return Promise.resolve({ state: 'locked' as const });
       }),
     init: (request, context) =>
@@ -254,6 +278,11 @@ export function createHandlers(
             isCli: context.peer.isCli,
           }),
         );
+      }),
+    'policy.verify': (request) =>
+      guarded(() => {
+        state.touch();
+        return policyVerify(state, request.pid, info.cli);
       }),
     exec: createExecHandler(state, audit, approvals),
     approve: (_request, context) =>

@@ -7,6 +7,7 @@
 import { lstatSync } from 'node:fs';
 import inspector from 'node:inspector';
 import { createConnection } from 'node:net';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditLog, callerSummary, type AuditReason } from '@cora/audit';
 import { createIpcServer, isIpcError, type IpcServer } from '@cora/ipc';
@@ -18,6 +19,8 @@ import { gateHandlers, ownFingerprint, policyNeedsHash, policyRefusal, refusalRe
 import { Approvals } from './approvals.ts';
 import { ServiceAudit } from './audit.ts';
 import { createHandlers, type Peer } from './handlers.ts';
+import { configureChildren } from './exec/confine.ts';
+import { killAllDescendants } from './exec/descendants.ts';
 import { ServiceState } from './state.ts';
 import { startProblem } from './start-check.ts';
 import { StatusPolls } from './status-polls.ts';
@@ -179,8 +182,10 @@ const state = new ServiceState({
     // `lock` for a request was noted by its handler, with the caller. Either way the record
     // is MACed before the key goes: that seals the head (architecture §10).
     polls.flush();
-    if (reason !== 'request') audit.note({ type: 'lock', reason });
+    if (reason !== 'request' && reason !== 'stop') audit.note({ type: 'lock', reason });
     approvals.clear();
+    // No process the service started keeps a secret past lock, setsid daemons included.
+    killAllDescendants();
     auditLog.setKey(null);
   },
 });
@@ -188,8 +193,12 @@ const state = new ServiceState({
 let server: IpcServer | undefined;
 let stopping = false;
 
-/** Wipe first, then close: the secrets go even if closing hangs. */
-function shutdown(code: number, why: string): void {
+/** Wipe first, then close: the secrets go even if closing hangs. `shutdown`: `cr stop` asked. */
+function shutdown(
+  code: number,
+  why: string,
+  reason: 'signal' | 'shutdown' | 'error' = code === 0 ? 'signal' : 'error',
+): void {
   try {
     state.dispose();
   } catch {
@@ -199,7 +208,7 @@ function shutdown(code: number, why: string): void {
   stopping = true;
   log(`stopping (${why})`);
   polls.flush();
-  audit.note({ type: 'service-stop', reason: code === 0 ? 'signal' : 'error' });
+  audit.note({ type: 'service-stop', reason });
   const done: () => never = () => process.exit(code);
   // Bounded: a slow close must not keep a wiped process around (the secrets are already gone;
   // a socket file left behind is detected as stale by the next service).
@@ -272,7 +281,21 @@ try {
       return { verified, isCli };
     },
     handlers: gateHandlers(
-      createHandlers(state, { socket: path, version: VERSION }, { audit, approvals, auditDir: home }),
+      createHandlers(
+        state,
+        { socket: path, version: VERSION, cli: fingerprint },
+        {
+          audit,
+          approvals,
+          auditDir: home,
+          // A timer, not at once: the reply is written before the connections are closed.
+          stop: () => {
+            setTimeout(() => {
+              shutdown(0, 'cr stop', 'shutdown');
+            }, 0);
+          },
+        },
+      ),
       (type, peer) => {
         const gatePeer = { identity: peer.verified.identity, isCli: peer.isCli };
         if (!recorded.has(peer)) {
@@ -312,6 +335,8 @@ try {
     fail(`refusing to start: another process listens on ${path}; stop it and retry`, EXIT_REFUSED);
   fail(`cannot listen on ${path}: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
 }
+// Subreaper, and clean HOMEs in the run directory (exec/confine.ts), before the first spawn.
+configureChildren(home, dirname(path));
 log(
   `listening on ${path} (pid ${String(process.pid)}, idle timeout ${String(msArg('--idle-timeout-ms'))} ms)`,
 );

@@ -2,13 +2,16 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import type { CallerIdentity } from '@cora/identity';
+import { isIdentityError, processIdentity, type CallerIdentity } from '@cora/identity';
 import {
   IpcError,
   type PolicyExplainResult,
   type PolicyExplainStep,
   type PolicyGetResult,
   type PolicySetResult,
+  type PolicyVerifyGate,
+  type PolicyVerifyResult,
+  type PolicyVerifyRule,
 } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
 import {
@@ -17,11 +20,21 @@ import {
   isPolicyError,
   parsePolicy,
   serializePolicy,
+  type CallerRule,
   type EvaluationContext,
   type EvaluationRequest,
+  type Policy,
 } from '@cora/policy';
 import { CrError } from '../shared/errors.ts';
-import { policyNeedsHash } from './authorize.ts';
+import {
+  callerStep,
+  policyNeedsHash,
+  policyRefusal,
+  refusalReason,
+  type CliFingerprint,
+  type GateRefusal,
+} from './authorize.ts';
+import { childLandlockAbi } from './exec/confine.ts';
 import { closestName, targetWarnings, type PolicyWriteOptions } from '../shared/policy-checks.ts';
 import { resolveCommand } from '../shared/resolve.ts';
 import type { ServiceState } from './state.ts';
@@ -96,14 +109,20 @@ function sha256Of(path: string): string | undefined {
  * `policy.explain`: walk architecture §7's order for a would-be `exec` without running anything.
  * argv[0] is resolved here like `exec` does it (service PATH; the CLI makes relative paths
  * absolute). With `caller`, the decision is for that executable (as if it connected from
- * the same process tree, without a script), else for the real caller. Spawn history and
+ * the same process tree, without a script), else for the real caller; with `under`, as if
+ * that program were an ancestor too. Spawn history and
  * approval grants belong to `exec`: explain assumes no recent spawn and no grant.
  *
- * @throws CrError `LOCKED`; IpcError `BAD_REQUEST` for an empty argv or a relative caller.
+ * @throws CrError `LOCKED`; IpcError `BAD_REQUEST` for an empty argv, a relative caller or `under`.
  */
 export function policyExplain(
   state: ServiceState,
-  params: { readonly task: string; readonly argv: readonly string[]; readonly caller?: string },
+  params: {
+    readonly task: string;
+    readonly argv: readonly string[];
+    readonly caller?: string;
+    readonly under?: string;
+  },
   peer: ExplainPeer,
 ): PolicyExplainResult {
   requireUnlocked(state);
@@ -121,6 +140,15 @@ export function policyExplain(
     caller = { uid, gid, pid, exe, argv, startTime, ancestry, pinned };
     isCli = false;
     if (policyNeedsHash(policy)) callerExeSha256 = sha256Of(exe);
+  }
+  if (params.under !== undefined) {
+    if (!isAbsolute(params.under)) throw new IpcError('BAD_REQUEST', 'under must be an absolute path');
+    // One more, outermost ancestor known by that path, as an executable or as the script an
+    // interpreter runs (an npm agent): what `via` meets when `cr exec` runs inside that agent.
+    // Last, so the parent (approval grants) stays the real one.
+    const path = realpathOrNull(params.under) ?? params.under;
+    const outer = { pid: caller.pid, uid: caller.uid, exe: path, argv0: null, startTime: null, script: path };
+    caller = { ...caller, ancestry: [...caller.ancestry, outer] };
   }
   const resolved = resolveCommand(argv0, process.env['PATH'] ?? FALLBACK_PATH, process.cwd());
   const spec = Object.hasOwn(policy.tasks, params.task) ? policy.tasks[params.task] : undefined;
@@ -142,6 +170,7 @@ export function policyExplain(
     recentSpawns: () => [],
     grants: () => false,
     isCli,
+    landlockAbi: childLandlockAbi(),
   };
   const decision = evaluate(policy, request, context);
   const steps: PolicyExplainStep[] = [];
@@ -204,4 +233,152 @@ function withSecretsStep(
     outcome: 'deny',
     reason: 'SECRET_MISSING',
   };
+}
+
+/** Details are cut to what the reply schema carries (`policy.verify`, 1024 characters). */
+function cut(text: string): string {
+  return text.length <= 1024 ? text : `${text.slice(0, 1020)} […]`;
+}
+
+/** The identity of `pid` as the service would read it at connect, or why it cannot be read. */
+async function identify(pid: number, hashExe: boolean): ReturnType<typeof processIdentity> {
+  try {
+    return await processIdentity(pid, { hashExe });
+  } catch (error) {
+    if (!isIdentityError(error)) throw error;
+    switch (error.code) {
+      case 'PEER_GONE':
+        throw new IpcError('NOT_FOUND', `no process has pid ${String(pid)} (or it exited meanwhile)`);
+      case 'PID_REUSED':
+      case 'PEER_CHANGED':
+        throw new IpcError(
+          'NOT_FOUND',
+          `pid ${String(pid)} changed while it was read (it exited or ran another program); try again`,
+        );
+      case 'PROC_UNREADABLE':
+        throw new IpcError(
+          'BAD_REQUEST',
+          `the service cannot read pid ${String(pid)}: it is another user's process or a non-dumpable one (such as the Cora service itself), and either would be refused as a caller`,
+        );
+      case 'EXE_DELETED':
+        throw new IpcError(
+          'BAD_REQUEST',
+          `pid ${String(pid)} runs a binary that was deleted or replaced since it started: the service refuses such a caller`,
+        );
+      default:
+        throw new IpcError(
+          'BAD_REQUEST',
+          `the service cannot identify pid ${String(pid)} here (${error.code})`,
+        );
+    }
+  }
+}
+
+function ruleVerdict(
+  policy: Policy,
+  list: PolicyVerifyRule['list'],
+  rule: CallerRule,
+  identity: CallerIdentity,
+): PolicyVerifyRule {
+  const fields = {
+    list,
+    exe: rule.exe,
+    script: rule.script ?? null,
+    uid: rule.uid ?? null,
+    sha256: rule.sha256 ?? null,
+    pin: rule.sha256 === undefined ? null : identity.exeSha256 === rule.sha256,
+  };
+  if (rule.exe !== identity.exe) {
+    const detail = `the rule names ${rule.exe}; the process runs ${identity.exe}`;
+    return { ...fields, match: false, reason: 'CALLER_NOT_ALLOWED', detail: cut(detail) };
+  }
+  // The caller step alone, with this rule as the only one: the same code the gate runs.
+  const refusal = callerStep(policy, [rule], identity);
+  if (refusal !== null)
+    return { ...fields, match: false, reason: refusal.reason, detail: cut(refusal.message) };
+  const detail = `${identity.exe}${rule.script === undefined ? '' : ` running ${rule.script} (weaker evidence: script)`} matches${rule.sha256 === undefined ? '' : ' (pin matches)'}`;
+  return { ...fields, match: true, reason: 'ALLOWED', detail: cut(detail) };
+}
+
+function gateVerdict(refusal: GateRefusal | null, isCli: boolean, what: string): PolicyVerifyGate {
+  if (refusal !== null) return { allowed: false, reason: refusal.reason, detail: cut(refusal.message) };
+  const detail = isCli ? 'the cr CLI is always allowed' : `a rule of the policy allows ${what}`;
+  return { allowed: true, reason: 'ALLOWED', detail };
+}
+
+/** `via` of one task for `identity`: the via step of `evaluate`, the caller step skipped. */
+function viaVerdict(
+  policy: Policy,
+  task: string,
+  identity: CallerIdentity,
+): PolicyVerifyResult['tasks'][number] {
+  const via = policy.tasks[task]?.via;
+  const decision = evaluate(
+    policy,
+    { caller: identity, task, target: { requested: '', resolved: null } },
+    { now: 0, unlockedAt: 0, recentSpawns: () => [], grants: () => false, isCli: true },
+  );
+  if (decision.reason === 'VIA_MISSING') return { task, via: false, detail: cut(decision.message) };
+  const detail = via === undefined ? 'no via required' : `${via.join(', ')} found in its ancestry`;
+  return { task, via: true, detail: cut(detail) };
+}
+
+/**
+ * `policy.verify`: what the service would decide for the process holding `pid` as a caller,
+ * now — read as at connect (architecture §6), then the gate (`callers`, `status_callers`, the
+ * CLI fingerprint) and `via` of every task (architecture §7). Runs nothing. A pid names a
+ * process only for a moment: a caller is identified again when it connects.
+ *
+ * @param state - the service state (the policy is inside the unlocked vault)
+ * @param pid - the process to verify
+ * @param cli - this installation's CLI fingerprint
+ * @throws CrError `LOCKED`; IpcError `NOT_FOUND` (no such process), `BAD_REQUEST` (unreadable).
+ */
+export async function policyVerify(
+  state: ServiceState,
+  pid: number,
+  cli: CliFingerprint,
+): Promise<PolicyVerifyResult> {
+  requireUnlocked(state);
+  const policy = state.policy();
+  const verified = await identify(pid, policyNeedsHash(policy));
+  try {
+    const identity = verified.identity;
+    const why = refusalReason(identity, cli);
+    const peer = { identity, isCli: why === null };
+    const rules = [
+      ...policy.callers.map((rule) => ruleVerdict(policy, 'callers', rule, identity)),
+      ...(policy.status_callers ?? []).map((rule) => ruleVerdict(policy, 'status_callers', rule, identity)),
+    ];
+    const result: PolicyVerifyResult = {
+      process: {
+        pid,
+        uid: identity.uid,
+        startTime: identity.startTime.toString(),
+        exe: identity.exe,
+        exeSha256: identity.exeSha256 ?? null,
+        script: identity.script?.path ?? null,
+        ancestry: identity.ancestry.map((a) => ({ pid: a.pid, uid: a.uid, exe: a.exe })),
+        pinned: identity.pinned,
+      },
+      cli: {
+        match: why === null,
+        detail: why === null ? "this installation's cr" : `not this installation's cr (${why} differs)`,
+      },
+      rules,
+      requests: gateVerdict(policyRefusal(peer, policy, 'exec'), peer.isCli, 'requests'),
+      status: gateVerdict(policyRefusal(peer, policy, 'status'), peer.isCli, 'status'),
+      tasks: Object.keys(policy.tasks).map((task) => viaVerdict(policy, task, identity)),
+    };
+    // Everything above is about the process that held the pid when it was pinned.
+    if (!verified.stillSame()) {
+      throw new IpcError(
+        'NOT_FOUND',
+        `pid ${String(pid)} exited or ran another program while it was verified`,
+      );
+    }
+    return result;
+  } finally {
+    verified.close();
+  }
 }

@@ -39,7 +39,8 @@ import type { PendingWrite, VaultHistory } from './vault-history.ts';
 import { checkBudget, generationOf, policyOf, readSection, withGeneration } from './vault-section.ts';
 
 /** Why the service locked; audited by a later issue, reported in `status` now. */
-export type LockReason = 'request' | 'idle' | 'lifetime' | 'suspend' | 'signal' | 'error' | 'shutdown';
+export type LockReason =
+  'request' | 'idle' | 'lifetime' | 'suspend' | 'signal' | 'error' | 'shutdown' | 'stop';
 
 /** Clocks, injectable only because a real suspend cannot be produced in a test. */
 export interface Clocks {
@@ -85,6 +86,8 @@ export interface StateSnapshot {
   readonly lifetimeDeadline: string | null;
   readonly unlockedAt: string | null;
   readonly lastLockReason: LockReason | null;
+  /** When the last lock happened (wall clock, ISO-8601); null when none since the service started. */
+  readonly lastLockAt: string | null;
 }
 
 /** Options of one {@link ServiceState.unlock}. */
@@ -149,6 +152,7 @@ export class ServiceState {
   #failures = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #lastLockReason: LockReason | null = null;
+  #lastLockAtWall: number | null = null;
 
   /**
    * @param options - see {@link StateOptions}
@@ -195,6 +199,7 @@ export class ServiceState {
       lifetimeDeadline: u === null ? null : iso(u.lifetimeDeadlineWall),
       unlockedAt: u === null ? null : iso(u.unlockedAtWall),
       lastLockReason: this.#lastLockReason,
+      lastLockAt: this.#lastLockAtWall === null ? null : iso(this.#lastLockAtWall),
     };
   }
 
@@ -401,6 +406,7 @@ export class ServiceState {
     if (u === null) return;
     this.#unlocked = null;
     this.#lastLockReason = reason;
+    this.#lastLockAtWall = this.#clocks.wall();
     u.store.wipeAll();
     u.auditKey.wipe();
     u.json.fill(0);

@@ -23,7 +23,10 @@ function info(id: number, window: string | null = null): ApprovalInfo {
     task: `t${String(id)}`,
     target: '/usr/bin/curl',
     argv: ['curl', 'https://x'],
+    argvMore: [0, 0],
+    argvOmitted: 0,
     cwd: '/home/u/p',
+    cwdMore: 0,
     secrets: ['K'],
     caller: { pid: 10, exe: '/usr/bin/node', script: null },
     ancestry: [

@@ -227,4 +227,30 @@ describe('recordLine and detailLines', () => {
       ['secrets', '["K"]'],
     ]);
   });
+
+  it('should draw no character another process chose that could steer the terminal', () => {
+    const hostile: AuditRecordLike = {
+      ...record,
+      caller: { pid: 2, exe: '/tmp/\x1b[2J\u202eevil' },
+      command: {
+        argv: ['curl', 'a b', '', 'x\x1b]0;title\x07y', 'k\u200bl', 'cut'],
+        argvMore: [0, 0, 0, 0, 0, 700],
+        argvOmitted: 12,
+        cwd: '/home/u/\u202ep',
+        cwdMore: 0,
+      },
+    };
+    const lines = [recordLine(hostile, false), ...detailLines(hostile).flat()];
+    for (const line of lines) expect(line).not.toMatch(/[\p{Cc}\p{Cf}]/u);
+    expect(recordLine(hostile, true)).toContain('/tmp/\\e[2J\\u202eevil');
+    expect(detailLines(hostile)).toEqual(
+      expect.arrayContaining([
+        ['cwd', "$'/home/u/\\xe2\\x80\\xaep'"],
+        [
+          'command',
+          "curl 'a b' '' $'x\\e]0;title\\x07y' $'k\\xe2\\x80\\x8bl' cut …(700 more bytes) …(12 more arguments)",
+        ],
+      ]),
+    );
+  });
 });

@@ -113,6 +113,7 @@ describe('dashboardRows', () => {
     expect(rows).toEqual([
       { label: 'state', value: '● unlocked' },
       { label: 'idle lock in', value: '14:59' },
+      { label: 'lifetime ends', value: 'no lifetime' },
       { label: 'secrets', value: '7' },
       { label: 'service pid', value: '99' },
       { label: 'socket', value: '/run/cora.sock' },
@@ -122,11 +123,41 @@ describe('dashboardRows', () => {
 
   it('should hide the count and countdown while locked', () => {
     const rows = dashboardRows(status('locked', { secrets: 7, pid: 5 }), PATHS, now);
-    expect(rows.map((r) => r.value)).toEqual(['○ locked', '—', '—', '5', PATHS.socketPath, PATHS.vaultPath]);
+    // A service from before lock reasons: nothing to say about the last lock.
+    expect(rows.map((r) => r.value)).toEqual([
+      '○ locked',
+      '—',
+      '—',
+      '—',
+      '5',
+      PATHS.socketPath,
+      PATHS.vaultPath,
+    ]);
+  });
+
+  it('should say why and when it locked, and when the lifetime ends, as cr status does', () => {
+    // Local clock times: built from Date so the test holds in any time zone.
+    const local = (h: number, m: number): string => new Date(2026, 10, 2, h, m).toISOString();
+    const at = new Date(2026, 10, 2, 10, 0).getTime();
+    const idle = dashboardRows(
+      status('locked', { lastLock: { reason: 'idle', at: local(9, 57) } }),
+      PATHS,
+      at,
+    );
+    expect(idle[1]).toEqual({ label: 'locked', value: 'idle timeout, 09:57:00 (3 min ago)' });
+    const fresh = dashboardRows(status('locked', { lastLock: null }), PATHS, at);
+    expect(fresh[1]?.value).toBe('not unlocked since the service started');
+    const life = dashboardRows(
+      status('unlocked', { idleDeadline: local(10, 14), lifetimeDeadline: local(12, 5) }),
+      PATHS,
+      at,
+    );
+    expect(life[2]).toEqual({ label: 'lifetime ends', value: '12:05:00 (in 2 h 5 min)' });
   });
 
   it('should show an ellipsis before the first status', () => {
     const rows = dashboardRows(null, PATHS, now);
+    expect(rows.map((r) => r.label).slice(0, 4)).toEqual(['state', 'idle lock in', 'secrets', 'service pid']);
     expect(rows.map((r) => r.value).slice(0, 4)).toEqual(['…', '—', '—', '—']);
   });
 

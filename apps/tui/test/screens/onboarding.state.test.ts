@@ -5,6 +5,7 @@ import type { SecretBuf } from '@cora/memstore';
 import {
   heldByOnboarding,
   initialOnboarding,
+  APPROVE_CHOICES,
   ONBOARDING,
   onboardingKey,
   readsKeys,
@@ -12,6 +13,7 @@ import {
   type OnboardingAction,
   type OnboardingState,
   type Step,
+  type TaskDraft,
 } from '../../src/internal/screens/onboarding/state.ts';
 import type { AgentBinary, DotenvImport } from '../../src/types.ts';
 import { KEY, wipedAfterEach } from '../harness.tsx';
@@ -36,6 +38,17 @@ function dotenv(names: readonly string[], problems: readonly string[] = []): Dot
 }
 
 const SECRETS: Step = { kind: 'secrets' };
+
+/** A task being put together: two secrets picked, no target yet. */
+const DRAFT: TaskDraft = {
+  agent: CLAUDE,
+  task: 'deploy',
+  secrets: ['A', 'B'],
+  command: '',
+  target: '',
+  check: { runsCallersCode: false, warnings: [] },
+  allowInterpreter: false,
+};
 
 describe('reduceOnboarding: the passphrase', () => {
   it('should start at the intro, holding nothing', () => {
@@ -144,7 +157,7 @@ describe('reduceOnboarding: the passphrase', () => {
       message: 'boom',
       vaultExists: true,
     });
-    expect(end.step).toEqual({ kind: 'done', task: null, target: null });
+    expect(end.step).toEqual({ kind: 'done', task: null, target: null, explain: null });
     expect(end.passphrase).toBeNull();
   });
 
@@ -157,7 +170,9 @@ describe('reduceOnboarding: the passphrase', () => {
     expect(reduceOnboarding(state, { type: 'failed', message: 'x' })).toBe(state);
     expect(reduceOnboarding(state, { type: 'imported', names: ['A'] })).toBe(state);
     expect(reduceOnboarding(state, { type: 'agents', agents: [] })).toBe(state);
-    expect(reduceOnboarding(state, { type: 'task-added', task: 't', target: 'x' })).toBe(state);
+    expect(reduceOnboarding(state, { type: 'task-added', task: 't', target: 'x', explain: null })).toBe(
+      state,
+    );
   });
 });
 
@@ -196,19 +211,26 @@ describe('reduceOnboarding: cancelling', () => {
     const steps: Step[] = [
       { kind: 'agents', agents: [CLAUDE], selected: 0 },
       { kind: 'task-name', agent: CLAUDE },
-      { kind: 'task-target', agent: CLAUDE, task: 'deploy' },
+      { kind: 'task-secrets', agent: CLAUDE, task: 'deploy', picked: [], cursor: 0 },
+      { kind: 'task-target', draft: DRAFT },
+      { kind: 'task-approve', draft: DRAFT, selected: 0 },
     ];
     for (const step of steps) {
       expect(reduceOnboarding(at(step), { type: 'cancel', why: 'cancel' }).step).toEqual({
         kind: 'done',
         task: null,
         target: null,
+        explain: null,
       });
     }
   });
 
   it('should do nothing on steps without a prompt', () => {
-    for (const step of [{ kind: 'intro' }, SECRETS, { kind: 'done', task: null, target: null }] as Step[]) {
+    for (const step of [
+      { kind: 'intro' },
+      SECRETS,
+      { kind: 'done', task: null, target: null, explain: null },
+    ] as Step[]) {
       const state = at(step);
       expect(reduceOnboarding(state, { type: 'cancel', why: 'cancel' })).toBe(state);
     }
@@ -342,43 +364,114 @@ describe('reduceOnboarding: the first task', () => {
     });
     expect(picked.step).toEqual({ kind: 'task-name', agent: { name: 'codex', path: '/c' } });
     const none = reduceOnboarding(at({ kind: 'agents', agents: [], selected: 0 }), { type: 'pick' });
-    expect(none.step).toEqual({ kind: 'done', task: null, target: null });
+    expect(none.step).toEqual({ kind: 'done', task: null, target: null, explain: null });
   });
 
   it("should take exactly the task names the policy takes (@cora/policy's rule)", () => {
     const step: Step = { kind: 'task-name', agent: CLAUDE };
     for (const task of ['deploy', 'gh.api', 'web-1', '9', 'a'.repeat(64)]) {
-      expect(reduceOnboarding(at(step), { type: 'task-name', task }).step).toEqual({
-        kind: 'task-target',
+      expect(reduceOnboarding(at(step, null, ['A']), { type: 'task-name', task }).step).toEqual({
+        kind: 'task-secrets',
         agent: CLAUDE,
         task,
+        picked: [],
+        cursor: 0,
       });
     }
     // The old copy of the rule let these through, and the policy then refused them.
     for (const task of ['-rf', '.env', '_x', 'a'.repeat(65), 'a b', '']) {
-      const state = reduceOnboarding(at(step), { type: 'task-name', task });
+      const state = reduceOnboarding(at(step, null, ['A']), { type: 'task-name', task });
       expect(state.step).toEqual(step);
       expect(state.note).toBe('a task name is a letter or digit, then letters, digits, _ . - (at most 64)');
     }
   });
 
-  it('should refuse a command not found, and add the task for one found', () => {
-    const step: Step = { kind: 'task-target', agent: CLAUDE, task: 'deploy' };
-    const missing = reduceOnboarding(at(step), { type: 'task-target', line: 'nope -x', target: null });
+  it('should end without a task when no secret is stored (a task needs one)', () => {
+    const state = reduceOnboarding(at({ kind: 'task-name', agent: CLAUDE }), {
+      type: 'task-name',
+      task: 'deploy',
+    });
+    expect(state.step).toEqual({ kind: 'done', task: null, target: null, explain: null });
+    expect(state.note).toBe('no secret is stored yet, so there is no task to add');
+  });
+
+  it('should pick no secret for the user, and give the task exactly the ones picked', () => {
+    const start = at({ kind: 'task-secrets', agent: CLAUDE, task: 'deploy', picked: [], cursor: 0 }, null, [
+      'A',
+      'B',
+      'C',
+    ]);
+    const none = reduceOnboarding(start, { type: 'secrets-picked' });
+    expect(none.step).toBe(start.step);
+    expect(none.note).toBe('pick at least one secret with Space (or Esc to skip)');
+    const picked = [
+      { type: 'secret-cursor', delta: 2 },
+      { type: 'secret-toggle' },
+      { type: 'secret-cursor', delta: -2 },
+      { type: 'secret-toggle' },
+      { type: 'secret-cursor', delta: 1 },
+      { type: 'secret-toggle' },
+      { type: 'secret-toggle' },
+      { type: 'secrets-picked' },
+    ].reduce((s, a) => reduceOnboarding(s, a as OnboardingAction), start);
+    expect(picked.step).toEqual({ kind: 'task-target', draft: { ...DRAFT, secrets: ['A', 'C'] } });
+  });
+
+  it('should refuse a command not found, and offer the approval window first for one found', () => {
+    const step: Step = { kind: 'task-target', draft: DRAFT };
+    const check = { runsCallersCode: false, warnings: ['w'] };
+    const missing = reduceOnboarding(at(step), {
+      type: 'task-target',
+      line: 'nope -x',
+      target: null,
+      check: null,
+    });
     expect(missing.step).toBe(step);
     expect(missing.note).toBe('nope -x: no executable by that name on PATH');
-    const adding = reduceOnboarding(at(step), { type: 'task-target', line: 'curl', target: '/usr/bin/curl' });
-    expect(adding.step).toMatchObject({ kind: 'working', what: 'adding task deploy…', back: step });
+    const approve = reduceOnboarding(at(step), {
+      type: 'task-target',
+      line: 'curl -s',
+      target: '/usr/bin/curl',
+      check,
+    });
+    const draft = { ...DRAFT, command: 'curl', target: '/usr/bin/curl', check };
+    expect(approve.step).toEqual({ kind: 'task-approve', draft, selected: 0 });
+    expect(APPROVE_CHOICES[0]).toBe('window:15m');
+    const adding = reduceOnboarding(approve, { type: 'approve-picked' });
+    expect(adding.step).toMatchObject({ kind: 'working', what: 'adding task deploy…', back: approve.step });
     const failed = reduceOnboarding(adding, { type: 'failed', message: 'AUTH_FAILED' });
-    expect(failed.step).toEqual(step);
+    expect(failed.step).toEqual(approve.step);
     expect(failed.note).toBe('AUTH_FAILED');
-    const added = reduceOnboarding(adding, { type: 'task-added', task: 'deploy', target: 'curl' });
-    expect(added.step).toEqual({ kind: 'done', task: 'deploy', target: 'curl' });
+    const explain = { steps: [], outcome: 'needs-approval', reason: 'APPROVAL_REQUIRED' } as const;
+    const added = reduceOnboarding(adding, { type: 'task-added', task: 'deploy', target: 'curl', explain });
+    expect(added.step).toEqual({ kind: 'done', task: 'deploy', target: 'curl', explain });
+  });
+
+  it("should ask before a target that runs the caller's code, and go back on no", () => {
+    const step: Step = { kind: 'task-target', draft: DRAFT };
+    const check = { runsCallersCode: true, warnings: ['/usr/bin/npm runs whatever code its caller passes'] };
+    const asked = reduceOnboarding(at(step), {
+      type: 'task-target',
+      line: 'npm',
+      target: '/usr/bin/npm',
+      check,
+    });
+    expect(asked.step).toMatchObject({
+      kind: 'task-interpreter',
+      draft: { target: '/usr/bin/npm', allowInterpreter: false },
+    });
+    const no = reduceOnboarding(asked, { type: 'interpreter-answer', yes: false });
+    expect(no.step).toMatchObject({ kind: 'task-target' });
+    expect(no.note).toBe('pick another command');
+    const yes = reduceOnboarding(asked, { type: 'interpreter-answer', yes: true });
+    expect(yes.step).toMatchObject({ kind: 'task-approve', draft: { allowInterpreter: true }, selected: 0 });
   });
 
   it('should let go of the passphrase when the setup finishes, and only then', () => {
     const p = buf('p');
-    const done = reduceOnboarding(at({ kind: 'done', task: null, target: null }, p), { type: 'finish' });
+    const done = reduceOnboarding(at({ kind: 'done', task: null, target: null, explain: null }, p), {
+      type: 'finish',
+    });
     expect(done.passphrase).toBeNull();
     const early = at(SECRETS, p);
     expect(reduceOnboarding(early, { type: 'finish' })).toBe(early);
@@ -434,7 +527,7 @@ describe('onboardingKey', () => {
   });
 
   it('should finish on Enter at the end, and leave the fields their keys', () => {
-    expect(onboardingKey({ kind: 'done', task: null, target: null }, '', KEY.enter)).toEqual({
+    expect(onboardingKey({ kind: 'done', task: null, target: null, explain: null }, '', KEY.enter)).toEqual({
       type: 'finish',
     });
     for (const step of [{ kind: 'pass1' }, { kind: 'secret-name' }, { kind: 'import-path' }] as Step[]) {

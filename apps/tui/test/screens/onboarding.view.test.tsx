@@ -27,6 +27,16 @@ afterEach(() => {
 
 const CLAUDE: AgentBinary = { name: 'claude', path: '/usr/bin/claude' };
 
+/** What the fake service's explain answers: the task waits for an approval. */
+const EXPLAINED = {
+  steps: [
+    { step: 'via', ok: true, detail: "/usr/bin/claude found in the caller's ancestry" },
+    { step: 'decision', ok: true, detail: 'task deploy needs approval' },
+  ],
+  outcome: 'needs-approval',
+  reason: 'APPROVAL_REQUIRED',
+} as const;
+
 interface Setup {
   readonly calls: string[];
   readonly connects: () => number;
@@ -67,16 +77,24 @@ function setup(backend: Partial<TuiBackend> = {}, service: Partial<TuiService> =
             return Promise.resolve({ created: [...names], replaced: [] });
           },
           getPolicy: () => Promise.resolve({ version: 1, callers: [], tasks: {} }),
-          setPolicy: (policy, p) => {
-            calls.push(`policy:${JSON.stringify(policy)}:${textOf(p)}`);
+          setPolicy: (policy, p, options) => {
+            calls.push(`policy:${JSON.stringify(policy)}:${JSON.stringify(options)}:${textOf(p)}`);
             return Promise.resolve();
+          },
+          explain: (task, argv, as) => {
+            calls.push(`explain:${task}:${argv.join(' ')}:${JSON.stringify(as)}`);
+            return Promise.resolve(EXPLAINED);
           },
           ...service,
         }),
       );
     },
     findAgents: () => Promise.resolve([CLAUDE]),
-    resolveCommand: (c: string) => (c === 'curl' ? '/usr/bin/curl' : null),
+    resolveCommand: (c: string) => (c === 'curl' || c === 'npm' ? `/usr/bin/${c}` : null),
+    checkTarget: (t: string) =>
+      t === '/usr/bin/npm'
+        ? { runsCallersCode: true, warnings: ['/usr/bin/npm runs whatever code its caller passes'] }
+        : { runsCallersCode: false, warnings: [] },
     ...backend,
   });
   const screen = renderScreen(
@@ -113,7 +131,9 @@ async function toTaskCommand(s: Setup): Promise<void> {
   await tick(30);
   await s.screen.keys(ENTER);
   await s.screen.keys(ENTER);
-  expect(s.screen.frame()).toContain('Command deploy may run (its secrets: K):');
+  await s.screen.keys(' ');
+  await s.screen.keys(ENTER);
+  expect(s.screen.frame()).toContain('Command deploy may run with K:');
 }
 
 /** A parsed .env file with these names (values `v-NAME`). */
@@ -153,16 +173,28 @@ describe('Onboarding view', () => {
     await app.keys(ENTER);
     expect(app.frame()).toContain('Name of the task claude will run: deploy');
     await app.keys(ENTER);
-    expect(app.frame()).toContain('Command deploy may run (its secrets: API_KEY):');
+    expect(app.frame()).toContain('[ ] API_KEY');
+    await app.keys(' ');
+    expect(app.frame()).toContain('[x] API_KEY');
+    await app.keys(ENTER);
+    expect(app.frame()).toContain('Command deploy may run with API_KEY:');
+    expect(app.frame()).not.toContain('npm');
     await app.keys(`curl${ENTER}`);
+    expect(app.frame()).toContain('When claude runs task deploy, ask you first?');
+    await app.keys(ENTER);
     await tick(30);
+    expect(app.frame()).toContain('✓ via: /usr/bin/claude found in the caller');
+    expect(app.frame()).toContain('→ needs-approval (APPROVAL_REQUIRED): it runs once you approve it');
     expect(app.frame()).toContain('Cora is set up.');
     expect(app.frame()).toContain('Tell your agent to run: cr exec deploy -- curl …');
     expect(s.calls).toEqual([
       `init:tui:${PASS}`,
       `unlock:${PASS}`,
       `set:API_KEY:${CANARY}:${PASS}`,
-      expect.stringMatching(/^policy:.*"deploy".*"\/usr\/bin\/curl".*"\/usr\/bin\/claude".*correct horse/u),
+      expect.stringMatching(
+        /^policy:.*"deploy".*"\/usr\/bin\/curl".*"\/usr\/bin\/claude".*"window:15m".*:\{\}:correct horse/u,
+      ),
+      'explain:deploy:/usr/bin/curl:{"under":"/usr/bin/claude"}',
     ]);
     // Every request went over one connection, made when the vault was created.
     expect(s.connects()).toBe(1);
@@ -416,7 +448,8 @@ describe('Onboarding view', () => {
     await s.screen.keys(`${BACKSPACE.repeat(3)}.env${ENTER}`);
     expect(s.screen.frame()).toContain('a task name is a letter or digit');
     await s.screen.keys(`${BACKSPACE.repeat(4)}web-1${ENTER}`);
-    expect(s.screen.frame()).toContain('Command web-1 may run');
+    // A valid name; with no secret stored there is nothing the task could be given.
+    expect(s.screen.frame()).toContain('no secret is stored yet, so there is no task to add');
   });
 
   it('should refuse a command that is not on PATH without asking the service', async () => {
@@ -437,9 +470,61 @@ describe('Onboarding view', () => {
     );
     await toTaskCommand(s);
     await s.screen.keys(`curl${ENTER}`);
+    await s.screen.keys(ENTER);
     await tick(30);
     expect(s.screen.frame()).toContain('wrong passphrase (AUTH_FAILED)');
-    expect(s.screen.frame()).toContain('Command deploy may run (its secrets: K):');
+    expect(s.screen.frame()).toContain('When claude runs task deploy, ask you first?');
+  });
+
+  it('should give the task only the secrets picked, none preselected', async () => {
+    const s = setup();
+    await toSecrets(s);
+    for (const name of ['A', 'B', 'C']) {
+      await s.screen.keys('a');
+      await s.screen.keys(`${name}${ENTER}`);
+      await s.screen.keys(`${CANARY}${ENTER}`);
+      await tick(30);
+    }
+    await s.screen.keys('n');
+    await tick(30);
+    await s.screen.keys(ENTER);
+    await s.screen.keys(ENTER);
+    // Enter with nothing picked adds nothing.
+    await s.screen.keys(ENTER);
+    expect(s.screen.frame()).toContain('pick at least one secret with Space');
+    await s.screen.keys(DOWN);
+    await s.screen.keys(' ');
+    await s.screen.keys(ENTER);
+    expect(s.screen.frame()).toContain('Command deploy may run with B:');
+    await s.screen.keys(`curl${ENTER}`);
+    // The approval list: down to `session`.
+    await s.screen.keys(DOWN);
+    await s.screen.keys(DOWN);
+    await s.screen.keys(ENTER);
+    await tick(30);
+    const policy = s.calls.find((c) => c.startsWith('policy:')) ?? '';
+    expect(policy).toContain('"secrets":["B"]');
+    expect(policy).toContain('"approve":"session"');
+  });
+
+  it("should warn about a target that runs the caller's code, and send the flag only when accepted", async () => {
+    const s = setup();
+    await toTaskCommand(s);
+    await s.screen.keys(`npm${ENTER}`);
+    expect(s.screen.frame()).toContain('warning: /usr/bin/npm runs whatever code its caller passes');
+    expect(s.screen.frame()).toContain('Let deploy run /usr/bin/npm anyway?');
+    await s.screen.keys('n');
+    expect(s.screen.frame()).toContain('pick another command');
+    expect(s.screen.frame()).toContain('Command deploy may run with K:');
+    await s.screen.keys(`npm${ENTER}`);
+    await s.screen.keys('y');
+    expect(s.screen.frame()).toContain('When claude runs task deploy, ask you first?');
+    await s.screen.keys(ENTER);
+    await tick(30);
+    expect(s.calls.find((c) => c.startsWith('policy:'))).toMatch(
+      /"\/usr\/bin\/npm".*:\{"allowInterpreterTargets":true\}:/u,
+    );
+    expect(s.screen.frame()).toContain('Tell your agent to run: cr exec deploy -- npm …');
   });
 
   it('should end without a task when the task prompts are left', async () => {

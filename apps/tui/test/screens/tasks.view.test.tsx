@@ -31,7 +31,8 @@ function setup(explain?: TuiService['explain'], resolve: (c: string) => string |
         getPolicy: () => Promise.resolve(POLICY),
         explain:
           explain ??
-          ((task, argv, caller): Promise<PolicyExplainResult> => {
+          ((task, argv, as): Promise<PolicyExplainResult> => {
+            const caller = as?.caller;
             asked.push(`${task}|${argv.join(' ')}|${caller ?? 'cr'}`);
             return Promise.resolve({
               steps: [

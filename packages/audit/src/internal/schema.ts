@@ -4,11 +4,13 @@
 import * as v from 'valibot';
 import { AuditError } from '../errors.ts';
 import {
+  AUDIT_COMMAND_LIMITS,
   AUDIT_EVENT_TYPES,
   AUDIT_OPS,
   AUDIT_REASONS,
   LOCK_REASONS,
   VAULT_OPS,
+  type AuditCommand,
   type AuditEvent,
   type AuditEventType,
   type AuditRecord,
@@ -50,7 +52,32 @@ const caller = v.strictObject({
   cli: v.boolean(),
 });
 
-type Kind = 'num' | 'str' | 'bool' | 'names' | 'caller';
+const utf8 = new TextEncoder();
+/** Caller text kept by `command` (README "Record format"): bounded, never NUL (execve cannot carry it). */
+const text = (maxBytes: number) => v.pipe(v.string(), v.maxBytes(maxBytes), v.excludes('\0'));
+const L = AUDIT_COMMAND_LIMITS;
+const command = v.pipe(
+  v.strictObject({
+    argv: v.pipe(
+      v.array(text(L.maxArgBytes)),
+      v.maxLength(L.maxArgs),
+      v.check(
+        (argv) => argv.reduce((sum, arg) => sum + utf8.encode(arg).length, 0) <= L.maxArgvBytes,
+        `at most ${String(L.maxArgvBytes)} bytes in all`,
+      ),
+    ),
+    argvMore: v.pipe(v.array(uint), v.maxLength(L.maxArgs)),
+    argvOmitted: uint,
+    cwd: text(L.maxCwdBytes),
+    cwdMore: uint,
+  }),
+  v.forward(
+    v.check((c) => c.argvMore.length === c.argv.length, 'one entry per argv item'),
+    ['argvMore'],
+  ),
+);
+
+type Kind = 'num' | 'str' | 'bool' | 'names' | 'caller' | 'command';
 interface Field {
   readonly name: string;
   readonly kind: Kind;
@@ -63,6 +90,7 @@ const REASON = f('reason', 'str', v.picklist(AUDIT_REASONS));
 const OP = f('op', 'str', v.picklist(AUDIT_OPS));
 const ID = f('id', 'num', uint);
 const PID = f('pid', 'num', uint);
+const COMMAND = f('command', 'command', v.optional(command));
 
 /** Field order per type = on-disk key order after `type`. */
 const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
@@ -83,6 +111,7 @@ const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
     f('output', 'str', v.picklist(['masked', 'passthrough'])),
     REASON,
     f('weak', 'bool', v.boolean()),
+    COMMAND,
   ],
   'secret-injected': [TASK, PID, f('secrets', 'names', names)],
   'secret-missing': [CALLER, TASK, f('secret', 'str', secretName)],
@@ -103,6 +132,7 @@ const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
     f('target', 'str', path),
     f('secrets', 'names', names),
     f('timeoutMs', 'num', uint),
+    COMMAND,
   ],
   'approval-granted': [
     ID,
@@ -199,10 +229,12 @@ function checkEvent(input: unknown): AuditEvent {
     const issue = result.issues[0];
     const where =
       v.getDotPath(issue) ?? (issue.kind === 'schema' && issue.type === 'strict_object' ? 'key' : 'event');
-    // The issue's own message may quote the received value: use its kind and expectation only.
+    // The issue's own message may quote the received value: use its kind and expectation only
+    // (a `check` has no expectation; its message is one of ours and quotes nothing).
+    const expected = issue.type === 'check' ? issue.message : issue.expected;
     throw new AuditError(
       'INVALID_EVENT',
-      `${String(type)}.${where}: invalid (${issue.type}${issue.expected === null ? '' : `, expected ${clip(issue.expected)}`})`,
+      `${String(type)}.${where}: invalid (${issue.type}${expected === null ? '' : `, expected ${clip(expected)}`})`,
     );
   }
   return result.output as AuditEvent;
@@ -220,6 +252,35 @@ function serCaller(c: CallerSummary): string {
   return `${out},"cli":${c.cli ? 'true' : 'false'}}`;
 }
 
+/**
+ * `value` as JSON with every character outside printable ASCII written as `\uXXXX` (one per
+ * UTF-16 unit, lower-case hex like JSON.stringify's own escapes): the same data for a JSON
+ * reader, and text that cannot steer a terminal that shows it. The rule is fixed by ASCII, not
+ * by Unicode classes, so the canonical form of a record does not change with the ICU version.
+ *
+ * @param value - anything JSON.stringify takes
+ * @returns one line of printable ASCII
+ * @throws TypeError when `value` has no JSON form
+ * @example
+ * ```ts
+ * asciiJson(['a\u202eb']); // '["a\\u202eb"]'
+ * ```
+ */
+export function asciiJson(value: unknown): string {
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) throw new TypeError('value has no JSON form (undefined, a function or a symbol)');
+  return json.replace(/[^\x20-\x7e]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function serCommand(c: AuditCommand): string {
+  const argv = c.argv.map(asciiJson).join(',');
+  const more = c.argvMore.map((n) => n.toString(10)).join(',');
+  return (
+    `{"argv":[${argv}],"argvMore":[${more}],"argvOmitted":${c.argvOmitted.toString(10)},` +
+    `"cwd":${asciiJson(c.cwd)},"cwdMore":${c.cwdMore.toString(10)}}`
+  );
+}
+
 function serValue(kind: Kind, value: unknown): string {
   if (value === null) return 'null';
   switch (kind) {
@@ -233,6 +294,8 @@ function serValue(kind: Kind, value: unknown): string {
       return `[${(value as readonly string[]).map((n) => JSON.stringify(n)).join(',')}]`;
     case 'caller':
       return serCaller(value as CallerSummary);
+    case 'command':
+      return serCommand(value as AuditCommand);
   }
 }
 

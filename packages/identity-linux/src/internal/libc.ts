@@ -14,6 +14,7 @@ const Errno = {
   ESRCH: errno['ESRCH'] ?? 3,
   EBADF: errno['EBADF'] ?? 9,
   EINVAL: errno['EINVAL'] ?? 22,
+  ENOSYS: errno['ENOSYS'] ?? 38,
   ENOPROTOOPT: errno['ENOPROTOOPT'] ?? 92,
   ENOTSOCK: errno['ENOTSOCK'] ?? 88,
 } as const;
@@ -27,6 +28,10 @@ const getsockopt = libc.func(
 const pidfdSendSignal = libc.func(
   'int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)',
 ) as (pidfd: number, sig: number, info: null, flags: number) => number;
+const pidfdOpenFn = libc.func('int pidfd_open(int pid, unsigned int flags)') as (
+  pid: number,
+  flags: number,
+) => number;
 const closeFn = libc.func('int close(int fd)') as (fd: number) => number;
 
 /** A failed libc call: `errno` is the C errno. */
@@ -66,6 +71,22 @@ export function getPeerPidfd(fd: number): number | null {
   if (length[0] !== 4 || pidfd < 0) throw new LibcError('getsockopt(SO_PEERPIDFD)', Errno.EINVAL);
   return pidfd;
 }
+
+/**
+ * pidfd_open(2): a new pidfd (owned by the caller, close it) for the process that holds `pid`
+ * now, or `null` when the kernel has no such call (ENOSYS, Linux < 5.3).
+ * @throws LibcError with `errno` ESRCH when no process has that pid, EINVAL for a bad pid.
+ */
+export function openPidfd(pid: number): number | null {
+  const pidfd = pidfdOpenFn(pid, 0);
+  if (pidfd >= 0) return pidfd;
+  const code = koffi.errno();
+  if (code === Errno.ENOSYS) return null;
+  throw new LibcError('pidfd_open', code);
+}
+
+/** The errno of a process that does not exist (for callers of {@link openPidfd}). */
+export const ESRCH: number = Errno.ESRCH;
 
 /**
  * Whether the process behind `pidfd` still runs: signal 0 through the pidfd fails with ESRCH

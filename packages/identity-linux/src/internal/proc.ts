@@ -82,10 +82,16 @@ export function readCmdline(pid: number): string[] | null {
   return parts;
 }
 
-/** Effective uid from the "Uid:" line of /proc/<pid>/status (real, effective, saved, fs). */
-export function readEffectiveUid(pid: number): number | null {
+/** Effective uid and gid from the "Uid:" and "Gid:" lines of /proc/<pid>/status (real, effective, saved, fs). */
+export function readEffectiveIds(pid: number): { uid: number; gid: number } | null {
   const text = gentle(() => readFileSync(`/proc/${pid}/status`, 'latin1'));
   if (text === null) return null;
-  const match = /^Uid:\s+\d+\s+(\d+)/m.exec(text);
-  return match?.[1] === undefined ? null : Number(match[1]);
+  const uid = /^Uid:\s+\d+\s+(\d+)/m.exec(text)?.[1];
+  const gid = /^Gid:\s+\d+\s+(\d+)/m.exec(text)?.[1];
+  return uid === undefined || gid === undefined ? null : { uid: Number(uid), gid: Number(gid) };
+}
+
+/** Effective uid from the "Uid:" line of /proc/<pid>/status. */
+export function readEffectiveUid(pid: number): number | null {
+  return readEffectiveIds(pid)?.uid ?? null;
 }

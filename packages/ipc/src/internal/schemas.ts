@@ -57,6 +57,8 @@ const JsonObject = v.custom<unknown>(isRecord, 'must be a JSON object');
 const Signal = v.picklist(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGKILL']);
 const TermSize = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(0xffff));
 const Text = v.pipe(v.string(), v.maxLength(1024));
+/** Linux's PID_MAX_LIMIT (2^22) is the largest pid any platform Cora serves hands out. */
+const Pid = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4_194_304));
 
 function request<const T extends MessageType | InputType, const E extends v.ObjectEntries>(
   type: T,
@@ -68,7 +70,7 @@ function request<const T extends MessageType | InputType, const E extends v.Obje
 const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, RequestHeader<T>> } = {
   hello: request('hello', { protocol: Version, client: v.pipe(v.string(), v.maxLength(256)) }),
   status: request('status', {}),
-  lock: request('lock', {}),
+  lock: request('lock', { stop: v.exactOptional(v.boolean()) }),
   unlock: request('unlock', {
     acceptVault: v.exactOptional(v.boolean()),
     idleTimeoutMs: v.exactOptional(Uint),
@@ -92,7 +94,9 @@ const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, R
     task: Name,
     argv: Argv,
     caller: v.exactOptional(AbsPath),
+    under: v.exactOptional(AbsPath),
   }),
+  'policy.verify': request('policy.verify', { pid: Pid }),
   exec: request('exec', {
     task: Name,
     argv: Argv,
@@ -133,39 +137,65 @@ const Path = v.pipe(v.string(), v.maxBytes(4096));
 const SeqNumber = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER));
 
 /** Payload of the `pending` event of `approve` (checked by the client). */
-export const ApprovalInfoSchema = v.strictObject({
-  id: RequestId,
-  task: Name,
-  target: Path,
-  argv: Argv,
-  cwd: Path,
-  secrets: v.pipe(v.array(Name), v.maxLength(MAX_NAMES)),
-  caller: v.strictObject({ pid: Uint, exe: Path, script: v.nullable(Path) }),
-  ancestry: v.pipe(v.array(v.strictObject({ pid: Uint, exe: Path })), v.maxLength(64)),
-  window: v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(32))),
-  expiresAt: Iso,
-  env: v.pipe(
-    v.array(
-      v.strictObject({
-        name: v.pipe(v.string(), v.minLength(1), v.maxBytes(EXEC_LIMITS.maxEnvNameBytes), noNul),
-        value: v.pipe(v.string(), v.maxBytes(APPROVAL_LIMITS.maxEnvValueBytes), noNul),
-        more: Uint,
-      }),
+export const ApprovalInfoSchema = v.pipe(
+  v.strictObject({
+    id: RequestId,
+    task: Name,
+    target: Path,
+    argv: v.pipe(
+      v.array(v.pipe(v.string(), v.maxBytes(APPROVAL_LIMITS.maxArgBytes), noNul)),
+      v.minLength(1),
+      v.maxLength(EXEC_LIMITS.maxArgs),
+      v.check(
+        (argv) => argv.reduce((sum, arg) => sum + Buffer.byteLength(arg), 0) <= APPROVAL_LIMITS.maxArgvBytes,
+        `more than ${String(APPROVAL_LIMITS.maxArgvBytes)} bytes of arguments`,
+      ),
     ),
-    v.maxLength(APPROVAL_LIMITS.maxEnv),
-  ),
-  envOmitted: Uint,
-  files: v.pipe(
-    v.array(
-      v.strictObject({
-        where: v.picklist(['home', 'cwd']),
-        path: v.pipe(v.string(), v.minLength(1), v.maxBytes(APPROVAL_LIMITS.maxFilePathBytes), noNul),
-        modified: Iso,
-      }),
+    argvMore: v.pipe(v.array(Uint), v.maxLength(EXEC_LIMITS.maxArgs)),
+    argvOmitted: Uint,
+    cwd: Path,
+    cwdMore: Uint,
+    secrets: v.pipe(v.array(Name), v.maxLength(MAX_NAMES)),
+    caller: v.strictObject({ pid: Uint, exe: Path, script: v.nullable(Path) }),
+    ancestry: v.pipe(
+      v.array(v.strictObject({ pid: Uint, exe: Path })),
+      v.maxLength(APPROVAL_LIMITS.maxAncestors),
     ),
-    v.maxLength(APPROVAL_LIMITS.maxFiles),
+    window: v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(32))),
+    expiresAt: Iso,
+    env: v.pipe(
+      v.array(
+        v.strictObject({
+          name: v.pipe(v.string(), v.minLength(1), v.maxBytes(EXEC_LIMITS.maxEnvNameBytes), noNul),
+          value: v.pipe(v.string(), v.maxBytes(APPROVAL_LIMITS.maxEnvValueBytes), noNul),
+          more: Uint,
+        }),
+      ),
+      v.maxLength(APPROVAL_LIMITS.maxEnv),
+    ),
+    envOmitted: Uint,
+    files: v.pipe(
+      v.array(
+        v.strictObject({
+          where: v.picklist(['home', 'cwd']),
+          path: v.pipe(v.string(), v.minLength(1), v.maxBytes(APPROVAL_LIMITS.maxFilePathBytes), noNul),
+          modified: Iso,
+        }),
+      ),
+      v.maxLength(APPROVAL_LIMITS.maxFiles),
+    ),
+    confine: v.exactOptional(
+      v.pipe(
+        v.array(v.pipe(v.string(), v.minLength(1), v.maxBytes(APPROVAL_LIMITS.maxConfineBytes), noNul)),
+        v.maxLength(8),
+      ),
+    ),
+  }),
+  v.forward(
+    v.check((info) => info.argvMore.length === info.argv.length, 'one argvMore entry per argument'),
+    ['argvMore'],
   ),
-});
+);
 
 /** Payload of the `resolved` event of `approve`. */
 export const ApprovalResolvedSchema = v.strictObject({
@@ -188,6 +218,48 @@ const GrantInfoSchema = v.strictObject({
 });
 const Grants = v.pipe(v.array(GrantInfoSchema), v.maxLength(MAX_GRANTS));
 
+/** A policy holds at most 1000 rules in each list and 1000 tasks (`@cora/policy` limits). */
+const MAX_VERIFY_ITEMS = 2000;
+const Gate = v.strictObject({ allowed: v.boolean(), reason: Text, detail: Text });
+const PolicyVerifySchema = v.strictObject({
+  process: v.strictObject({
+    pid: Pid,
+    uid: Uint,
+    startTime: v.pipe(v.string(), v.regex(/^\d{1,20}$/)),
+    exe: Path,
+    exeSha256: v.nullable(Hash),
+    script: v.nullable(Path),
+    ancestry: v.pipe(
+      v.array(v.strictObject({ pid: Pid, uid: Uint, exe: v.nullable(Path) })),
+      v.maxLength(APPROVAL_LIMITS.maxAncestors),
+    ),
+    pinned: v.boolean(),
+  }),
+  cli: v.strictObject({ match: v.boolean(), detail: Text }),
+  rules: v.pipe(
+    v.array(
+      v.strictObject({
+        list: v.picklist(['callers', 'status_callers']),
+        exe: Path,
+        script: v.nullable(Path),
+        uid: v.nullable(Uint),
+        sha256: v.nullable(Hash),
+        match: v.boolean(),
+        reason: Text,
+        pin: v.nullable(v.boolean()),
+        detail: Text,
+      }),
+    ),
+    v.maxLength(MAX_VERIFY_ITEMS),
+  ),
+  requests: Gate,
+  status: Gate,
+  tasks: v.pipe(
+    v.array(v.strictObject({ task: Name, via: v.boolean(), detail: Text })),
+    v.maxLength(MAX_VERIFY_ITEMS),
+  ),
+});
+
 const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Results[T]> } = {
   hello: v.strictObject({ protocol: Version, server: v.pipe(v.string(), v.maxLength(256)) }),
   status: v.strictObject({
@@ -197,6 +269,25 @@ const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Re
     socket: v.pipe(v.string(), v.maxLength(4096)),
     idleDeadline: v.nullable(Iso),
     version: v.pipe(v.string(), v.maxLength(256)),
+    lifetimeDeadline: v.exactOptional(v.nullable(Iso)),
+    unlockedAt: v.exactOptional(v.nullable(Iso)),
+    lastLock: v.exactOptional(
+      v.nullable(
+        v.strictObject({
+          reason: v.picklist([
+            'request',
+            'stop',
+            'idle',
+            'lifetime',
+            'suspend',
+            'signal',
+            'shutdown',
+            'error',
+          ]),
+          at: Iso,
+        }),
+      ),
+    ),
   }),
   lock: v.strictObject({ state: v.literal('locked') }),
   unlock: v.strictObject({ state: v.literal('unlocked'), secrets: Uint }),
@@ -222,6 +313,7 @@ const RESULT_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, Re
     outcome: v.picklist(['allow', 'deny', 'needs-approval']),
     reason: Text,
   }),
+  'policy.verify': PolicyVerifySchema,
   exec: v.strictObject({
     code: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255))),
     signal: v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(32))),

@@ -16,6 +16,8 @@ const SYSCALLS: Readonly<Record<string, { create: number; addRule: number; restr
 const CREATE_RULESET_VERSION = 1 << 0;
 /** `LANDLOCK_RULE_PATH_BENEATH`. */
 const RULE_PATH_BENEATH = 1;
+/** `LANDLOCK_RULE_NET_PORT` (ABI 4). */
+const RULE_NET_PORT = 2;
 /** `PR_SET_NO_NEW_PRIVS` (<linux/prctl.h>). */
 const PR_SET_NO_NEW_PRIVS = 38;
 /** `O_PATH` on x86_64 and aarch64 (asm-generic/fcntl.h); Node's `fs.constants` lacks it. */
@@ -71,14 +73,14 @@ export function abiVersion(): number {
 }
 
 /**
- * A new ruleset handling `handledFs` and `scoped` (struct landlock_ruleset_attr: three u64,
- * handled_access_fs, handled_access_net, scoped; an older kernel accepts the larger struct
- * when the fields it does not know are 0).
+ * A new ruleset handling `handledFs`, `handledNet` and `scoped` (struct landlock_ruleset_attr:
+ * three u64, handled_access_fs, handled_access_net, scoped; an older kernel accepts the larger
+ * struct when the fields it does not know are 0).
  */
-export function createRuleset(handledFs: number, scoped: number): number {
+export function createRuleset(handledFs: number, handledNet: number, scoped: number): number {
   const attr = Buffer.alloc(24);
   attr.writeBigUInt64LE(BigInt(handledFs), 0);
-  attr.writeBigUInt64LE(0n, 8);
+  attr.writeBigUInt64LE(BigInt(handledNet), 8);
   attr.writeBigUInt64LE(BigInt(scoped), 16);
   const fd = Number(load().syscall(numbers().create, 'void *', attr, 'size_t', 24, 'uint32_t', 0));
   if (fd < 0) fail('landlock_create_ruleset');
@@ -95,6 +97,18 @@ export function addPathRule(rulesetFd: number, pathFd: number, access: number): 
     load().syscall(n.addRule, 'int', rulesetFd, 'int', RULE_PATH_BENEATH, 'void *', attr, 'uint32_t', 0),
   );
   if (result !== 0) fail('landlock_add_rule');
+}
+
+/** Add a TCP port rule (struct landlock_net_port_attr: u64 allowed_access, u64 port). */
+export function addNetRule(rulesetFd: number, port: number, access: number): void {
+  const attr = Buffer.alloc(16);
+  attr.writeBigUInt64LE(BigInt(access), 0);
+  attr.writeBigUInt64LE(BigInt(port), 8);
+  const n = numbers();
+  const result = Number(
+    load().syscall(n.addRule, 'int', rulesetFd, 'int', RULE_NET_PORT, 'void *', attr, 'uint32_t', 0),
+  );
+  if (result !== 0) fail('landlock_add_rule(net_port)');
 }
 
 /** `PR_SET_NO_NEW_PRIVS`: no setuid, setgid or file capability gain across execve, for good. */

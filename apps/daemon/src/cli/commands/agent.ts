@@ -26,7 +26,7 @@ import { connectService } from '../client.ts';
 import { out } from '../output.ts';
 
 /** The Landlock ABI `cr agent` needs: 6 brings the signal and abstract-socket scopes. */
-const AGENT_MIN_ABI = 6;
+export const AGENT_MIN_ABI = 6;
 
 /** Exit code when the kernel cannot confine the agent (README "Exit codes"); nothing was run. */
 const EXIT_NO_SANDBOX = 78;

@@ -7,10 +7,19 @@
 import { closeSync, constants, openSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AUDIT_EVENT_TYPES, readRecords, verifyLog, type AuditRecord } from '@cora/audit';
+import {
+  AUDIT_EVENT_TYPES,
+  asciiJson,
+  readRecords,
+  validateEvent,
+  verifyLog,
+  type AuditCommand,
+  type AuditRecord,
+} from '@cora/audit';
+import { quoteCommand, shellQuote, visible } from '@cora/display';
 import { parseDuration } from '@cora/policy';
 import type { AuditVerifyResult } from '@cora/ipc';
-import { connectService, runningService } from '../client.ts';
+import { connectService, runningService, type Service } from '../client.ts';
 import { CrError } from '../../shared/errors.ts';
 import { coraHome } from '../../shared/paths.ts';
 
@@ -39,15 +48,25 @@ function note(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** A field of a record for the one-line form: callers as `exe[pid]`, lists joined. */
+/**
+ * A field of a record for the one-line form: callers as `exe[pid]`, lists joined. Paths and
+ * names came from other processes, so every string goes through `visible` (a path holding
+ * `ESC[2J` must not clear the reader's screen).
+ */
 function show(value: unknown): string {
   if (Array.isArray(value)) return value.map(show).join(',');
   if (typeof value === 'object' && value !== null) {
     const caller = value as { exe?: unknown; pid?: unknown };
-    if (typeof caller.exe === 'string') return `${caller.exe}[${String(caller.pid)}]`;
-    return JSON.stringify(value);
+    if (typeof caller.exe === 'string') return `${visible(caller.exe)}[${String(caller.pid)}]`;
+    return visible(JSON.stringify(value));
   }
-  return String(value);
+  return visible(String(value));
+}
+
+/** A record's `command`, shell-quoted as the approver saw it: `'a b'` and `a b` differ, escapes show. */
+function commandFields(c: AuditCommand): string {
+  const argv = quoteCommand(c.argv, { more: c.argvMore, omitted: c.argvOmitted });
+  return `cwd=${shellQuote(c.cwd, { more: c.cwdMore })} command=${argv}`;
 }
 
 /**
@@ -59,13 +78,16 @@ function formatRecord(record: AuditRecord): string {
   const skip = new Set(['v', 'seq', 'time', 'type', 'prev', 'mac']);
   const fields = Object.entries(record)
     .filter(([key, value]) => !skip.has(key) && value !== undefined)
-    .map(([key, value]) => `${key}=${show(value)}`);
+    .map(([key, value]) =>
+      key === 'command' ? commandFields(value as AuditCommand) : `${visible(key)}=${show(value)}`,
+    );
   const sealed = record.mac === null ? ' (unsealed)' : '';
-  return `${record.time} #${String(record.seq)} ${record.type}${sealed} ${fields.join(' ')}`.trimEnd();
+  return `${visible(record.time)} #${String(record.seq)} ${visible(record.type)}${sealed} ${fields.join(' ')}`.trimEnd();
 }
 
 function print(record: AuditRecord, json: boolean): void {
-  out(json ? JSON.stringify(record) : formatRecord(record));
+  // JSON: the same data, with everything outside printable ASCII as \u escapes (safe on a terminal).
+  out(json ? asciiJson(record) : formatRecord(record));
 }
 
 export interface ReadOptions {
@@ -178,14 +200,21 @@ async function follow(home: string, afterSeq: number, json: boolean): Promise<vo
   }
 }
 
+/** The fields every line adds around its event (`@cora/audit` README "Record format"). */
+const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'seq', 'time', 'prev', 'mac']);
+
+/** A line that holds a record of a known shape (the chain and MAC are verify's job), or null. */
 function parseLine(line: string): AuditRecord | null {
   try {
     const value = JSON.parse(line) as unknown;
-    if (typeof value === 'object' && value !== null && typeof (value as { seq?: unknown }).seq === 'number') {
-      return value as AuditRecord;
-    }
+    if (typeof value !== 'object' || value === null) return null;
+    const record = value as Record<string, unknown>;
+    if (typeof record['seq'] !== 'number' || typeof record['time'] !== 'string') return null;
+    // The readers rely on each field's shape.
+    validateEvent(Object.fromEntries(Object.entries(record).filter(([key]) => !RECORD_FIELDS.has(key))));
+    return value as AuditRecord;
   } catch {
-    // A torn or foreign line: verify reports it; tail skips it.
+    // A torn, foreign or malformed line: verify reports it; tail skips it.
   }
   return null;
 }
@@ -260,22 +289,28 @@ function printReport(report: AuditVerifyResult, json: boolean): void {
   }
 }
 
+/**
+ * What `cr audit verify` reports: the running service checks against the head it wrote (and,
+ * unlocked, every MAC); with none running, the chain is checked here.
+ * @param home - the Cora home (the log's directory)
+ * @param service - the running service, or null
+ * @returns the report (`ok` false with `firstProblem` set on a problem)
+ */
+export async function auditReport(home: string, service: Service | null): Promise<AuditVerifyResult> {
+  if (service !== null) return await service.verifyAudit();
+  const local = await verifyLog(home);
+  return { ...local, files: [...local.files] };
+}
+
 export async function cmdVerify(options: ReadOptions): Promise<void> {
   endQuietlyWhenStdoutCloses();
   const home = coraHome();
-  const service = await connectService(coraHome());
-  let report: AuditVerifyResult | null = null;
-  if (service !== null) {
-    // The service checks against the head it wrote (and, unlocked, every MAC).
-    try {
-      report = await service.verifyAudit();
-    } finally {
-      service.close();
-    }
-  }
-  if (report === null) {
-    const local = await verifyLog(home);
-    report = { ...local, files: [...local.files] };
+  const service = await connectService(home);
+  let report: AuditVerifyResult;
+  try {
+    report = await auditReport(home, service);
+  } finally {
+    service?.close();
   }
   printReport(report, options.json === true);
   if (!report.ok)

@@ -6,12 +6,13 @@
  * with the passphrase (G6); the service applies it at once, no lock / unlock needed.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { SecretBuf } from '@cora/memstore';
 import {
   addTask,
   allowCaller,
+  describeConfinement,
   denyCaller,
   formatCallerSpec,
   isPolicyError,
@@ -139,6 +140,7 @@ function printPolicy(policy: Policy): void {
     if (task.ttl !== undefined) out(`    ttl: ${task.ttl} after unlock`);
     if (task.env_pass !== undefined) out(`    env_pass: ${task.env_pass.join(', ')}`);
     out(`    output: ${task.output}`);
+    for (const line of describeConfinement(task)) out(`    child: ${line}`);
   }
 }
 
@@ -205,10 +207,17 @@ export interface TaskAddOptions extends PassOptions {
   allowInterpreter?: boolean;
   /** `task add` only: replace an existing task whole. */
   replace?: boolean;
+  /** The child's confinement (exec/confine.ts): clean HOME, write directories, TCP ports, detached. */
+  cleanHome?: boolean;
+  write: string[];
+  writeNowhere?: boolean;
+  connect: string[];
+  connectNowhere?: boolean;
+  killDetached?: boolean;
 }
 
 export interface TaskEditOptions extends TaskAddOptions {
-  /** Fields to remove: via, ttl, rate, env-pass, pin. */
+  /** Fields to remove: via, ttl, rate, env-pass, pin, home, write, connect, detached. */
   clear: string[];
 }
 
@@ -237,7 +246,51 @@ function fieldsFrom(options: TaskAddOptions): Record<string, unknown> {
   if (options.envPass.length > 0) task['env_pass'] = options.envPass;
   if (options.approve !== undefined) task['approve'] = options.approve;
   if (options.output !== undefined) task['output'] = options.output;
-  return task;
+  return { ...task, ...confinementFrom(options) };
+}
+
+/** A `--write` directory: absolute, existing, a directory; stored as its realpath (Landlock rules name real paths). */
+function writeDir(dir: string): string {
+  if (!isAbsolute(dir)) {
+    throw new CrError('USAGE', `--write ${dir}: give an absolute path (the service does not share your cwd)`);
+  }
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    throw new CrError('NOT_FOUND', `--write ${dir}: no such directory; create it first`);
+  }
+  if (!statSync(real).isDirectory()) throw new CrError('USAGE', `--write ${dir}: not a directory`);
+  if (real === '/')
+    throw new CrError('USAGE', '--write /: that is every directory; leave --write out instead');
+  return real;
+}
+
+/** A `--connect` port: a whole number from 1 to 65535. */
+function tcpPort(text: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new CrError('USAGE', `--connect must be a TCP port from 1 to 65535, got '${text}'`);
+  }
+  return port;
+}
+
+/** The confinement fields the options set (absent options leave the stored ones in `task edit`). */
+function confinementFrom(options: TaskAddOptions): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  if (options.writeNowhere === true && options.write.length > 0) {
+    throw new CrError('USAGE', '--write and --write-nowhere exclude each other');
+  }
+  if (options.connectNowhere === true && options.connect.length > 0) {
+    throw new CrError('USAGE', '--connect and --connect-nowhere exclude each other');
+  }
+  if (options.cleanHome === true) fields['home'] = 'clean';
+  if (options.writeNowhere === true) fields['write'] = [];
+  if (options.write.length > 0) fields['write'] = [...new Set(options.write.map(writeDir))];
+  if (options.connectNowhere === true) fields['connect'] = [];
+  if (options.connect.length > 0) fields['connect'] = [...new Set(options.connect.map(tcpPort))];
+  if (options.killDetached === true) fields['detached'] = 'kill';
+  return fields;
 }
 
 /** Write the task with `change`, then say what was stored and warn about replaceable targets. */
@@ -263,6 +316,7 @@ async function writeTask(
     for (const line of targetWarnings(target, pin !== undefined)) note(`warning: ${line}`);
   }
   if (stored.targets.length === 0) out('It has no --target, so it runs nothing until you add one.');
+  for (const line of describeConfinement(stored)) out(`  child: ${line}`);
 }
 
 export async function cmdTaskAdd(name: string, secrets: string[], options: TaskAddOptions): Promise<void> {
@@ -280,7 +334,7 @@ export async function cmdTaskAdd(name: string, secrets: string[], options: TaskA
   );
 }
 
-const CLEARABLE = ['via', 'ttl', 'rate', 'env-pass', 'pin'] as const;
+const CLEARABLE = ['via', 'ttl', 'rate', 'env-pass', 'pin', 'home', 'write', 'connect', 'detached'] as const;
 
 /**
  * `cr policy task edit`: change the fields given, keep the others. Secrets or targets given
@@ -305,6 +359,10 @@ export async function cmdTaskEdit(name: string, secrets: string[], options: Task
     if (clear.has('via')) delete next['via'];
     if (clear.has('ttl')) delete next['ttl'];
     if (clear.has('env-pass')) delete next['env_pass'];
+    if (clear.has('home')) delete next['home'];
+    if (clear.has('write')) delete next['write'];
+    if (clear.has('connect')) delete next['connect'];
+    if (clear.has('detached')) delete next['detached'];
     if (clear.has('rate')) {
       delete next['max_spawns'];
       delete next['window_ms'];
@@ -334,7 +392,9 @@ export async function cmdExplain(
   // The service resolves bare names on PATH; a relative path only means something here.
   const first = argv0.includes('/') && !isAbsolute(argv0) ? resolve(process.cwd(), argv0) : argv0;
   const caller = options.caller === undefined ? undefined : realCommand(options.caller, '--caller');
-  const result = await withClient((service) => service.explain(task, [first, ...rest], caller));
+  const result = await withClient((service) =>
+    service.explain(task, [first, ...rest], caller === undefined ? {} : { caller }),
+  );
   if (options.json === true) {
     out(JSON.stringify(result, null, 2));
   } else {

@@ -15,6 +15,7 @@ import { coraHome, ensurePrivateDir, serviceSocketPath, vaultPath } from '../../
 import { MAX_PASSPHRASE_BYTES, passphraseWarnings } from '../passphrase.ts';
 import { startedService } from '../launcher.ts';
 import { resolveCommand } from '../../shared/resolve.ts';
+import { runsCallersCode, targetWarnings } from '../../shared/policy-checks.ts';
 import { VERSION } from '../../shared/version.ts';
 
 /** Agent binaries the onboarding looks for on PATH. */
@@ -62,6 +63,11 @@ function makeBackend(): TuiBackend {
         }),
       ),
     resolveCommand: (command) => resolveCommand(command, process.env['PATH'] ?? '', process.cwd()).resolved,
+    // The checks and warnings of `cr policy task add`; the service checks the interpreter rule again.
+    checkTarget: (target) => ({
+      runsCallersCode: runsCallersCode(target),
+      warnings: targetWarnings(target, false),
+    }),
     // A file that cannot be read rejects (the screen says why) rather than throwing.
     readDotenv: (file) =>
       Promise.resolve().then(() => {

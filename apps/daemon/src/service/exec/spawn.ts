@@ -17,6 +17,10 @@ import {
 } from './internal/spawn-libc.ts';
 import type { SpawnLibc } from './internal/spawn-libc.ts';
 import { waitForExit } from './internal/spawn-wait.ts';
+import { cStringArray } from './internal/c-strings.ts';
+import type { Task } from '@cora/policy';
+import { planLaunch, type ConfinedLaunch } from './confine.ts';
+import { becomeSubreaper, killAdoptedSince, startTicks, trackChild, untrackChild } from './descendants.ts';
 import type { ChildExit } from './internal/spawn-wait.ts';
 
 /** Why {@link spawnChild} could not start the child. */
@@ -84,6 +88,12 @@ export interface SpawnOptions {
    * still what messages name. The caller keeps ownership and closes it.
    */
   readonly fd?: number;
+  /**
+   * The task's confinement of the child (confine.ts): clean HOME, Landlock `write` and
+   * `connect` through the exec helper, `detached: kill`; with `fd`, the helper checks the
+   * task's pin of `file` again through fd 3 right before the exec.
+   */
+  readonly confine?: Pick<Task, 'home' | 'write' | 'connect' | 'detached' | 'target_sha256'>;
 }
 
 /** A running child started by {@link spawnChild}. */
@@ -139,13 +149,20 @@ const EXEC_FD = 3;
  * Grandchildren: `exited` settles when the child exits, but a descendant that inherited
  * fd 1/2 keeps the pipes open, so `stdout`/`stderr` end only when it exits or closes them.
  * Callers that must not wait for that call `kill()` before `exited` settles or destroy the
- * streams after a grace period.
+ * streams after a grace period. This process becomes a child subreaper at the first call, so
+ * a descendant that detaches stays in its tree (descendants.ts).
  *
- * @param options - file, argv, env, cwd
+ * With `confine` (confine.ts): a clean HOME in the run directory, removed once the child is
+ * reaped; for `write` / `connect`, Node runs the exec helper in the child's place, which
+ * confines itself and execs `file` (same pid, group, pipes and fd 3).
+ *
+ * @param options - file, argv, env, cwd, fd, confine
  * @returns the running child
  * @throws TypeError when `file` or `cwd` is not absolute, or argv/env contain NUL or a name
  *   is empty or contains `=` (the message names the entry, never a value).
  * @throws SpawnError `COMMAND_NOT_FOUND`, `NOT_EXECUTABLE`, `BAD_CWD` or `SPAWN_FAILED`.
+ *   `SPAWN_FAILED` too when the confinement cannot be applied (the kernel's Landlock ABI, no
+ *   run directory for a clean HOME): nothing is started.
  * @example
  * ```ts
  * const child = spawnChild({ file: '/usr/bin/env', argv: ['env'], env: [{ name: 'X', value: secret }], cwd: '/' });
@@ -154,12 +171,41 @@ const EXEC_FD = 3;
  * ```
  */
 export function spawnChild(options: SpawnOptions): SpawnedChild {
-  const { file, argv, env, cwd, fd } = options;
+  const { file, argv, env, cwd, fd, confine } = options;
   checkInputs(file, argv, env, cwd);
   if (fd !== undefined && (!Number.isInteger(fd) || fd < 3))
     throw new TypeError('fd must be an open descriptor ≥ 3');
   const libc = loadSpawnLibc();
-  const argvBlock = buildArgv(argv);
+  // Before the first child: its orphans must come back to us, not to init (descendants.ts).
+  becomeSubreaper();
+  let launch: ConfinedLaunch | null = null;
+  try {
+    if (confine !== undefined) {
+      launch = planLaunch(
+        confine,
+        file,
+        argv,
+        fd,
+        fd === undefined ? undefined : confine.target_sha256?.[file],
+      );
+    }
+  } catch (error) {
+    // Never started unconfined: the message names the kernel's ABI or the run directory.
+    const why = error instanceof Error ? error.message : 'unknown error';
+    throw new SpawnError('SPAWN_FAILED', 0, file, `cannot confine the child of ${file}: ${why}`);
+  }
+  try {
+    return startChild(libc, options, launch);
+  } catch (error) {
+    launch?.cleanup();
+    throw error;
+  }
+}
+
+function startChild(libc: SpawnLibc, options: SpawnOptions, launch: ConfinedLaunch | null): SpawnedChild {
+  const { file, env, cwd, fd, confine } = options;
+  const argvBlock = cStringArray(launch?.argv ?? options.argv);
+  const execPath = launch?.file ?? (fd === undefined ? file : `/proc/self/fd/${String(EXEC_FD)}`);
   const fds = openPipes(libc, file);
   // fds: [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW]
   const [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW] = fds as [
@@ -172,7 +218,17 @@ export function spawnChild(options: SpawnOptions): SpawnedChild {
   ];
   let pid: number;
   try {
-    pid = runPosixSpawn(libc, file, argvBlock.pointers, env, cwd, [stdinR, stdoutW, stderrW], fd);
+    const childEnv = launch === null ? env : launchEnv(launch, env);
+    pid = runPosixSpawn(
+      libc,
+      file,
+      execPath,
+      argvBlock.pointers,
+      childEnv,
+      cwd,
+      [stdinR, stdoutW, stderrW],
+      fd,
+    );
   } catch (error) {
     for (const fd of fds) libc.close(fd);
     throw error;
@@ -185,9 +241,22 @@ export function spawnChild(options: SpawnOptions): SpawnedChild {
   libc.close(stdoutW);
   libc.close(stderrW);
 
+  trackChild(pid);
+  const started = confine?.detached === 'kill' ? startTicks(pid) : null;
   let reaped = false;
   const exited = waitForExit(pid, () => {
     reaped = true;
+    untrackChild(pid);
+  }).finally(() => {
+    // The exit must still be reported if the clean-up fails (/proc unreadable, EMFILE): the
+    // descendants are then killed at lock, and a clean HOME left over at the next start.
+    try {
+      launch?.cleanup();
+      // `detached: kill`: what the child left behind, setsid daemons too (descendants.ts).
+      if (started !== null) killAdoptedSince(started);
+    } catch {
+      // see above
+    }
   });
   // libuv opens the fds as pipes (uv_pipe_open: non-blocking, epoll-driven); the sockets own
   // and close them.
@@ -251,24 +320,6 @@ function checkInputs(
   }
 }
 
-/** argv as `char *[]`: one off-heap block of C strings and a NULL-terminated pointer array. */
-function buildArgv(argv: readonly string[]): { pointers: BigUint64Array; keepAlive: Uint8Array } {
-  const encoded = argv.map((arg) => encoder.encode(arg));
-  const total = encoded.reduce((sum, bytes) => sum + bytes.length + 1, 0);
-  // `new ArrayBuffer` memory is off-heap and never moves, so its addresses stay valid.
-  const block = new Uint8Array(new ArrayBuffer(total));
-  const pointers = new BigUint64Array(new ArrayBuffer(8 * (argv.length + 1)));
-  const base = addressOf(block);
-  let offset = 0;
-  encoded.forEach((bytes, i) => {
-    block.set(bytes, offset);
-    pointers[i] = base + BigInt(offset);
-    offset += bytes.length + 1;
-  });
-  pointers[argv.length] = 0n;
-  return { pointers, keepAlive: block };
-}
-
 function openPipes(libc: SpawnLibc, file: string): number[] {
   const fds: number[] = [];
   const pair = new Int32Array(new ArrayBuffer(8));
@@ -302,6 +353,7 @@ function openPipes(libc: SpawnLibc, file: string): number[] {
 function runPosixSpawn(
   libc: SpawnLibc,
   file: string,
+  execPath: string,
   argv: BigUint64Array,
   env: readonly SpawnEnvEntry[],
   cwd: string,
@@ -351,8 +403,7 @@ function runPosixSpawn(
         'setflags',
         libc.attrSetFlags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP),
       );
-      const path = execFd === undefined ? file : `/proc/self/fd/${String(EXEC_FD)}`;
-      const rc = spawnWithEnv(libc, path, argv, env, fa, attr, pidOut);
+      const rc = spawnWithEnv(libc, execPath, argv, env, fa, attr, pidOut);
       if (rc !== 0) throw spawnFailure(rc, file, cwd);
       return pidOut[0] ?? -1;
     } finally {
@@ -361,6 +412,15 @@ function runPosixSpawn(
   } finally {
     libc.fileActionsDestroy(fa);
   }
+}
+
+/** The environment of a confined launch: entries kept and renamed, then what it adds. */
+function launchEnv(launch: ConfinedLaunch, env: readonly SpawnEnvEntry[]): SpawnEnvEntry[] {
+  const kept = env.filter((entry) => launch.keep(entry.name, entry.value instanceof SecretBuf));
+  const names = new Set(kept.map((entry) => entry.name));
+  // A secret of the same name wins over what the launch adds (the task asked for it).
+  const added = launch.extra.filter((entry) => !names.has(entry.name));
+  return [...kept, ...added].map((entry) => ({ name: launch.rename(entry.name), value: entry.value }));
 }
 
 function spawnWithEnv(

@@ -34,6 +34,10 @@ export interface SpawnLibc {
   kill(pid: number, sig: number): number;
   close(fd: number): number;
   pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(2) with no siginfo and no flags. */
+  pidfdSendSignal(pidfd: number, sig: number): number;
+  /** prctl(2) with one argument. */
+  prctl(option: number, arg: number): number;
 }
 
 // <fcntl.h>, <spawn.h>, <sys/wait.h>: glibc values, identical on x86_64 and aarch64.
@@ -44,6 +48,8 @@ export const POSIX_SPAWN_SETSIGMASK = 0x08;
 export const WNOHANG = 1;
 /** `pidfd_open` (Linux 5.3); new syscalls share one number on every architecture. */
 const SYS_PIDFD_OPEN = 434;
+/** `pidfd_send_signal` (Linux 5.1), same number on every architecture. */
+const SYS_PIDFD_SEND_SIGNAL = 424;
 
 /**
  * Opaque glibc object sizes: posix_spawnattr_t is 336 bytes, posix_spawn_file_actions_t 80,
@@ -83,6 +89,9 @@ export function loadSpawnLibc(): SpawnLibc {
   const kill = lib.func('int kill(int pid, int sig)');
   const close = lib.func('int close(int fd)');
   const syscall = lib.func('long syscall(long number, ...)');
+  const prctl = lib.func(
+    'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
+  );
   libc = {
     pipe2: (f, fl) => pipe2(f, fl) as number,
     fileActionsInit: (fa) => faInit(fa) as number,
@@ -102,6 +111,12 @@ export function loadSpawnLibc(): SpawnLibc {
     kill: (pid, sig) => kill(pid, sig) as number,
     close: (fd) => close(fd) as number,
     pidfdOpen: (pid) => Number(syscall(SYS_PIDFD_OPEN, 'int', pid, 'unsigned int', 0) as number | bigint),
+    pidfdSendSignal: (fd, sig) =>
+      Number(
+        syscall(SYS_PIDFD_SEND_SIGNAL, 'int', fd, 'int', sig, 'void *', null, 'unsigned int', 0) as
+          number | bigint,
+      ),
+    prctl: (option, arg) => prctl(option, arg, 0, 0, 0) as number,
   };
   return libc;
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /** The audit viewer as a pure reducer: records, filter, cursor, detail pane, follow, verify. */
+import { quoteCommand, shellQuote, visible } from '@cora/display';
 import type { AuditVerifyResult } from '@cora/ipc';
 import type { AuditRecordLike } from '../../../types.ts';
 import type { Keys } from '../../keys.ts';
@@ -192,13 +193,29 @@ export function verifyBadge(verify: AuditVerifyResult | 'running' | null): {
   };
 }
 
-/** A record's line in the list: seq, time (not when compact), type, task, caller. */
+/**
+ * A record's line in the list: seq, time (not when compact), type, task, caller. Paths and names
+ * came from other processes: each goes through `visible`, so none can move the cursor.
+ */
 export function recordLine(record: AuditRecordLike, compact: boolean): string {
-  const time = compact ? '' : `${record.time.replace('T', ' ').slice(0, 19)} `;
-  return `${fit(String(record.seq), 6)} ${time}${fit(record.type, 16)} ${fit(record.task ?? '', 12)} ${record.caller?.exe ?? ''}`;
+  const time = compact ? '' : `${visible(record.time.replace('T', ' ').slice(0, 19))} `;
+  const task = visible(record.task ?? '');
+  return `${fit(String(record.seq), 6)} ${time}${fit(visible(record.type), 16)} ${fit(task, 12)} ${visible(record.caller?.exe ?? '')}`;
 }
 
-/** The detail pane's lines: every own field of the record, values as JSON unless strings. */
+/**
+ * The detail pane's lines: every own field of the record, strings escaped, other values as
+ * JSON (escaped too); a command as `cwd` and `command` lines, shell-quoted as the approver saw it.
+ */
 export function detailLines(record: AuditRecordLike): readonly (readonly [string, string])[] {
-  return Object.entries(record).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as const);
+  return Object.entries(record).flatMap(([k, v]): (readonly [string, string])[] => {
+    const c = k === 'command' ? record.command : undefined;
+    if (c !== undefined) {
+      return [
+        ['cwd', shellQuote(c.cwd, { more: c.cwdMore })],
+        ['command', quoteCommand(c.argv, { more: c.argvMore, omitted: c.argvOmitted })],
+      ];
+    }
+    return [[visible(k), visible(typeof v === 'string' ? v : JSON.stringify(v))]];
+  });
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /** The dashboard's state: the service's status, a prompt (unlock, lock) and a note. */
+import { localClock, lockReasonText, span } from '@cora/display';
 import type { StatusResult } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
 import type { Keys, Refresh } from '../../keys.ts';
@@ -104,9 +105,24 @@ export interface DashboardRow {
   readonly value: string;
 }
 
+/** `14:32:05 (in 14 min)` / `(3 min ago)`: local time and how far, as `cr status` says it. */
+function moment(iso: string, now: number): string {
+  const delta = Date.parse(iso) - now;
+  return `${localClock(iso, now)} (${delta >= 0 ? `in ${span(delta)}` : `${span(delta)} ago`})`;
+}
+
+/** Why and when the service last locked, as `cr status` says it (or why nothing is known). */
+function lastLock(status: StatusResult, now: number): string {
+  const lock = status.lastLock;
+  // Absent: a service from before lock reasons were reported.
+  if (lock === undefined) return '—';
+  if (lock === null) return 'not unlocked since the service started';
+  return `${lockReasonText(lock.reason)}, ${moment(lock.at, now)}`;
+}
+
 /**
- * The rows the dashboard shows: state, idle countdown and secret count (unlocked only), the
- * service's pid, the socket and the vault.
+ * The rows the dashboard shows: state, idle countdown, lifetime and secret count (unlocked),
+ * why and when it locked (locked), the service's pid, the socket and the vault.
  * @param status - the last status, or null before the first
  * @param paths - the backend's socket and vault paths
  * @param now - the time the countdown counts from
@@ -118,9 +134,14 @@ export function dashboardRows(
   now: number,
 ): DashboardRow[] {
   const unlocked = status?.state === 'unlocked';
+  const life = status?.lifetimeDeadline ?? null;
   return [
     { label: 'state', value: status === null ? '…' : unlocked ? '● unlocked' : '○ locked' },
+    ...(status !== null && !unlocked ? [{ label: 'locked', value: lastLock(status, now) }] : []),
     { label: 'idle lock in', value: unlocked ? countdown(status.idleDeadline, now) : '—' },
+    ...(unlocked
+      ? [{ label: 'lifetime ends', value: life === null ? 'no lifetime' : moment(life, now) }]
+      : []),
     { label: 'secrets', value: unlocked ? String(status.secrets) : '—' },
     { label: 'service pid', value: status === null ? '—' : String(status.pid) },
     { label: 'socket', value: paths.socketPath },

@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Over 500 lines: one flow's reducer, its step union and its keys; split, each part would need
+// the others' types and helpers.
 /**
  * The setup's steps as a pure reducer: what Cora does, the passphrase twice, the vault, first
- * secrets, an agent and a first task, and the `cr exec` line to use. The passphrase is held
+ * secrets, an agent and a first task that grants least (the secrets picked, none preselected;
+ * an approval window; a target that is not a shell or launcher unless accepted on purpose;
+ * `via` the agent), proven by the service's explain, and the `cr exec` line to use. The passphrase is held
  * in the state (secure memory) for the length of the setup, so it is asked once; the hook
  * (`secret-state.ts`) wipes it, and any value, as soon as a step lets go of it.
  */
+import type { PolicyExplainResult } from '@cora/ipc';
 import { isValidSecretName, type SecretBuf } from '@cora/memstore';
-import { isValidTaskName } from '@cora/policy';
-import type { AgentBinary, DotenvImport } from '../../../types.ts';
+import { isValidTaskName, type Approve } from '@cora/policy';
+import type { AgentBinary, DotenvImport, TargetCheck } from '../../../types.ts';
 import { arrowDelta, moveSelection, type Keys } from '../../keys.ts';
 import type { CaptureEnd } from '../../raw-input.ts';
 import type { SecretReducer } from '../../secret-state.ts';
-import { canImport } from '../../util.ts';
+import { canImport, splitArgv } from '../../util.ts';
 
 /** Where the setup is. */
 export type Step =
@@ -35,15 +40,53 @@ export type Step =
   | { readonly kind: 'import-preview'; readonly parsed: DotenvImport }
   | { readonly kind: 'agents'; readonly agents: readonly AgentBinary[]; readonly selected: number }
   | { readonly kind: 'task-name'; readonly agent: AgentBinary }
-  | { readonly kind: 'task-target'; readonly agent: AgentBinary; readonly task: string }
-  | { readonly kind: 'done'; readonly task: string | null; readonly target: string | null };
+  /** Which secrets the task gets: none preselected; Space toggles, Enter confirms. */
+  | {
+      readonly kind: 'task-secrets';
+      readonly agent: AgentBinary;
+      readonly task: string;
+      readonly picked: readonly string[];
+      readonly cursor: number;
+    }
+  | { readonly kind: 'task-target'; readonly draft: TaskDraft }
+  /** The target runs code its caller chooses: the warning, and y/n to accept it on purpose. */
+  | { readonly kind: 'task-interpreter'; readonly draft: TaskDraft }
+  | { readonly kind: 'task-approve'; readonly draft: TaskDraft; readonly selected: number }
+  | {
+      readonly kind: 'done';
+      readonly task: string | null;
+      readonly target: string | null;
+      /** The service's explain of the new task, run as the agent would run it. */
+      readonly explain: PolicyExplainResult | null;
+    };
+
+/** The first task as it is being put together. */
+export interface TaskDraft {
+  readonly agent: AgentBinary;
+  readonly task: string;
+  readonly secrets: readonly string[];
+  /** The command as typed (its first word), for the `cr exec` line. */
+  readonly command: string;
+  /** Its realpath, the target stored; empty until typed. */
+  readonly target: string;
+  /** What the backend found about the target (warnings to show). */
+  readonly check: TargetCheck;
+  /** The user accepted a target that runs code its caller chooses. */
+  readonly allowInterpreter: boolean;
+}
+
+/**
+ * The approval modes offered, the default first: a window asks a human once per caller, then
+ * lets it run for the window (architecture §7); `never` is last, not the default.
+ */
+export const APPROVE_CHOICES: readonly Approve[] = ['window:15m', 'once', 'session', 'never'];
 
 /** The setup's state. */
 export interface OnboardingState {
   readonly step: Step;
   /** One line under the step: a warning, a refusal, what was stored. */
   readonly note: string;
-  /** Names stored so far (the first task gets them). */
+  /** Names stored so far (the first task may get some of them, as picked). */
   readonly added: readonly string[];
   /** The new passphrase, from its first entry until the setup ends. */
   readonly passphrase: SecretBuf | null;
@@ -83,9 +126,31 @@ export type OnboardingAction =
   /** Enter in the agent list. */
   | { readonly type: 'pick' }
   | { readonly type: 'task-name'; readonly task: string }
-  /** The command line typed for the task, with the target the backend resolved (or null). */
-  | { readonly type: 'task-target'; readonly line: string; readonly target: string | null }
-  | { readonly type: 'task-added'; readonly task: string; readonly target: string }
+  /** ↑↓ in the secrets list. */
+  | { readonly type: 'secret-cursor'; readonly delta: number }
+  /** Space in the secrets list: pick or unpick the one under the cursor. */
+  | { readonly type: 'secret-toggle' }
+  /** Enter in the secrets list. */
+  | { readonly type: 'secrets-picked' }
+  /** The command typed for the task, with the target the backend resolved (or null) and its check. */
+  | {
+      readonly type: 'task-target';
+      readonly line: string;
+      readonly target: string | null;
+      readonly check: TargetCheck | null;
+    }
+  /** The answer to the interpreter warning. */
+  | { readonly type: 'interpreter-answer'; readonly yes: boolean }
+  /** ↑↓ in the approval list. */
+  | { readonly type: 'approve-select'; readonly delta: number }
+  /** Enter in the approval list: the task is written, then explained. */
+  | { readonly type: 'approve-picked' }
+  | {
+      readonly type: 'task-added';
+      readonly task: string;
+      readonly target: string;
+      readonly explain: PolicyExplainResult | null;
+    }
   /** Enter on the last step: the setup ends and lets go of the passphrase. */
   | { readonly type: 'finish' };
 
@@ -97,7 +162,7 @@ export function initialOnboarding(): OnboardingState {
 /** The secrets step: the next thing to add. */
 const SECRETS: Step = { kind: 'secrets' };
 /** The end without a task. */
-const DONE_NO_TASK: Step = { kind: 'done', task: null, target: null };
+const DONE_NO_TASK: Step = { kind: 'done', task: null, target: null, explain: null };
 
 /** `state` at `step` (a new prompt) with `note`. */
 function to(state: OnboardingState, step: Step, note = state.note): OnboardingState {
@@ -123,8 +188,12 @@ function onCancel(state: OnboardingState, why: CaptureEnd): OnboardingState {
       return to(state, SECRETS);
     case 'agents':
     case 'task-name':
+    case 'task-secrets':
     case 'task-target':
+    case 'task-approve':
       return to(state, DONE_NO_TASK);
+    case 'task-interpreter':
+      return to(state, { kind: 'task-target', draft: state.step.draft }, 'pick another command');
     default:
       return state;
   }
@@ -177,11 +246,80 @@ function onPick(state: OnboardingState): OnboardingState {
   return to(state, agent === undefined ? DONE_NO_TASK : { kind: 'task-name', agent });
 }
 
-function onTaskTarget(state: OnboardingState, line: string, target: string | null): OnboardingState {
+function onTaskName(state: OnboardingState, task: string): OnboardingState {
+  const { step } = state;
+  if (step.kind !== 'task-name') return state;
+  if (!isValidTaskName(task)) {
+    return { ...state, note: 'a task name is a letter or digit, then letters, digits, _ . - (at most 64)' };
+  }
+  // A task needs a secret (the policy's rule): with none stored, there is nothing to grant.
+  if (state.added.length === 0) {
+    return to(state, DONE_NO_TASK, 'no secret is stored yet, so there is no task to add');
+  }
+  return to(state, { kind: 'task-secrets', agent: step.agent, task, picked: [], cursor: 0 }, '');
+}
+
+function onSecretToggle(state: OnboardingState): OnboardingState {
+  const { step } = state;
+  if (step.kind !== 'task-secrets') return state;
+  const name = state.added[step.cursor];
+  if (name === undefined) return state;
+  const picked = step.picked.includes(name)
+    ? step.picked.filter((x) => x !== name)
+    : state.added.filter((x) => x === name || step.picked.includes(x));
+  return { ...state, step: { ...step, picked } };
+}
+
+function onSecretsPicked(state: OnboardingState): OnboardingState {
+  const { step } = state;
+  if (step.kind !== 'task-secrets') return state;
+  if (step.picked.length === 0)
+    return { ...state, note: 'pick at least one secret with Space (or Esc to skip)' };
+  const draft: TaskDraft = {
+    agent: step.agent,
+    task: step.task,
+    secrets: step.picked,
+    command: '',
+    target: '',
+    check: { runsCallersCode: false, warnings: [] },
+    allowInterpreter: false,
+  };
+  return to(state, { kind: 'task-target', draft }, '');
+}
+
+function onTaskTarget(
+  state: OnboardingState,
+  line: string,
+  target: string | null,
+  check: TargetCheck | null,
+): OnboardingState {
   const { step } = state;
   if (step.kind !== 'task-target') return state;
-  if (target === null) return { ...state, note: `${line}: no executable by that name on PATH` };
-  return to(state, working(`adding task ${step.task}…`, step));
+  const [command = ''] = splitArgv(line);
+  if (target === null || check === null || command === '') {
+    return { ...state, note: `${line}: no executable by that name on PATH` };
+  }
+  const draft: TaskDraft = { ...step.draft, command, target, check, allowInterpreter: false };
+  // A shell, interpreter or launcher hands the secrets to code the agent chooses: only on purpose.
+  if (check.runsCallersCode) return to(state, { kind: 'task-interpreter', draft }, '');
+  return to(state, { kind: 'task-approve', draft, selected: 0 }, '');
+}
+
+function onInterpreterAnswer(state: OnboardingState, yes: boolean): OnboardingState {
+  const { step } = state;
+  if (step.kind !== 'task-interpreter') return state;
+  if (!yes) return to(state, { kind: 'task-target', draft: step.draft }, 'pick another command');
+  return to(
+    state,
+    { kind: 'task-approve', draft: { ...step.draft, allowInterpreter: true }, selected: 0 },
+    '',
+  );
+}
+
+function onApprovePicked(state: OnboardingState): OnboardingState {
+  const { step } = state;
+  if (step.kind !== 'task-approve') return state;
+  return to(state, working(`adding task ${step.draft.task}…`, step));
 }
 
 /** Whether a request runs (its outcome applies only then). */
@@ -263,19 +401,40 @@ export function reduceOnboarding(state: OnboardingState, action: OnboardingActio
     case 'pick':
       return onPick(state);
     case 'task-name':
-      if (state.step.kind !== 'task-name') return state;
-      if (!isValidTaskName(action.task)) {
-        return {
-          ...state,
-          note: 'a task name is a letter or digit, then letters, digits, _ . - (at most 64)',
-        };
-      }
-      return to(state, { kind: 'task-target', agent: state.step.agent, task: action.task }, '');
+      return onTaskName(state, action.task);
+    case 'secret-cursor':
+      return state.step.kind === 'task-secrets'
+        ? {
+            ...state,
+            step: {
+              ...state.step,
+              cursor: moveSelection(state.step.cursor, action.delta, state.added.length),
+            },
+          }
+        : state;
+    case 'secret-toggle':
+      return onSecretToggle(state);
+    case 'secrets-picked':
+      return onSecretsPicked(state);
     case 'task-target':
-      return onTaskTarget(state, action.line, action.target);
+      return onTaskTarget(state, action.line, action.target, action.check);
+    case 'interpreter-answer':
+      return onInterpreterAnswer(state, action.yes);
+    case 'approve-select':
+      return state.step.kind === 'task-approve'
+        ? {
+            ...state,
+            step: {
+              ...state.step,
+              selected: moveSelection(state.step.selected, action.delta, APPROVE_CHOICES.length),
+            },
+          }
+        : state;
+    case 'approve-picked':
+      return onApprovePicked(state);
     case 'task-added':
       return isWorking(state)
-        ? to(state, { kind: 'done', task: action.task, target: action.target }, '')
+        ? to(state, { kind: 'done', task: action.task, target: action.target, explain: action.explain }, '')
         : state;
     case 'finish':
       return state.step.kind === 'done' ? { ...state, passphrase: null } : state;
@@ -317,7 +476,8 @@ export type OnboardingKey = OnboardingAction | { readonly type: 'quit' };
 
 /**
  * The keys of the steps without a field: Enter starts, `q` quits (intro); `a` / `i` / `n` or
- * Enter (secrets); ↑↓, Enter, `s` or Esc (agents); Enter (done).
+ * Enter (secrets); ↑↓, Enter, `s` or Esc (agents); ↑↓, Space, Enter or Esc (the task's
+ * secrets); ↑↓, Enter or Esc (its approval); Enter (done).
  * @param step - the current step
  * @param input - the text of the key
  * @param key - the named keys
@@ -338,6 +498,19 @@ export function onboardingKey(step: Step, input: string, key: Keys): OnboardingK
       if (input === 's' || key.escape === true) return { type: 'cancel', why: 'cancel' };
       return key.return === true ? { type: 'pick' } : null;
     }
+    case 'task-secrets': {
+      const delta = arrowDelta(key);
+      if (delta !== null) return { type: 'secret-cursor', delta };
+      if (input === ' ') return { type: 'secret-toggle' };
+      if (key.escape === true) return { type: 'cancel', why: 'cancel' };
+      return key.return === true ? { type: 'secrets-picked' } : null;
+    }
+    case 'task-approve': {
+      const delta = arrowDelta(key);
+      if (delta !== null) return { type: 'approve-select', delta };
+      if (key.escape === true) return { type: 'cancel', why: 'cancel' };
+      return key.return === true ? { type: 'approve-picked' } : null;
+    }
     case 'done':
       return key.return === true ? { type: 'finish' } : null;
     default:
@@ -345,7 +518,17 @@ export function onboardingKey(step: Step, input: string, key: Keys): OnboardingK
   }
 }
 
+/** The steps that read keys themselves (no field has the keyboard). */
+const KEY_STEPS: ReadonlySet<Step['kind']> = new Set([
+  'intro',
+  'secrets',
+  'agents',
+  'task-secrets',
+  'task-approve',
+  'done',
+]);
+
 /** Whether the step reads keys itself (no field has the keyboard). */
 export function readsKeys(step: Step): boolean {
-  return step.kind === 'intro' || step.kind === 'secrets' || step.kind === 'agents' || step.kind === 'done';
+  return KEY_STEPS.has(step.kind);
 }

@@ -6,18 +6,20 @@
  */
 import { useInput } from 'ink';
 import type { SecretBuf } from '@cora/memstore';
-import { addTask, parsePolicy, serializePolicy } from '@cora/policy';
+import { addTask as addPolicyTask, parsePolicy, serializePolicy, type Approve } from '@cora/policy';
 import { useTui } from '../../context.tsx';
 import type { CaptureEnd } from '../../raw-input.ts';
 import { useSecretReducer } from '../../secret-state.ts';
 import { messageOf, splitArgv } from '../../util.ts';
 import {
+  APPROVE_CHOICES,
   initialOnboarding,
   ONBOARDING,
   onboardingKey,
   readsKeys,
   type OnboardingAction,
   type OnboardingState,
+  type TaskDraft,
 } from './state.ts';
 
 /** What the setup's view shows and calls. */
@@ -35,6 +37,7 @@ export interface OnboardingModel {
   readonly importAnswer: (yes: boolean) => void;
   readonly taskName: (task: string) => void;
   readonly taskTarget: (line: string) => void;
+  readonly interpreterAnswer: (yes: boolean) => void;
 }
 
 /** Props of the setup: where it goes when it ends. */
@@ -62,13 +65,43 @@ export function useOnboarding(props: OnboardingProps): OnboardingModel {
     run.then(dispatch, (error: unknown) => dispatch(failed(messageOf(error))));
   };
 
+  /**
+   * Write the task (the service refuses a target that runs the caller's code unless accepted,
+   * and secrets the vault lacks), then ask the service to explain it as the agent would run it:
+   * `cr exec` under the agent, which `via` names.
+   */
+  const addTask = (draft: TaskDraft, approve: Approve): void => {
+    const { agent, task, secrets, target, command, allowInterpreter } = draft;
+    withPassphrase(async (passphrase) => {
+      const policy = parsePolicy(await call((s) => s.getPolicy()));
+      const next = addPolicyTask(policy, task, {
+        secrets: [...secrets],
+        targets: [target],
+        via: [agent.path],
+        approve,
+      });
+      await call((s) =>
+        s.setPolicy(
+          serializePolicy(next),
+          passphrase,
+          allowInterpreter ? { allowInterpreterTargets: true } : {},
+        ),
+      );
+      const explain = await call((s) => s.explain(task, [target], { under: agent.path })).catch(() => null);
+      return { type: 'task-added', task, target: command, explain };
+    });
+  };
+
   const act = (action: OnboardingAction | { readonly type: 'quit' }): void => {
     if (action.type === 'quit') {
       props.onQuit();
       return;
     }
+    const before = current().step;
     const next = dispatch(action);
-    if (action.type === 'menu' && action.choice === 'next' && next.step.kind === 'working') {
+    if (action.type === 'approve-picked' && before.kind === 'task-approve' && next.step.kind === 'working') {
+      addTask(before.draft, APPROVE_CHOICES[before.selected] ?? 'window:15m');
+    } else if (action.type === 'menu' && action.choice === 'next' && next.step.kind === 'working') {
       backend.findAgents().then(
         (agents) => dispatch({ type: 'agents', agents }),
         () => dispatch({ type: 'agents', agents: [] }),
@@ -139,19 +172,11 @@ export function useOnboarding(props: OnboardingProps): OnboardingModel {
     },
     taskName: (task) => dispatch({ type: 'task-name', task }),
     taskTarget: (line) => {
-      const { step, added } = current();
-      if (step.kind !== 'task-target') return;
       const [command] = splitArgv(line);
       const target = command === undefined ? null : backend.resolveCommand(command);
-      dispatch({ type: 'task-target', line, target });
-      if (target === null) return;
-      const { agent, task } = step;
-      withPassphrase(async (passphrase) => {
-        const policy = parsePolicy(await call((s) => s.getPolicy()));
-        const next = addTask(policy, task, { secrets: [...added], targets: [target], via: [agent.path] });
-        await call((s) => s.setPolicy(serializePolicy(next), passphrase));
-        return { type: 'task-added', task, target: command ?? target };
-      });
+      const check = target === null ? null : backend.checkTarget(target);
+      dispatch({ type: 'task-target', line, target, check });
     },
+    interpreterAnswer: (yes) => dispatch({ type: 'interpreter-answer', yes }),
   };
 }

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import type { ReactElement } from 'react';
 import { Box, Text } from 'ink';
+import type { PolicyExplainResult } from '@cora/ipc';
+import { visible } from '@cora/display';
 import type { AgentBinary, DotenvImport } from '../../../types.ts';
 import { useColor } from '../../context.tsx';
 import { Confirm, MaskedInput, TextField } from '../../fields.tsx';
 import { canImport } from '../../util.ts';
-import type { Step } from './state.ts';
+import { APPROVE_CHOICES, type Step, type TaskDraft } from './state.ts';
 import { useOnboarding, type OnboardingModel, type OnboardingProps } from './use-onboarding.ts';
 
 /**
@@ -111,19 +113,25 @@ function StepView({ step, model }: { step: Step; model: OnboardingModel }): Reac
           onSubmit={model.taskName}
         />
       );
+    case 'task-secrets':
+      return <SecretPicker names={added} picked={step.picked} cursor={step.cursor} task={step.task} />;
     case 'task-target':
       return (
         <TextField
-          label={`Command ${step.task} may run (its secrets: ${added.join(', ') || 'none'}):`}
-          hint="e.g. curl, gh, npm · Enter to confirm · Esc to skip"
+          label={`Command ${step.draft.task} may run with ${step.draft.secrets.join(', ')}:`}
+          hint="the tool that uses the secret itself, e.g. curl, gh · Enter to confirm · Esc to skip"
           onCancel={() => {
             model.cancel('cancel');
           }}
           onSubmit={model.taskTarget}
         />
       );
+    case 'task-interpreter':
+      return <InterpreterWarning draft={step.draft} answer={model.interpreterAnswer} />;
+    case 'task-approve':
+      return <ApprovePicker draft={step.draft} selected={step.selected} />;
     case 'done':
-      return <Done task={step.task} target={step.target} />;
+      return <Done task={step.task} target={step.target} explain={step.explain} />;
   }
 }
 
@@ -187,10 +195,111 @@ function AgentList(props: { agents: readonly AgentBinary[]; selected: number }):
   );
 }
 
-function Done(props: { task: string | null; target: string | null }): ReactElement {
+function SecretPicker(props: {
+  names: readonly string[];
+  picked: readonly string[];
+  cursor: number;
+  task: string;
+}): ReactElement {
+  return (
+    <Box flexDirection="column">
+      <Text>Secrets task {props.task} gets (only these reach its command; none is picked for you):</Text>
+      {props.names.map((name, x) => (
+        <Text key={name} inverse={x === props.cursor}>
+          {props.picked.includes(name) ? '[x]' : '[ ]'} {name}
+        </Text>
+      ))}
+      <Text dimColor>↑↓ move · Space pick · Enter confirm · Esc skip the task</Text>
+    </Box>
+  );
+}
+
+function InterpreterWarning(props: { draft: TaskDraft; answer: (yes: boolean) => void }): ReactElement {
   const color = useColor();
   return (
     <Box flexDirection="column">
+      {props.draft.check.warnings.map((line) => (
+        <Text key={line} {...color('yellow')}>
+          warning: {visible(line)}
+        </Text>
+      ))}
+      <Confirm
+        question={`Let ${props.draft.task} run ${props.draft.target} anyway? (n: name the real tool instead)`}
+        onNo={() => {
+          props.answer(false);
+        }}
+        onYes={() => {
+          props.answer(true);
+        }}
+      />
+    </Box>
+  );
+}
+
+function ApprovePicker(props: { draft: TaskDraft; selected: number }): ReactElement {
+  const color = useColor();
+  const { draft } = props;
+  return (
+    <Box flexDirection="column">
+      {draft.check.warnings.map((line) => (
+        <Text key={line} {...color('yellow')}>
+          warning: {visible(line)}
+        </Text>
+      ))}
+      <Text>
+        When {draft.agent.name} runs task {draft.task}, ask you first?
+      </Text>
+      {APPROVE_CHOICES.map((mode, x) => (
+        <Text key={mode} inverse={x === props.selected}>
+          {mode.padEnd(11)} <Text dimColor>{APPROVE_HELP[x]}</Text>
+        </Text>
+      ))}
+      <Text dimColor>↑↓ select · Enter add the task · Esc skip</Text>
+    </Box>
+  );
+}
+
+/** One line per {@link APPROVE_CHOICES} entry, in the same order. */
+const APPROVE_HELP: readonly string[] = [
+  'ask once per caller, then allow it for 15 min (recommended)',
+  'ask every time',
+  'ask once per caller, then allow it until the vault locks',
+  'never ask: the agent runs it whenever it likes',
+];
+
+function ExplainLines({ explain }: { explain: PolicyExplainResult }): ReactElement {
+  const color = useColor();
+  const ok = explain.outcome !== 'deny';
+  return (
+    <Box flexDirection="column">
+      <Text>Checked by the service, as {'cr exec'} from inside the agent would be:</Text>
+      {explain.steps.map((step, x) => (
+        <Text key={`${String(x)} ${step.step}`}>
+          {step.step === 'warning' ? '!' : step.ok ? '✓' : '✗'} {step.step}: {visible(step.detail)}
+        </Text>
+      ))}
+      <Text bold {...color(ok ? 'green' : 'red')}>
+        → {explain.outcome} ({visible(explain.reason)})
+        {explain.outcome === 'needs-approval' ? ': it runs once you approve it (cr approve, or view 5)' : ''}
+      </Text>
+    </Box>
+  );
+}
+
+function Done(props: {
+  task: string | null;
+  target: string | null;
+  explain: PolicyExplainResult | null;
+}): ReactElement {
+  const color = useColor();
+  return (
+    <Box flexDirection="column">
+      {props.explain === null ? null : <ExplainLines explain={props.explain} />}
+      {props.task !== null && props.explain === null ? (
+        <Text {...color('yellow')}>
+          The service could not explain the task; check it with cr policy explain.
+        </Text>
+      ) : null}
       <Text {...color('green')} bold>
         Cora is set up.
       </Text>

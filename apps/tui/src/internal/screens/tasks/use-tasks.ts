@@ -48,7 +48,9 @@ export function useTasks(): TasksModel {
       const request = explainRequest(latest.current.mode, input, resolved);
       dispatch({ type: 'caller', input, resolved });
       if (request === null) return;
-      call((s) => s.explain(request.task, request.argv, request.caller)).then(
+      call((s) =>
+        s.explain(request.task, request.argv, request.caller === undefined ? {} : { caller: request.caller }),
+      ).then(
         (result) => {
           dispatch({ type: 'explained', explained: { task: request.task, argv: request.argv, result } });
         },
