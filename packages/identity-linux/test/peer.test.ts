@@ -4,11 +4,13 @@ import {
   chmodSync,
   copyFileSync,
   linkSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
   renameSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -142,6 +144,29 @@ describe('peerIdentity', () => {
     expect(identity.pid).toBe(child.pid);
     expect(identity.exe).toBe(realpathSync(process.execPath));
     expect(identity.script).toEqual({ interpreter: 'node', path: NODE_CLIENT, weak: true });
+  });
+
+  it('should name the script an interpreter ancestor runs, as a realpath (an npm agent)', async () => {
+    // bin/agent -> lib/agent.cjs, run by node the way a shebang runs it: node is the ancestor's
+    // exe, the symlink its argv; the script is reported by its realpath.
+    const lib = join(server.dir.path, 'lib');
+    mkdirSync(lib);
+    const script = join(lib, 'agent.cjs');
+    writeFileSync(
+      script,
+      "require('node:child_process').spawn(process.execPath, process.argv.slice(2), { stdio: 'inherit' });\n",
+    );
+    const link = join(server.dir.path, 'agent');
+    symlinkSync(script, link);
+    const child = children.spawn(process.execPath, [link, '--no-warnings', NODE_CLIENT, server.path]);
+    await waitForLine(child.stdout!, (line) => line === 'connected');
+    const { identity } = await verified(await server.next());
+    expect(identity.script?.path).toBe(NODE_CLIENT);
+    expect(identity.ancestry[0]).toMatchObject({
+      pid: child.pid,
+      exe: realpathSync(process.execPath),
+      script: realpathSync(script),
+    });
   });
 
   it('should record ancestry parent first, starting with the test runner', async () => {

@@ -14,7 +14,7 @@ import { VERSION } from '../../shared/version.ts';
 import { localClock, localTime, out, printJson, span } from '../output.ts';
 
 /** How the service ended, from the audit log, when none runs. */
-export interface StatusStopped {
+interface StatusStopped {
   /** `signal`, `shutdown` (`cr stop`) or `error`; `unknown` when the log has no stop after the last start (killed). */
   readonly reason: 'signal' | 'shutdown' | 'error' | 'unknown';
   /** ISO-8601; for `unknown`, the time of the last start. */

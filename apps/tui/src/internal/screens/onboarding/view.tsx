@@ -188,7 +188,7 @@ function AgentList(props: { agents: readonly AgentBinary[]; selected: number }):
       <Text>Agents found on PATH: pick one to create a first task it may run (Enter), or s to skip.</Text>
       {props.agents.map((a, x) => (
         <Text key={a.path} inverse={x === props.selected}>
-          {a.name} <Text dimColor>{a.path}</Text>
+          {a.name} <Text dimColor>{visible(a.path)}</Text>
         </Text>
       ))}
     </Box>
