@@ -15,11 +15,17 @@
 //    connection), alternating which goes first.
 // 3. The CLI: `cr exec t -- true`, `cr status` and `cr version` whole against `node -e 0`,
 //    paired the same way (the start-up budget of issue 14).
+// 4. Output: task `big` injects 100 printable 32-byte secrets and runs /bin/cat on a file of
+//    BENCH_OUTPUT_MIB random printable bytes; MB/s of masked output received by client.exec,
+//    paired with the same cat read directly by this process (issue 13's ≥ 500 MB/s, measured
+//    through the service: pipe, masker, frames, socket and client).
 // Figures are medians and p99s, and the ratio Cora / floor of each. Written to
 // results/exec-latency.json.
 // Usage: pnpm run build && pnpm --filter @cora/bench exec-latency
-//   (BENCH_ROUNDS=300 paired rounds for 1 client, BENCH_BURSTS=20 rounds of 32, BENCH_E2E=30)
+//   (BENCH_ROUNDS=300 paired rounds for 1 client, BENCH_BURSTS=20 rounds of 32, BENCH_E2E=30,
+//   BENCH_OUTPUT_MIB=128 and BENCH_OUTPUT_ROUNDS=5 for the output case, 0 rounds to skip it)
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +35,10 @@ import { connectIpc, socketPath, type IpcClient } from '@cora/ipc';
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 300);
 const BURSTS = Number(process.env['BENCH_BURSTS'] ?? 20);
 const E2E_RUNS = Number(process.env['BENCH_E2E'] ?? 30);
+const OUTPUT_MIB = Number(process.env['BENCH_OUTPUT_MIB'] ?? 128);
+const OUTPUT_ROUNDS = Number(process.env['BENCH_OUTPUT_ROUNDS'] ?? 5);
+const OUTPUT_SECRETS = 100;
+const CAT = '/bin/cat';
 const CONCURRENCY = 32;
 const TARGET = '/usr/bin/true';
 const APP_DIR = fileURLToPath(new URL('../../apps/daemon/', import.meta.url));
@@ -155,6 +165,15 @@ function makeHome(): Home {
     cr(['unlock', ...pass]);
     cr(['secrets', 'set', 'SECRET', ...pass], 'bench-secret-value-0123456789abcdef');
     cr(['policy', 'task', 'add', 't', 'SECRET', '--target', TARGET, ...pass]);
+    // Task `big`: 100 printable 32-byte values (imported from a .env file, then deleted).
+    const names = Array.from({ length: OUTPUT_SECRETS }, (_, i) => `OUT_${String(i)}`);
+    const dotenv = join(dir, 'big.env');
+    writeFileSync(dotenv, names.map((name) => `${name}=${printable(32).toString()}\n`).join(''), {
+      mode: 0o600,
+    });
+    cr(['secrets', 'import', dotenv, ...pass]);
+    rmSync(dotenv);
+    cr(['policy', 'task', 'add', 'big', ...names, '--target', CAT, ...pass]);
     // This process is a caller like any agent: its interpreter and script (architecture §6).
     const script = realpathSync(fileURLToPath(import.meta.url));
     cr(['policy', 'allow', realpathSync(process.execPath), '--script', script, ...pass]);
@@ -286,6 +305,70 @@ async function endToEnd(
   };
 }
 
+const TOKEN = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_');
+const PRINTABLE = Buffer.concat([TOKEN, Buffer.from(' ,.;:=+/{}[]()\n')]);
+
+/** Random bytes drawn from `alphabet` (an API token's characters by default, as the values). */
+function printable(length: number, alphabet: Buffer = TOKEN): Buffer {
+  const out = randomBytes(length);
+  for (let i = 0; i < length; i += 1) out[i] = alphabet[(out[i] ?? 0) % alphabet.length] ?? 0x41;
+  return out;
+}
+
+/** MB/s of one run: the bytes received over the wall-clock time from start to exit. */
+async function catDirect(file: string): Promise<number> {
+  const start = performance.now();
+  let bytes = 0;
+  const child = spawn(CAT, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  await new Promise((resolve) => child.once('close', resolve));
+  return bytes / 1e6 / ((performance.now() - start) / 1000);
+}
+
+async function catViaService(client: IpcClient, cwd: string, file: string): Promise<number> {
+  const start = performance.now();
+  let bytes = 0;
+  const run = client.exec(
+    { task: 'big', argv: [CAT, file], cwd, env: { PATH: '/usr/bin:/bin' } },
+    { onStdout: (chunk) => (bytes += chunk.length) },
+  );
+  await run.end();
+  const { code } = await run.done;
+  if (code !== 0) throw new Error(`exec big exited ${String(code)}`);
+  return bytes / 1e6 / ((performance.now() - start) / 1000);
+}
+
+async function output(
+  home: Home,
+): Promise<{ floor: number; cora: number; ratio: number; rounds: number[][] }> {
+  const file = join(home.dir, 'output.txt');
+  writeFileSync(file, printable(OUTPUT_MIB * 2 ** 20, PRINTABLE));
+  const client = await connectIpc({ socketPath: socketPath(home.env), clientName: 'cora-bench' });
+  try {
+    await catDirect(file);
+    await catViaService(client, home.dir, file);
+    const rounds: number[][] = [];
+    for (let i = 0; i < OUTPUT_ROUNDS; i++) {
+      // [floor, cora], run in alternating order.
+      rounds.push(
+        i % 2 === 0
+          ? [await catDirect(file), await catViaService(client, home.dir, file)]
+          : [await catViaService(client, home.dir, file), await catDirect(file)].reverse(),
+      );
+    }
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+    return {
+      floor: median(rounds.map((r) => r[0] ?? NaN)),
+      cora: median(rounds.map((r) => r[1] ?? NaN)),
+      ratio: median(rounds.map((r) => (r[1] ?? NaN) / (r[0] ?? NaN))),
+      rounds,
+    };
+  } finally {
+    client.close();
+    rmSync(file, { force: true });
+  }
+}
+
 const ms = (n: number): string => n.toFixed(2);
 function print(name: string, p: Paired): void {
   console.log(name);
@@ -315,6 +398,12 @@ try {
   console.log(
     `cr status ${ms(e2e.crStatus.p50)} ms: +${ms(e2e.crStatus.p50 - e2e.node.p50)} ms over node -e 0 (target +15 ms); cr exec target +10 ms`,
   );
+  const out = OUTPUT_ROUNDS > 0 ? await output(home) : null;
+  if (out !== null) {
+    console.log(
+      `output, ${String(OUTPUT_SECRETS)} secrets, ${String(OUTPUT_MIB)} MiB, ${String(OUTPUT_ROUNDS)} paired rounds: cat direct ${out.floor.toFixed(0)} MB/s, cora exec (masked) ${out.cora.toFixed(0)} MB/s, × ${out.ratio.toFixed(2)} (target ≥ 500 MB/s)`,
+    );
+  }
   writeFileSync(
     new URL('../results/exec-latency.json', import.meta.url),
     `${JSON.stringify(
@@ -326,6 +415,7 @@ try {
         oneClient: single,
         clients32: many,
         e2e,
+        output: out,
       },
       null,
       2,

@@ -2,14 +2,16 @@
 // architecture §12 and issue 13 §4: masking ≥ 500 MB/s through the masker with 100 secrets.
 // 100 random 32-byte secrets (printable like API tokens, or random bytes with BENCH_BINARY=1),
 // BENCH_MIB of random printable data with a planted value (raw, hex or base64) about every MiB,
-// pushed in 64 KiB chunks (a pipe read's size). Each round times, in alternating order over the
+// pushed in BENCH_CHUNK_KIB chunks (default 256 KiB: what the service reads from a child's
+// output pipe at once when the child writes faster than it is read, spawn.ts OUTPUT_PIPE_BYTES;
+// 64 KiB is a default-sized pipe's most). Each round times, in alternating order over the
 // same data, the masker (push + flush) and two floors: `copy`, each chunk copied into a fresh
 // array (the least a masker that returns new arrays does), and `indexOf`, one Buffer.indexOf of
 // a single 32-byte value per chunk plus that copy (native search for one pattern). The figures
 // are medians over the rounds, and the masker's rate over the floors' paired round by round.
 // Checks that every planted value was concealed. Results are written to results/masker.json.
 // Usage: pnpm --filter @cora/bench masker
-//   BENCH_MIB=64 BENCH_ROUNDS=7 BENCH_BINARY=1
+//   BENCH_MIB=64 BENCH_ROUNDS=7 BENCH_BINARY=1 BENCH_CHUNK_KIB=256
 //   BENCH_MASKER=path/to/index.ts   a masker other than @cora/masker (e.g. an older build)
 import { randomBytes, randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
 const BINARY = process.env['BENCH_BINARY'] === '1';
 const OTHER = process.env['BENCH_MASKER'];
 const SECRETS = 100;
-const CHUNK = 64 * 1024;
+const CHUNK = Number(process.env['BENCH_CHUNK_KIB'] ?? 256) * 1024;
 const PRINTABLE = Buffer.from(
   'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ,.;:-_=+/"{}[]()\n\t',
 );
@@ -155,6 +157,7 @@ writeFileSync(
       secrets: SECRETS,
       binary: BINARY,
       mib: TOTAL_MIB,
+      chunkKiB: CHUNK / 1024,
       rounds: ROUNDS,
       buildMs,
       buildRssMiB,

@@ -54,7 +54,7 @@ describe('refusals with their own class (issue 10, item 7)', () => {
       /damaged/,
     ],
   ] as const)(
-    'should refuse %s with exit %i at unlock and on a write, and keep serving',
+    'should refuse %s with its own exit code at unlock and on a write, and keep serving',
     async (_what, edit, exit, message) => {
       const home = await newHome();
       await initLocked(home);

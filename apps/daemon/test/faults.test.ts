@@ -216,6 +216,13 @@ describe.skipIf(!canTrace)(
             expect(set.stderr, `${label}: failed but in place`).toContain('the change itself is in place');
           }
           if (c.exit !== undefined) expect(set.code, `${label}: ${set.stderr}`).toBe(c.exit);
+          if (c.exit !== undefined && c.exit >= 19) {
+            // A disk refusal: service.log names its class, the step that failed and the errno.
+            const errno = c.fault.slice('error='.length);
+            expect(serviceLog, label).toMatch(
+              new RegExp(`vault: [A-Z_]+ \\([A-Z_]+, step [a-z-]+, errno ${errno}\\)`),
+            );
+          }
           expect(vouched(home), label).toBe(sha256(join(coraDir(home), 'vault.cora')));
           const verify = await home.cr(['audit', 'verify']);
           expect(verify.code, `${label}: ${verify.stdout}${verify.stderr}`).toBe(0);

@@ -12,7 +12,7 @@ import type { TempDir } from '@cora/test-utils';
 // memstore's count of SecretBufs not yet wiped (vitest resolves @cora/memstore to these same
 // sources, so this is the very counter spawnChild's SecretBuf updates).
 import { liveSecretBufs } from '../../../packages/memstore/src/internal/live.ts';
-import { isSpawnError, spawnChild } from '../src/service/exec/spawn.ts';
+import { OUTPUT_PIPE_BYTES, isSpawnError, spawnChild } from '../src/service/exec/spawn.ts';
 import type { SpawnEnvEntry, SpawnOptions, SpawnedChild } from '../src/service/exec/spawn.ts';
 import { APP_DIR, SOURCE_FLAGS, secret } from './helpers.ts';
 
@@ -214,6 +214,13 @@ describe('spawnChild', () => {
     expect(result).toEqual({ code: 0, signal: null, stdout: 'hello\nworld\n', stderr: '' });
   });
 
+  it('should give the child output pipes of OUTPUT_PIPE_BYTES and leave its stdin pipe at the default', async () => {
+    // F_GETPIPE_SZ (1032) on each of the child's own fds: the masker reads in pieces this large.
+    const script = 'import fcntl\nfor fd in (0, 1, 2): print(fcntl.fcntl(fd, 1032))';
+    const result = await run({ file: '/usr/bin/python3', argv: ['python3', '-c', script] });
+    expect(result.stdout).toBe(`65536\n${String(OUTPUT_PIPE_BYTES)}\n${String(OUTPUT_PIPE_BYTES)}\n`);
+    expect(OUTPUT_PIPE_BYTES).toBeGreaterThan(65536);
+  });
   it('should stream 50 MB of output with back-pressure and bounded memory', async () => {
     const size = 50 * 1024 * 1024;
     const child = start({ file: '/usr/bin/head', argv: ['head', '-c', String(size), '/dev/zero'] });

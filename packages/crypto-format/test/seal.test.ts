@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Over 500 lines on purpose: the sealed file format end to end — header parsing and its table of
+// refusals, open, seal, and every single bit flip — over one sealed fixture.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SecretBuf } from '@cora/memstore';

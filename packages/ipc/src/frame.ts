@@ -13,17 +13,24 @@ const MIN_HEADER_BYTES = 2;
 const MAX_FRAME_LIMIT = 64 * 1024 * 1024;
 /** Accumulation buffers above this are released (after wiping) once their frame is done. */
 const KEEP_BUFFER_BYTES = 64 * 1024;
+/**
+ * The same for a {@link FrameDecoder.plain} decoder: a client, one per process, that receives
+ * streamed output in frames of up to 256 KiB; re-allocating the buffer for each of them cost
+ * more than decoding them.
+ */
+const KEEP_PLAIN_BUFFER_BYTES = 512 * 1024;
 const FIRST_BUFFER_BYTES = 16 * 1024;
 
 /** One complete frame as {@link FrameDecoder} yields it. */
-export interface DecodedFrame {
+export interface DecodedFrame<A extends SecretBuf | Uint8Array = SecretBuf> {
   /** The raw UTF-8 JSON header (not secret; never holds secret bytes). */
   readonly header: Uint8Array;
   /**
-   * The attachment bytes, copied into secure memory, or `null` when the frame has none. The
-   * receiver owns it and must `wipe()` it.
+   * The attachment bytes, or `null` when the frame has none: copied into secure memory (the
+   * receiver owns it and must `wipe()` it), or into a plain array by a decoder made with
+   * {@link FrameDecoder.plain} (the receiver zeroes it when done).
    */
-  readonly attachment: SecretBuf | null;
+  readonly attachment: A | null;
 }
 
 /** Options of {@link FrameDecoder}. */
@@ -39,9 +46,9 @@ export interface FrameDecoderOptions {
 }
 
 /** What {@link FrameDecoder.pushUntilError} returns. */
-export interface PushResult {
+export interface PushResult<A extends SecretBuf | Uint8Array = SecretBuf> {
   /** The frames completed before the error (or in the whole chunk); the caller owns their attachments. */
-  readonly frames: DecodedFrame[];
+  readonly frames: DecodedFrame<A>[];
   /** The protocol error that stopped decoding (`FRAME_TOO_LARGE`, `BAD_FRAME`), or `null`. */
   readonly error: IpcError | null;
 }
@@ -105,7 +112,10 @@ export function encodeFrame(
       `the frame would be ${length} bytes, over the limit of ${maxFrameBytes}`,
     );
   }
-  const frame = Buffer.alloc(4 + length);
+  // Not zero-filled: every byte is written below (lengths, header, attachment), and zeroing a
+  // 256 KiB output frame first doubled its cost. Off the shared pool, so wiping it after the
+  // write (as senders do) touches nothing else.
+  const frame = Buffer.allocUnsafeSlow(4 + length);
   frame.writeUInt32BE(length, 0);
   frame.writeUInt32BE(json.length, 4);
   json.copy(frame, PREFIX_BYTES);
@@ -128,7 +138,9 @@ export function encodeFrame(
  *   refused as soon as the 8 prefix bytes are seen: `BAD_FRAME`.
  * - It never holds more than one frame: memory grows with the bytes actually received (a peer
  *   that announces 1 MiB and sends 4 bytes costs about 16 KiB), up to `maxFrameBytes`.
- * - Attachments are copied into secure memory (`SecretBuf`); the internal accumulation
+ * - Attachments are copied into secure memory (`SecretBuf`), or into plain arrays by a
+ *   decoder made with {@link FrameDecoder.plain} (for a peer that never sends a secret); the
+ *   internal accumulation
  *   buffer is zeroed when a frame is done with it, when it grows, on error and on
  *   {@link FrameDecoder.dispose}. `push` copies what it needs, so the caller may (and should)
  *   wipe each chunk right after `push` returns.
@@ -147,8 +159,10 @@ export function encodeFrame(
  * });
  * ```
  */
-export class FrameDecoder {
+export class FrameDecoder<A extends SecretBuf | Uint8Array = SecretBuf> {
   readonly #max: number;
+  /** Attachments as plain arrays (see {@link FrameDecoder.plain}). */
+  #plain = false;
   /** Accumulates the current frame (prefix included) when it spans chunks. */
   #acc: Buffer | null = null;
   #filled = 0;
@@ -173,6 +187,27 @@ export class FrameDecoder {
     this.#limit = first;
   }
 
+  /**
+   * A decoder whose attachments are plain `Uint8Array` copies instead of `SecretBuf`s: for the
+   * receiving side of a peer that by protocol never sends a secret (a Cora client reading the
+   * service's masked output), where a secure region per frame (mmap, mlock, mprotect, munmap)
+   * would cost more than everything else. The accumulation buffer is still zeroed after each
+   * frame; the receiver zeroes each attachment when done.
+   * @param options - as for the constructor
+   * @returns a decoder yielding `DecodedFrame<Uint8Array>`
+   * @throws RangeError as the constructor does.
+   * @example
+   * ```ts
+   * const decoder = FrameDecoder.plain({ maxFrameBytes: 1 << 20 });
+   * for (const frame of decoder.push(new Uint8Array(0))) frame.attachment?.fill(0);
+   * ```
+   */
+  static plain(options: FrameDecoderOptions = {}): FrameDecoder<Uint8Array> {
+    const decoder = new FrameDecoder<Uint8Array>(options);
+    decoder.#plain = true;
+    return decoder;
+  }
+
   /** Bytes held for the frame in progress (0 between frames). */
   get buffered(): number {
     return this.#filled;
@@ -191,10 +226,10 @@ export class FrameDecoder {
    * @throws IpcError `FRAME_TOO_LARGE` or `BAD_FRAME` (the frames already decoded from this
    *   chunk are wiped; the decoder stays failed).
    */
-  push(chunk: Uint8Array): DecodedFrame[] {
+  push(chunk: Uint8Array): DecodedFrame<A>[] {
     const { frames, error } = this.pushUntilError(chunk);
     if (error !== null) {
-      for (const frame of frames) frame.attachment?.wipe();
+      for (const frame of frames) wipeAttachment(frame.attachment);
       throw error;
     }
     return frames;
@@ -216,12 +251,12 @@ export class FrameDecoder {
    * console.log(`${String(frames.length)} frame(s)`, error === null ? 'ok' : error.code);
    * ```
    */
-  pushUntilError(chunk: Uint8Array): PushResult {
+  pushUntilError(chunk: Uint8Array): PushResult<A> {
     if (!(chunk instanceof Uint8Array)) throw new TypeError('chunk must be a Uint8Array');
     if (this.#failed !== null) {
       return { frames: [], error: new IpcError('BAD_FRAME', 'the decoder already refused this stream') };
     }
-    const frames: DecodedFrame[] = [];
+    const frames: DecodedFrame<A>[] = [];
     try {
       let pos = 0;
       while (pos < chunk.length) {
@@ -315,14 +350,16 @@ export class FrameDecoder {
     this.#acc = next;
   }
 
-  #frame(bytes: Uint8Array, pos: number, total: number): DecodedFrame {
+  #frame(bytes: Uint8Array, pos: number, total: number): DecodedFrame<A> {
     this.#limit = this.#max;
     const headerLength = readU32(bytes, pos + 4);
     const headerEnd = pos + PREFIX_BYTES + headerLength;
-    // A copy (Buffer#slice would be a view into bytes the caller is about to wipe).
+    // Copies (Buffer#slice would be a view into bytes the caller is about to wipe).
     const header = new Uint8Array(bytes.subarray(pos + PREFIX_BYTES, headerEnd));
-    const attachment =
-      headerEnd < pos + total ? SecretBuf.from(bytes.subarray(headerEnd, pos + total)) : null;
+    if (headerEnd >= pos + total) return { header, attachment: null };
+    const body = bytes.subarray(headerEnd, pos + total);
+    // The class's type parameter follows #plain: plain() is the only way to set it.
+    const attachment = (this.#plain ? new Uint8Array(body) : SecretBuf.from(body)) as A;
     return { header, attachment };
   }
 
@@ -331,11 +368,17 @@ export class FrameDecoder {
     const acc = this.#acc;
     if (acc !== null) {
       wipeBytes(acc.subarray(0, Math.max(this.#filled, 0)));
-      if (drop || acc.length > KEEP_BUFFER_BYTES) this.#acc = null;
+      if (drop || acc.length > (this.#plain ? KEEP_PLAIN_BUFFER_BYTES : KEEP_BUFFER_BYTES)) this.#acc = null;
     }
     this.#filled = 0;
     this.#total = 0;
   }
+}
+
+/** Wipe a decoded attachment of either kind. */
+function wipeAttachment(attachment: SecretBuf | Uint8Array | null): void {
+  if (attachment instanceof SecretBuf) attachment.wipe();
+  else if (attachment !== null) wipeBytes(attachment);
 }
 
 function readU32(bytes: Uint8Array, pos: number): number {

@@ -1,32 +1,28 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { lstat, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { IpcError } from './errors.ts';
 
 /**
- * The service's socket path (architecture §5), first match wins: `$CORA_HOME/run/cora.sock` when
- * `CORA_HOME` is set and not empty; else `$XDG_RUNTIME_DIR/cora/cora.sock` when
- * `XDG_RUNTIME_DIR` is an absolute path; else `$HOME/.cora/run/cora.sock` (the OS's home
- * directory when `HOME` is unset).
+ * The service's socket path (architecture §5): `<home>/run/cora.sock`, where the home is
+ * `$CORA_HOME` when set and not empty, else `$HOME/.cora` (the OS's home directory when `HOME`
+ * is unset). It depends on the home alone, never on `XDG_RUNTIME_DIR`: one vault has one
+ * service, and every shell that names the same home finds it (SECURITY.md, "One owner per vault").
  *
  * @param env - the environment to read (default `process.env`)
  * @returns the path; absolute unless `CORA_HOME` or `HOME` holds a relative one
  * @example
  * ```ts
  * socketPath({ CORA_HOME: '/srv/cora', XDG_RUNTIME_DIR: '/run/user/1000' }); // '/srv/cora/run/cora.sock'
- * socketPath({ XDG_RUNTIME_DIR: '/run/user/1000', HOME: '/home/me' }); // '/run/user/1000/cora/cora.sock'
- * socketPath({ HOME: '/home/me' }); // '/home/me/.cora/run/cora.sock'
+ * socketPath({ XDG_RUNTIME_DIR: '/run/user/1000', HOME: '/home/me' }); // '/home/me/.cora/run/cora.sock'
  * ```
  */
 export function socketPath(env: NodeJS.ProcessEnv = process.env): string {
   const coraHome = env['CORA_HOME'];
-  // A moved home (CORA_HOME) is a separate vault, so it gets its own service: sharing the
-  // per-user runtime socket would send its passphrase to the service of another vault.
+  // A moved home (CORA_HOME) is a separate vault with its own service. A path that followed
+  // XDG_RUNTIME_DIR would differ between shells (cron, su, ssh) and miss the vault's service.
   if (coraHome !== undefined && coraHome !== '') return join(coraHome, 'run', 'cora.sock');
-  const runtime = env['XDG_RUNTIME_DIR'];
-  if (runtime !== undefined && runtime !== '' && isAbsolute(runtime))
-    return join(runtime, 'cora', 'cora.sock');
   return join(env['HOME'] ?? homedir(), '.cora', 'run', 'cora.sock');
 }
 

@@ -65,6 +65,31 @@ describe('FrameDecoder', () => {
     expect(decoder.buffered).toBe(0);
   });
 
+  it('should give plain, independent attachment copies from a plain() decoder, zeroing what it buffered', () => {
+    const big = Buffer.alloc(300 * 1024, 0x61);
+    const frame = encodeFrame({ id: 7 }, big);
+    const decoder = FrameDecoder.plain();
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < frame.length; at += 64 * 1024)
+      chunks.push(Buffer.from(frame.subarray(at, at + 64 * 1024)));
+    const frames = chunks.flatMap((chunk) => {
+      const out = decoder.push(chunk);
+      chunk.fill(0); // as a reader wipes each chunk after push
+      return out;
+    });
+    expect(frames).toHaveLength(1);
+    const attachment = frames[0]!.attachment;
+    expect(attachment).toBeInstanceOf(Uint8Array);
+    expect(attachment).not.toBeInstanceOf(SecretBuf);
+    expect(Buffer.from(attachment!).equals(big)).toBe(true);
+    expect(decoder.buffered).toBe(0);
+    // The same decoder still refuses what the secure one refuses.
+    expect(() => decoder.push(Uint8Array.of(0xff, 0xff, 0xff, 0xff))).toThrow(
+      expect.objectContaining({ code: 'FRAME_TOO_LARGE' }),
+    );
+    expect(new FrameDecoder().push(frame)[0]!.attachment).toBeInstanceOf(SecretBuf);
+  });
+
   it('should refuse ff ff ff ff after 4 bytes, without buffering', () => {
     const decoder = new FrameDecoder();
     expect(decoder.push(Uint8Array.of(0xff, 0xff, 0xff))).toEqual([]);

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Over 500 lines on purpose: the server and its own client spoken to over a real socket, one
+// fixture and set of frame helpers for every section; the admission and claim suites live apart.
 /* eslint-disable @typescript-eslint/require-await -- handlers and hooks are async by contract */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -417,7 +419,7 @@ describe('createIpcServer: requests and handlers', () => {
       {
         onEvent: (event, att) =>
           events.push(
-            `${event.event}:${JSON.stringify(event.data)}:${att?.use((b) => Buffer.from(b).toString()) ?? ''}`,
+            `${event.event}:${JSON.stringify(event.data)}:${att === null ? '' : Buffer.from(att).toString()}`,
           ),
       },
     );

@@ -14,12 +14,14 @@ const serve = (path: string): Promise<IpcServer> => scratch.serve(path);
 const isRoot = process.getuid?.() === 0;
 
 describe('socketPath', () => {
-  it('should follow architecture §5', () => {
-    expect(socketPath({ XDG_RUNTIME_DIR: '/run/user/7', HOME: '/h' })).toBe('/run/user/7/cora/cora.sock');
+  it('should follow architecture §5: <home>/run/cora.sock, whatever XDG_RUNTIME_DIR says', () => {
     expect(socketPath({ HOME: '/h' })).toBe('/h/.cora/run/cora.sock');
-    expect(socketPath({ XDG_RUNTIME_DIR: 'relative', HOME: '/h' })).toBe('/h/.cora/run/cora.sock');
     expect(socketPath({ CORA_HOME: '/c', HOME: '/h' })).toBe('/c/run/cora.sock');
-    // A moved home is another vault: it never shares the per-user runtime socket.
+    expect(socketPath({ CORA_HOME: '', HOME: '/h' })).toBe('/h/.cora/run/cora.sock');
+    // One vault, one service: a shell with a runtime dir and one without (cron, su, ssh
+    // without pam_systemd) must find the same socket.
+    expect(socketPath({ XDG_RUNTIME_DIR: '/run/user/7', HOME: '/h' })).toBe('/h/.cora/run/cora.sock');
+    expect(socketPath({ XDG_RUNTIME_DIR: 'relative', HOME: '/h' })).toBe('/h/.cora/run/cora.sock');
     expect(socketPath({ CORA_HOME: '/c', XDG_RUNTIME_DIR: '/run/user/7', HOME: '/h' })).toBe(
       '/c/run/cora.sock',
     );

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Over 500 lines on purpose: one suite for createMasker over every encoding and chunking it must
+// conceal; the table of encoded forms at the top serves all of it.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { SecretBuf, isMemstoreError } from '@cora/memstore';

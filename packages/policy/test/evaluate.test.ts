@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Over 500 lines on purpose: most of it is one table of evaluation cases (CASES) against one
+// policy, read top to bottom as the decision order of architecture §7; split, it would lose that order.
 import { describe, expect, it } from 'vitest';
 import {
   addTask,

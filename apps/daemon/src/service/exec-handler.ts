@@ -13,7 +13,7 @@ import type { Approvals } from './approvals.ts';
 import { waitForApproval } from './approval-wait.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
 import { recordedCommand } from './command-record.ts';
-import { isSpawnError, spawnChild, type SpawnedChild } from './exec/spawn.ts';
+import { OUTPUT_PIPE_BYTES, isSpawnError, spawnChild, type SpawnedChild } from './exec/spawn.ts';
 import { openTarget } from './exec/target-file.ts';
 import { childLandlockAbi } from './exec/confine.ts';
 import { guarded } from './errors.ts';
@@ -55,8 +55,8 @@ const KILL_GRACE_MS = 2000;
 const PIPE_IDLE_MS = 2000;
 /** Masked output: the held-back tail is sent after this long without output. */
 const FLUSH_IDLE_MS = 150;
-/** Bytes read per pipe read; each child stream owns one buffer of this size. */
-const READ_BUFFER_BYTES = 64 * 1024;
+/** One read of a child's output: as much as its pipe holds (spawn.ts OUTPUT_PIPE_BYTES). */
+const READ_BUFFER_BYTES = OUTPUT_PIPE_BYTES;
 const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 /** Refuse with the wire code that matches the decision (architecture §7 order). */
@@ -525,7 +525,10 @@ function pipesIdle(
 function readIntoOwnBuffer(stream: Readable): Socket {
   // Node's default pipe reader frees an unzeroed copy of every chunk; the G3 residue test
   // found a child's printed secret there. Called in the tick spawnChild returned.
-  const socket = adoptWithOwnBuffer(stream, { writable: false, bufferBytes: READ_BUFFER_BYTES });
+  // Not zero-filled: only the bytes a read wrote are ever looked at (and wiped after), and
+  // pages left untouched cost nothing, where zeroing 256 KiB faults them all in at every exec.
+  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  const socket = adoptWithOwnBuffer(stream, { writable: false, buffer });
   if (socket === null) throw new Error('the child pipe has no handle');
   return socket;
 }

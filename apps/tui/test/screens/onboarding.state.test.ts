@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Over 500 lines on purpose: one reducer's steps in order (passphrase, secrets, first task) and
+// which secret bytes each action hands over, checked against the same state builders.
 // The setup's reducer, key map and ownership of secret bytes, as pure functions.
 import { describe, expect, it } from 'vitest';
 import type { SecretBuf } from '@cora/memstore';

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Over 500 lines on purpose: the setup is one flow of several steps, each test drives it from the
+// start through the same rendered screen and fake backend.
 // The setup as the user meets it: what is drawn, what reaches the service, what is wiped.
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup } from 'ink-testing-library';

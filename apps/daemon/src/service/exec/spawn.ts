@@ -6,6 +6,7 @@ import { isAbsolute } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { SecretBuf } from '@cora/memstore';
 import {
+  F_SETPIPE_SZ,
   O_CLOEXEC,
   OPAQUE_SIZE,
   POSIX_SPAWN_SETPGROUP,
@@ -320,6 +321,14 @@ function checkInputs(
   }
 }
 
+/**
+ * The capacity asked for the child's stdout and stderr pipes, and the most the service reads
+ * from one at a time. 4 × the default: 32 children at once pin 16 MiB of pipe pages, a quarter
+ * of the kernel's default per-user soft limit (64 MiB), past which new pipes of every process
+ * of the user shrink to 2 pages.
+ */
+export const OUTPUT_PIPE_BYTES = 256 * 1024;
+
 function openPipes(libc: SpawnLibc, file: string): number[] {
   const fds: number[] = [];
   const pair = new Int32Array(new ArrayBuffer(8));
@@ -332,6 +341,11 @@ function openPipes(libc: SpawnLibc, file: string): number[] {
         throw new SpawnError('SPAWN_FAILED', errno, file, `cannot create pipes (errno ${String(errno)})`);
       }
       fds.push(pair[0] ?? -1, pair[1] ?? -1);
+      // Output pipes hold OUTPUT_PIPE_BYTES, so that a child writing fast is read in large
+      // pieces: the masker's cost per read is mostly fixed (opening its secure pages), and a
+      // 64 KiB pipe capped it below 400 MB/s here (bench/README.md, masker). Best effort: past
+      // the user's pipe-user-pages-soft the kernel refuses (EPERM) and the pipe stays 64 KiB.
+      if (i > 0) libc.fcntl(pair[0] ?? -1, F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
     }
   } catch (error) {
     for (const fd of fds) libc.close(fd);

@@ -10,6 +10,8 @@ import koffi from 'koffi';
  */
 export interface SpawnLibc {
   pipe2(fds: Int32Array, flags: number): number;
+  /** fcntl(2) with one int argument. */
+  fcntl(fd: number, cmd: number, arg: number): number;
   fileActionsInit(fa: Uint8Array): number;
   fileActionsDestroy(fa: Uint8Array): number;
   fileActionsAddDup2(fa: Uint8Array, fd: number, newfd: number): number;
@@ -42,6 +44,8 @@ export interface SpawnLibc {
 
 // <fcntl.h>, <spawn.h>, <sys/wait.h>: glibc values, identical on x86_64 and aarch64.
 export const O_CLOEXEC = 0o2000000;
+/** fcntl: set a pipe's capacity (Linux 2.6.35). */
+export const F_SETPIPE_SZ = 1031;
 export const POSIX_SPAWN_SETPGROUP = 0x02;
 export const POSIX_SPAWN_SETSIGDEF = 0x04;
 export const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -70,6 +74,7 @@ export function loadSpawnLibc(): SpawnLibc {
   if (koffi.sizeof('void *') !== 8) throw new Error('spawnChild needs a 64-bit platform');
   const lib = koffi.load('libc.so.6');
   const pipe2 = lib.func('int pipe2(void *fds, int flags)');
+  const fcntl = lib.func('int fcntl(int fd, int cmd, int arg)');
   const faInit = lib.func('int posix_spawn_file_actions_init(void *fa)');
   const faDestroy = lib.func('int posix_spawn_file_actions_destroy(void *fa)');
   const faDup2 = lib.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)');
@@ -94,6 +99,7 @@ export function loadSpawnLibc(): SpawnLibc {
   );
   libc = {
     pipe2: (f, fl) => pipe2(f, fl) as number,
+    fcntl: (fd, cmd, arg) => fcntl(fd, cmd, arg) as number,
     fileActionsInit: (fa) => faInit(fa) as number,
     fileActionsDestroy: (fa) => faDestroy(fa) as number,
     fileActionsAddDup2: (fa, fd, nfd) => faDup2(fa, fd, nfd) as number,
