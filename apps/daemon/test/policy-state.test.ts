@@ -10,7 +10,6 @@ import { createVault, readVault, updateVault } from '@cora/crypto-format';
 import { SecretBuf, wipeSecretsBlock } from '@cora/memstore';
 import { addTask, allowCaller, emptyPolicy, parsePolicy, type Policy } from '@cora/policy';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
-import { isCrError } from '../src/shared/errors.ts';
 import { resolveCommand } from '../src/shared/resolve.ts';
 import { ServiceState } from '../src/service/state.ts';
 import { openHistory, reveal, secret } from './helpers.ts';
@@ -73,7 +72,7 @@ function codeOf(fn: () => unknown): string {
     fn();
     return 'returned';
   } catch (error) {
-    return isCrError(error) ? error.code : `other: ${String(error)}`;
+    return isIpcError(error) ? error.code : `other: ${String(error)}`;
   }
 }
 
@@ -83,8 +82,7 @@ async function setWith(state: ServiceState, pass: string, policy: Policy): Promi
     await state.setPolicy(p, policy);
     return 'ok';
   } catch (error) {
-    if (isIpcError(error)) return error.code;
-    return isCrError(error) ? error.code : `other: ${String(error)}`;
+    return isIpcError(error) ? error.code : `other: ${String(error)}`;
   } finally {
     p.wipe();
   }
@@ -162,7 +160,7 @@ describe('ServiceState policy', () => {
     expect((await section())['policy']).toEqual({});
   });
 
-  it('should refuse a hand-built invalid policy with INVALID_INPUT naming the path', async () => {
+  it('should refuse a hand-built invalid policy with BAD_REQUEST naming the path', async () => {
     const state = await unlocked();
     const bad = { ...emptyPolicy(), callers: [{ exe: 'nope' }] } as Policy;
     const p = secret(PASS);
@@ -171,7 +169,7 @@ describe('ServiceState policy', () => {
     } finally {
       p.wipe();
     }
-    expect(await setWith(state, PASS, bad)).toBe('INVALID_INPUT');
+    expect(await setWith(state, PASS, bad)).toBe('BAD_REQUEST');
   });
 
   it('should hand out copies of secrets, and throw LOCKED / NOT_FOUND', async () => {

@@ -8,7 +8,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readVault } from '@cora/crypto-format';
 import { SecretBuf, wipeSecretsBlock } from '@cora/memstore';
 import { makeTempDir, type TempDir } from '@cora/test-utils';
-import { isCrError } from '../src/shared/errors.ts';
 import { ServiceState, type LockReason, type StateOptions } from '../src/service/state.ts';
 import { openHistory, makeVault, reveal, secret } from './helpers.ts';
 
@@ -51,8 +50,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     await promise;
     return 'resolved';
   } catch (error) {
-    if (isIpcError(error)) return error.code;
-    return isCrError(error) ? error.code : `other: ${String(error)}`;
+    return isIpcError(error) ? error.code : `other: ${String(error)}`;
   }
 }
 
@@ -264,7 +262,7 @@ describe('ServiceState', () => {
           ),
         ),
       ),
-    ).toBe('INVALID_INPUT');
+    ).toBe('BAD_REQUEST');
     expect(await codeOf(withPass(PASS, (p) => state.deleteSecret('NOPE', p)))).toBe('NOT_FOUND');
     expect(() => state.list()).toThrow(/locked/);
     v.wipe();

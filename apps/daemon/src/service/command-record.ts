@@ -23,7 +23,7 @@ export const COMMAND_LIMITS = Object.freeze({
 
 /** What the secrets of a task come from (the service state). */
 export interface SecretSource {
-  /** Fresh copies the caller wipes. @throws CrError `LOCKED`, `NOT_FOUND`. */
+  /** Fresh copies the caller wipes. @throws IpcError `LOCKED`, `NOT_FOUND`. */
   secretsFor(names: readonly string[]): { name: string; value: SecretBuf }[];
   /** The first of `names` the vault does not hold, or null. */
   missingSecret(names: readonly string[]): string | null;
@@ -47,7 +47,7 @@ export function cutText(text: string, maxBytes: number): { kept: string; more: n
  * @param names - the task's secret names
  * @param request - argv and cwd as the caller sent them
  * @returns masked, bounded argv and cwd with the counts of what was left out
- * @throws CrError `LOCKED` when the vault locked meanwhile.
+ * @throws IpcError `LOCKED` when the vault locked meanwhile.
  */
 export function recordedCommand(
   source: SecretSource,

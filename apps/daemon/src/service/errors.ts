@@ -7,7 +7,6 @@
 import { isCryptoFormatError, type CryptoFormatError } from '@cora/crypto-format';
 import { IpcError, type WireErrorCode } from '@cora/ipc';
 import { isMemstoreError } from '@cora/memstore';
-import { isCrError, type CrErrorCode } from '../shared/errors.ts';
 
 /** errno → wire code, for system errors that reach the service unwrapped. */
 const ERRNO: Readonly<Record<string, WireErrorCode>> = {
@@ -92,11 +91,11 @@ function diskCode(code: string): WireErrorCode | undefined {
  *
  * @param error - anything thrown by crypto-format, memstore, the file system or the service
  * @param op - the operation, named in messages for system errors
- * @returns an IpcError with its own code, the CrError or IpcError as it was, or the original
+ * @returns an IpcError with its own code, an IpcError as it was, or the original
  *   error (a bug: the server reports it as INTERNAL)
  */
 export function serviceError(error: unknown, op: string): Error {
-  if (error instanceof IpcError || isCrError(error)) return error;
+  if (error instanceof IpcError) return error;
   if (isCryptoFormatError(error)) return fromCryptoFormat(error) ?? error;
   if (isMemstoreError(error)) {
     if (error.code === 'LIMIT_COUNT' || error.code === 'LIMIT_TOTAL_SIZE') {
@@ -137,21 +136,10 @@ export function describeForLog(error: unknown, op: string): string | null {
   return `${op}: ${error.code} (${String(cause.code)}, step ${step}, errno ${errno})`;
 }
 
-/** The service's own error codes that a handler may raise, as wire codes. */
-const FROM_CR: Partial<Record<CrErrorCode, WireErrorCode>> = {
-  AUTH_FAILED: 'AUTH_FAILED',
-  NO_VAULT: 'NO_VAULT',
-  LOCKED: 'LOCKED',
-  NOT_FOUND: 'NOT_FOUND',
-  INVALID_NAME: 'INVALID_NAME',
-  TOO_LARGE: 'TOO_LARGE',
-  INVALID_INPUT: 'BAD_REQUEST',
-  VAULT_EXISTS: 'VAULT_EXISTS',
-};
-
 /**
- * Run a handler body and give whatever it throws its wire code: the service's own errors by
- * the table above, file and disk errors by {@link serviceError}. Anything left is a bug, which
+ * Run a handler body and give whatever it throws its wire code: the service throws its own
+ * refusals as wire-coded IpcErrors already; file and disk errors get theirs from
+ * {@link serviceError}. Anything left is a bug, which
  * the server reports as INTERNAL without its message. (The caller was re-checked by the gate
  * in authorize.ts before this runs.)
  *
@@ -162,10 +150,6 @@ export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (isCrError(error)) {
-      const code = FROM_CR[error.code];
-      if (code !== undefined) throw new IpcError(code, error.message, { cause: error });
-    }
     throw serviceError(error, 'request');
   }
 }

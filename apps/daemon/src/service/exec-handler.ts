@@ -28,7 +28,7 @@ export interface ExecDeps {
   unlockedAt(): number | null;
   /**
    * Fresh copies of the named secrets; the caller wipes them.
-   * @throws CrError `LOCKED` or `NOT_FOUND`.
+   * @throws IpcError `LOCKED` or `NOT_FOUND`.
    */
   secretsFor(names: readonly string[]): { name: string; value: SecretBuf }[];
   /** The first of `names` the vault does not hold, or null. */

@@ -19,7 +19,6 @@ import {
   type StatusResult,
 } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
-import { isCrError } from '../shared/errors.ts';
 import { guarded } from './errors.ts';
 import type { Peer } from './peer.ts';
 import { grantInfo, type Approvals, type ApproverSession } from './approvals.ts';
@@ -107,7 +106,7 @@ export function createHandlers(
     try {
       result = await fn();
     } catch (error) {
-      if (isCrError(error, 'AUTH_FAILED')) audit.note({ type: 'auth-failed', caller, op });
+      if (isIpcError(error, 'AUTH_FAILED')) audit.note({ type: 'auth-failed', caller, op });
       throw error;
     }
     try {
@@ -160,9 +159,9 @@ export function createHandlers(
             ...(request.lifetimeMs === undefined ? {} : { lifetimeMs: request.lifetimeMs }),
           });
         } catch (error) {
-          if (isCrError(error, 'AUTH_FAILED'))
+          if (isIpcError(error, 'AUTH_FAILED'))
             audit.note({ type: 'unlock-failed', caller, reason: 'AUTH_FAILED' });
-          if (isCrError(error, 'NO_VAULT')) audit.note({ type: 'unlock-failed', caller, reason: 'NO_VAULT' });
+          if (isIpcError(error, 'NO_VAULT')) audit.note({ type: 'unlock-failed', caller, reason: 'NO_VAULT' });
           if (isIpcError(error, 'VAULT_ROLLBACK'))
             audit.note({ type: 'unlock-failed', caller, reason: 'VAULT_ROLLBACK' });
           throw error;
@@ -292,7 +291,7 @@ export function createHandlers(
         try {
           await state.verifyPassphrase(part(context, 0));
         } catch (error) {
-          if (isCrError(error, 'AUTH_FAILED')) {
+          if (isIpcError(error, 'AUTH_FAILED')) {
             audit.note({ type: 'auth-failed', caller: audit.caller(context.peer), op: 'approve' });
           }
           throw error;

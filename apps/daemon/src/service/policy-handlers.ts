@@ -25,7 +25,6 @@ import {
   type EvaluationRequest,
   type Policy,
 } from '@cora/policy';
-import { CrError } from '../shared/errors.ts';
 import {
   callerStep,
   policyNeedsHash,
@@ -50,14 +49,14 @@ const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 function requireUnlocked(state: ServiceState): void {
   if (!state.unlocked) {
-    throw new CrError('LOCKED', 'the policy is inside the locked vault; run cr unlock');
+    throw new IpcError('LOCKED', 'the policy is inside the locked vault; run cr unlock');
   }
 }
 
 /**
  * `policy.get`: the current policy as stored JSON (architecture §7). It is not secret, but it lives
  * in the encrypted vault, so while locked there is none to show.
- * @throws CrError `LOCKED`.
+ * @throws IpcError `LOCKED`.
  */
 export function policyGet(state: ServiceState): PolicyGetResult {
   requireUnlocked(state);
@@ -69,7 +68,7 @@ export function policyGet(state: ServiceState): PolicyGetResult {
  * once for every connection.
  * @throws IpcError `BAD_REQUEST` naming the invalid path, `NOT_FOUND` for a task naming a
  *   secret the vault does not hold (unless `allowMissingSecrets`), `NOT_ALLOWED` for a new
- *   target that runs code its caller chooses (unless `allowInterpreterTargets`); CrError `AUTH_FAILED`,
+ *   target that runs code its caller chooses (unless `allowInterpreterTargets`); IpcError `AUTH_FAILED`,
  *   `NO_VAULT`.
  */
 export async function policySet(
@@ -113,7 +112,7 @@ function sha256Of(path: string): string | undefined {
  * that program were an ancestor too. Spawn history and
  * approval grants belong to `exec`: explain assumes no recent spawn and no grant.
  *
- * @throws CrError `LOCKED`; IpcError `BAD_REQUEST` for an empty argv, a relative caller or `under`.
+ * @throws IpcError `LOCKED`, `BAD_REQUEST` for an empty argv, a relative caller or `under`.
  */
 export function policyExplain(
   state: ServiceState,
@@ -332,7 +331,7 @@ function viaVerdict(
  * @param state - the service state (the policy is inside the unlocked vault)
  * @param pid - the process to verify
  * @param cli - this installation's CLI fingerprint
- * @throws CrError `LOCKED`; IpcError `NOT_FOUND` (no such process), `BAD_REQUEST` (unreadable).
+ * @throws IpcError `LOCKED`, `NOT_FOUND` (no such process), `BAD_REQUEST` (unreadable).
  */
 export async function policyVerify(
   state: ServiceState,

@@ -24,7 +24,6 @@ import {
   type SecretsBlock,
 } from '@cora/memstore';
 import { emptyPolicy, isPolicyError, serializePolicy, type Policy } from '@cora/policy';
-import { CrError } from '../shared/errors.ts';
 import {
   codeRunnersMessage,
   missingSecretsMessage,
@@ -237,14 +236,14 @@ export class ServiceState {
    *
    * @param names - secret names, as a task lists them
    * @returns one entry per name, in order, each a fresh SecretBuf
-   * @throws CrError `LOCKED` while locked, `NOT_FOUND` naming the first missing secret.
+   * @throws IpcError `LOCKED` while locked, `NOT_FOUND` naming the first missing secret.
    */
   secretsFor(names: readonly string[]): { name: string; value: SecretBuf }[] {
     const u = this.#unlocked;
-    if (u === null) throw new CrError('LOCKED', 'the vault is locked; run cr unlock');
+    if (u === null) throw new IpcError('LOCKED', 'the vault is locked; run cr unlock');
     const missing = names.find((name) => !u.store.has(name));
     if (missing !== undefined) {
-      throw new CrError(
+      throw new IpcError(
         'NOT_FOUND',
         `the task needs the secret ${missing}, which the vault does not hold; add it: cr secrets set ${missing}`,
       );
@@ -293,7 +292,7 @@ export class ServiceState {
    * @param passphrase - the vault passphrase (not wiped)
    * @param policy - a policy from `@cora/policy` (re-validated before writing)
    * @param options - `allowMissingSecrets`: accept names the vault does not hold (yet)
-   * @throws CrError `INVALID_INPUT` (the message names the offending path), `AUTH_FAILED`
+   * @throws IpcError `BAD_REQUEST` (the message names the offending path), `AUTH_FAILED`
    *   (nothing changes), `NO_VAULT`; IpcError `NOT_FOUND` naming each missing secret and
    *   the closest held name.
    */
@@ -302,7 +301,7 @@ export class ServiceState {
     try {
       value = serializePolicy(policy);
     } catch (error) {
-      if (isPolicyError(error)) throw new CrError('INVALID_INPUT', error.message, { cause: error });
+      if (isPolicyError(error)) throw new IpcError('BAD_REQUEST', error.message, { cause: error });
       throw error;
     }
     await this.#exclusive(async () => {
@@ -326,10 +325,10 @@ export class ServiceState {
   /**
    * Names and metadata of the stored secrets (never values).
    * @returns sorted metadata
-   * @throws CrError `LOCKED` while locked.
+   * @throws IpcError `LOCKED` while locked.
    */
   list(): SecretInfo[] {
-    if (this.#unlocked === null) throw new CrError('LOCKED', 'the vault is locked; run cr unlock');
+    if (this.#unlocked === null) throw new IpcError('LOCKED', 'the vault is locked; run cr unlock');
     return this.#unlocked.store.list();
   }
 
@@ -341,7 +340,7 @@ export class ServiceState {
    * @param options - adopt a file the audit log does not vouch for (audited); this unlock's
    *   idle timeout and lifetime
    * @returns true when this call unlocked, false when already unlocked
-   * @throws CrError `AUTH_FAILED` (after the escalating delay), `NO_VAULT`; IpcError
+   * @throws IpcError `AUTH_FAILED` (after the escalating delay), `NO_VAULT`; IpcError
    *   `VAULT_ROLLBACK` and the file classes of ./errors.ts.
    */
   unlock(passphrase: SecretBuf, options: UnlockOptions = {}): Promise<boolean> {
@@ -387,7 +386,7 @@ export class ServiceState {
    * escalating delay as at unlock, shared with every other passphrase check.
    *
    * @param passphrase - the vault passphrase (not wiped)
-   * @throws CrError `AUTH_FAILED`, `NO_VAULT`.
+   * @throws IpcError `AUTH_FAILED`, `NO_VAULT`.
    */
   verifyPassphrase(passphrase: SecretBuf): Promise<void> {
     return this.#exclusive(async () => {
@@ -421,7 +420,7 @@ export class ServiceState {
    * @param value - at most 64 KiB
    * @param passphrase - the vault passphrase (G6)
    * @returns whether a value was replaced
-   * @throws CrError `INVALID_NAME`, `TOO_LARGE`, `AUTH_FAILED`, `NO_VAULT`.
+   * @throws IpcError `INVALID_NAME`, `TOO_LARGE`, `AUTH_FAILED`, `NO_VAULT`.
    */
   async setSecret(name: string, value: SecretBuf, passphrase: SecretBuf): Promise<boolean> {
     const result = await this.importSecrets([{ name, value }], passphrase);
@@ -433,16 +432,16 @@ export class ServiceState {
    * @param items - names (unique, valid) and values (each at most 64 KiB)
    * @param passphrase - the vault passphrase (G6)
    * @returns which names were added and which replaced
-   * @throws CrError `INVALID_NAME`, `TOO_LARGE`, `INVALID_INPUT` (a name twice), `AUTH_FAILED`, `NO_VAULT`.
+   * @throws IpcError `INVALID_NAME`, `TOO_LARGE`, `BAD_REQUEST` (a name twice), `AUTH_FAILED`, `NO_VAULT`.
    */
   async importSecrets(items: readonly ImportItem[], passphrase: SecretBuf): Promise<ImportResult> {
     const seen = new Set<string>();
     for (const item of items) {
       checkName(item.name);
-      if (seen.has(item.name)) throw new CrError('INVALID_INPUT', `${item.name} is given twice`);
+      if (seen.has(item.name)) throw new IpcError('BAD_REQUEST', `${item.name} is given twice`);
       seen.add(item.name);
       if (item.value.length > MAX_VALUE_BYTES) {
-        throw new CrError(
+        throw new IpcError(
           'TOO_LARGE',
           `the value of ${item.name} is ${String(item.value.length)} bytes, over the limit of ${String(MAX_VALUE_BYTES)}`,
         );
@@ -480,7 +479,7 @@ export class ServiceState {
    * @param name - the secret
    * @param passphrase - the vault passphrase (G6)
    * @param options - `force`: delete it even when tasks use it (the user confirmed)
-   * @throws CrError `NOT_FOUND`, `AUTH_FAILED`, `NO_VAULT`, `INVALID_NAME`; IpcError `IN_USE`
+   * @throws IpcError `NOT_FOUND`, `AUTH_FAILED`, `NO_VAULT`, `INVALID_NAME`; IpcError `IN_USE`
    *   naming the tasks that use it (checked in the decrypted vault, locked or unlocked).
    */
   async deleteSecret(
@@ -492,7 +491,7 @@ export class ServiceState {
     await this.#exclusive(async () => {
       await this.#mutate('secrets.delete', passphrase, (block) => {
         if (!block.entries.some((e) => e.name === name)) {
-          throw new CrError('NOT_FOUND', `there is no secret called ${name}`);
+          throw new IpcError('NOT_FOUND', `there is no secret called ${name}`);
         }
         const users = options.force === true ? [] : tasksUsing(policyOf(block.json).policy, name);
         if (users.length > 0) {
@@ -511,7 +510,7 @@ export class ServiceState {
    * Memory needs no change: nothing held depends on the passphrase.
    * @param passphrase - the current passphrase
    * @param newPassphrase - the new one (not wiped)
-   * @throws CrError `AUTH_FAILED`, `NO_VAULT`.
+   * @throws IpcError `AUTH_FAILED`, `NO_VAULT`.
    */
   changePassphrase(passphrase: SecretBuf, newPassphrase: SecretBuf): Promise<void> {
     return this.#exclusive(() => this.#mutate('passwd', passphrase, (block) => block, newPassphrase));
@@ -525,7 +524,7 @@ export class ServiceState {
    * @param passphrase - the new passphrase (not wiped)
    * @param meta - recorded in the JSON section's `meta` (not secret)
    * @returns the new vault's generation
-   * @throws CrError `VAULT_EXISTS`; IpcError `UNLOCKED` while a vault is held, and the file
+   * @throws IpcError `VAULT_EXISTS`; IpcError `UNLOCKED` while a vault is held, and the file
    *   classes of ./errors.ts.
    */
   init(passphrase: SecretBuf, meta: Readonly<Record<string, string>>): Promise<number> {
@@ -568,7 +567,7 @@ export class ServiceState {
     return run;
   }
 
-  /** Map AUTH_FAILED / VAULT_NOT_FOUND to CrErrors; wrong passphrases cost an escalating delay. */
+  /** Map AUTH_FAILED / VAULT_NOT_FOUND to wire errors; wrong passphrases cost an escalating delay. */
   async #authenticated<T>(fn: () => Promise<T>): Promise<T> {
     try {
       const result = await fn();
@@ -581,7 +580,7 @@ export class ServiceState {
         const delay = Math.min(MAX_AUTH_DELAY_MS, base * 2 ** Math.min(this.#failures - 1, 16));
         await new Promise((resolve) => setTimeout(resolve, delay));
         const waited = `${String(Math.round(delay / 100) / 10)} s`;
-        throw new CrError(
+        throw new IpcError(
           'AUTH_FAILED',
           `wrong passphrase (or the vault file was changed); wrong try ${String(this.#failures)} in a row, ` +
             `so the service waited ${waited} before answering (each further wrong try waits twice as long, up to ${String(MAX_AUTH_DELAY_MS / 1000)} s)`,
@@ -589,7 +588,7 @@ export class ServiceState {
         );
       }
       if (isCryptoFormatError(error, 'VAULT_NOT_FOUND')) {
-        throw new CrError('NO_VAULT', `there is no vault at ${this.#options.vaultPath}; run cr init`, {
+        throw new IpcError('NO_VAULT', `there is no vault at ${this.#options.vaultPath}; run cr init`, {
           cause: error,
         });
       }
@@ -819,6 +818,6 @@ function discard(u: Unlocked | null): void {
 
 function checkName(name: string): void {
   if (!isValidSecretName(name)) {
-    throw new CrError('INVALID_NAME', 'a secret name must match [A-Za-z_][A-Za-z0-9_]* (at most 128 bytes)');
+    throw new IpcError('INVALID_NAME', 'a secret name must match [A-Za-z_][A-Za-z0-9_]* (at most 128 bytes)');
   }
 }
