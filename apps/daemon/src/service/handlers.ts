@@ -161,7 +161,8 @@ export function createHandlers(
         } catch (error) {
           if (isIpcError(error, 'AUTH_FAILED'))
             audit.note({ type: 'unlock-failed', caller, reason: 'AUTH_FAILED' });
-          if (isIpcError(error, 'NO_VAULT')) audit.note({ type: 'unlock-failed', caller, reason: 'NO_VAULT' });
+          if (isIpcError(error, 'NO_VAULT'))
+            audit.note({ type: 'unlock-failed', caller, reason: 'NO_VAULT' });
           if (isIpcError(error, 'VAULT_ROLLBACK'))
             audit.note({ type: 'unlock-failed', caller, reason: 'VAULT_ROLLBACK' });
           throw error;
