@@ -51,6 +51,19 @@ export const ReasonCode = {
 
 export type ReasonCode = (typeof ReasonCode)[keyof typeof ReasonCode];
 
+/**
+ * The reasons of the caller step (architecture §7, step 1): the caller itself is refused, not
+ * its request. A gate that admits callers before any request checks for these.
+ */
+export const CALLER_REASONS: readonly ReasonCode[] = Object.freeze([
+  'CALLER_NOT_ALLOWED',
+  'CALLER_PIN_MISMATCH',
+  'CALLER_HASH_UNAVAILABLE',
+  'CALLER_UID_MISMATCH',
+  'INTERPRETER_NEEDS_SCRIPT',
+  'SCRIPT_NOT_ALLOWED',
+] as const);
+
 /** What the caller asks for: run `target` under `task`. */
 export interface EvaluationRequest {
   /** The kernel-verified identity of the peer (architecture §6). */

@@ -17,7 +17,7 @@ export {
   POLICY_LIMITS,
 } from './schema.ts';
 export type { Policy, CallerRule, Task, Approve } from './schema.ts';
-export { evaluate, explain, targetsToResolve, ReasonCode } from './evaluate.ts';
+export { evaluate, explain, targetsToResolve, ReasonCode, CALLER_REASONS } from './evaluate.ts';
 export type { Decision, EvaluationRequest, EvaluationContext, GrantQuery } from './evaluate.ts';
 export { childEnvironment, isHookVariable, BASE_ENV_NAMES } from './env.ts';
 export { isInterpreter, parseDuration, parseCallerSpec, formatCallerSpec } from './helpers.ts';

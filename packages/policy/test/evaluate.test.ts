@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   addTask,
+  CALLER_REASONS,
   allowCaller,
   emptyPolicy,
   evaluate,
@@ -583,6 +584,15 @@ describe('evaluate', () => {
     } else {
       expect(decision.secrets).toBeUndefined();
     }
+  });
+
+  it.each(CASES)('should list in CALLER_REASONS exactly the caller step’s refusals: $name', (c) => {
+    // With a task that cannot exist, a caller that passes step 1 is refused UNKNOWN_TASK; one
+    // that fails it keeps its caller reason (what the service's admission gate relies on).
+    const request: EvaluationRequest = { caller: caller(AGENT), task: 'web', target: curl, ...c.request };
+    const gate = evaluate(c.policy ?? policy, { ...request, task: '' }, context(c.context));
+    if (CALLER_REASONS.includes(c.reason)) expect(gate.reason).toBe(c.reason);
+    else expect(gate.reason).toBe('UNKNOWN_TASK');
   });
 
   it('should carry the task output mode and secret names on allow', () => {

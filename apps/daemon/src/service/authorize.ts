@@ -2,7 +2,7 @@
 import { realpathSync } from 'node:fs';
 import type { CallerIdentity } from '@cora/identity';
 import { IpcError, type IpcHandler, type IpcHandlers, type RequestType } from '@cora/ipc';
-import { evaluate, type Policy } from '@cora/policy';
+import { CALLER_REASONS, evaluate, type Policy } from '@cora/policy';
 
 /** What a caller must look like to be the `cr` CLI of this installation. */
 export interface CliFingerprint {
@@ -73,16 +73,6 @@ export function ownFingerprint(cliScript: string): CliFingerprint {
   };
 }
 
-/** Reasons of `@cora/policy`'s caller step (step 1 of architecture §7). */
-const CALLER_REASONS: ReadonlySet<string> = new Set([
-  'CALLER_NOT_ALLOWED',
-  'CALLER_PIN_MISMATCH',
-  'CALLER_HASH_UNAVAILABLE',
-  'CALLER_UID_MISMATCH',
-  'INTERPRETER_NEEDS_SCRIPT',
-  'SCRIPT_NOT_ALLOWED',
-]);
-
 /** A caller as the gate sees it: the kernel identity and whether it is this installation's CLI. */
 export interface GatePeer {
   readonly identity: CallerIdentity;
@@ -111,7 +101,9 @@ export function callerStep(
     { caller: identity, task: '', target: { requested: '', resolved: null } },
     { now: 0, unlockedAt: 0, recentSpawns: () => [], grants: () => false, isCli: false },
   );
-  return CALLER_REASONS.has(decision.reason) ? { reason: decision.reason, message: decision.message } : null;
+  return CALLER_REASONS.includes(decision.reason)
+    ? { reason: decision.reason, message: decision.message }
+    : null;
 }
 
 /**

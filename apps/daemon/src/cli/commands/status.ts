@@ -6,7 +6,7 @@
  * records of the audit log say it instead (unverified: a lookup, `cr audit verify` is the check).
  */
 import { existsSync } from 'node:fs';
-import type { StatusLock, StatusLockReason, StatusResult } from '@cora/ipc';
+import type { StatusLock, StatusResult } from '@cora/ipc';
 import { lockReasonText } from '@cora/display';
 import { coraHome, serviceSocketPath, vaultPath } from '../../shared/paths.ts';
 import { connectService } from '../client.ts';
@@ -31,17 +31,6 @@ export type StatusReport = Omit<StatusResult, 'pid'> & {
   readonly vaultExists: boolean;
 };
 
-const LOCK_REASONS: ReadonlySet<string> = new Set<StatusLockReason>([
-  'request',
-  'stop',
-  'idle',
-  'lifetime',
-  'suspend',
-  'signal',
-  'shutdown',
-  'error',
-]);
-
 /**
  * The last lock and stop the audit log recorded, for a home whose service is gone. Loaded only
  * here: `cr status` with a running service reads no file and loads no libsodium.
@@ -62,7 +51,7 @@ async function fromAuditLog(
       }
       if (record.type === 'service-stop' && stopped === null)
         stopped = { reason: record.reason, at: record.time };
-      if (record.type === 'lock' && lastLock === null && LOCK_REASONS.has(record.reason)) {
+      if (record.type === 'lock' && lastLock === null) {
         lastLock = { reason: record.reason, at: record.time };
       }
     }
