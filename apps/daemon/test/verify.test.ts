@@ -271,4 +271,33 @@ describe('cr verify --pid', () => {
       .map((l) => JSON.parse(l) as { op: string; reason: string });
     expect(records).toContainEqual(expect.objectContaining({ op: 'policy.verify', reason: 'NOT_CLI' }));
   });
+
+  it('should explain to an allowed caller about itself only, never for another program', async () => {
+    const home = await unlockedHome();
+    const script = join(home.dir.path, 'explain.mjs');
+    const ipc = pathToFileURL(
+      realpathSync(join(APP_DIR, 'node_modules', '@cora', 'ipc', 'dist', 'index.js')),
+    );
+    writeFileSync(
+      script,
+      [
+        `const { connectIpc } = await import(${JSON.stringify(ipc.href)});`,
+        'const client = await connectIpc({ socketPath: process.argv[2] });',
+        "const base = { task: 'nope', argv: ['/bin/true'] };",
+        "for (const extra of [{}, { caller: '/bin/sh' }, { under: '/bin/sh' }]) {",
+        "  try { const r = await client.request('policy.explain', { ...base, ...extra }); console.log('OK', r.outcome); }",
+        '  catch (error) { console.log(error.code); }',
+        '}',
+        'client.close();',
+      ].join('\n'),
+    );
+    await policy(home, ['allow', NODE, '--script', script]);
+    const socket = join(home.env['CORA_HOME']!, 'run', 'cora.sock');
+    const run = spawnSync(process.execPath, [script, socket], { encoding: 'utf8', env: home.env });
+    expect(run.stdout.trim().split('\n')).toEqual(['OK deny', 'NOT_ALLOWED', 'NOT_ALLOWED']);
+    // The CLI still asks for any program.
+    const other = await home.cr(['policy', 'explain', '--caller', '/bin/sh', 'nope', '--', '/bin/true']);
+    expect(other.stderr).not.toContain('NOT_ALLOWED');
+    expect(other.stdout).toContain(`caller: ${realpathSync('/bin/sh')}`);
+  });
 });

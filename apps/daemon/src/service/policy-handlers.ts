@@ -112,7 +112,8 @@ function sha256Of(path: string): string | undefined {
  * that program were an ancestor too. Spawn history and
  * approval grants belong to `exec`: explain assumes no recent spawn and no grant.
  *
- * @throws IpcError `LOCKED`, `BAD_REQUEST` for an empty argv, a relative caller or `under`.
+ * @throws IpcError `LOCKED`, `BAD_REQUEST` for an empty argv, a relative caller or `under`,
+ *   `NOT_ALLOWED` for `caller` or `under` from any caller but the cr CLI.
  */
 export function policyExplain(
   state: ServiceState,
@@ -125,6 +126,15 @@ export function policyExplain(
   peer: ExplainPeer,
 ): PolicyExplainResult {
   requireUnlocked(state);
+  // Asking for another program is the human's question: an admitted agent that could name any
+  // executable would map the policy for programs it might then imitate, and have the service
+  // hash files its sandbox keeps it from reading. About itself it may ask (why was I refused?).
+  if (!peer.isCli && (params.caller !== undefined || params.under !== undefined)) {
+    throw new IpcError(
+      'NOT_ALLOWED',
+      'policy.explain for another program (caller, under) is answered to the cr CLI only; ask without them',
+    );
+  }
   const policy = state.policy();
   const argv0 = params.argv[0];
   if (argv0 === undefined) throw new IpcError('BAD_REQUEST', 'argv is empty: name the command after --');
