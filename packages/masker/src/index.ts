@@ -5,6 +5,12 @@
  * patterns live in secure memory; no value, form or output chunk becomes a JS string.
  * @packageDocumentation
  */
-export { createMasker, MASKER_FRAGMENT_BYTES, MASKER_MIN_LENGTH } from './masker.ts';
+export {
+  createMasker,
+  createMaskers,
+  MASKER_FRAGMENT_BYTES,
+  MASKER_MAX_STREAMS,
+  MASKER_MIN_LENGTH,
+} from './masker.ts';
 export type { Masker, MaskerOptions, MaskerSecret } from './masker.ts';
 export { MaskerError, MaskerErrorCode, isMaskerError } from './errors.ts';

@@ -163,6 +163,37 @@ function asciiBytes(text: string): Uint8Array {
  * ```
  */
 export function createMasker(secrets: readonly MaskerSecret[], options: MaskerOptions = {}): Masker {
+  return createMaskers(secrets, 1, options)[0] as Masker;
+}
+
+/** Most streams {@link createMaskers} builds for one table. */
+export const MASKER_MAX_STREAMS = 16;
+
+/**
+ * Create `count` maskers for as many streams of the same secrets (a child's stdout and stderr,
+ * the command recorded for the audit log), sharing one pattern table: the table is built once
+ * (its build is most of what a masker costs to make: about 0.5 ms per value) and each stream
+ * keeps its own hold-back. The table is wiped when the last of them is disposed.
+ *
+ * @param secrets - as for {@link createMasker}
+ * @param count - how many streams, 1 to {@link MASKER_MAX_STREAMS}
+ * @param options - as for {@link createMasker}
+ * @returns `count` independent maskers; dispose each
+ * @throws RangeError when `count` is not an integer from 1 to 16, and as {@link createMasker}.
+ * @throws TypeError, MemstoreError as {@link createMasker}.
+ * @example
+ * ```ts
+ * const [out, err] = createMaskers([{ name: 'API_KEY', value }], 2);
+ * ```
+ */
+export function createMaskers(
+  secrets: readonly MaskerSecret[],
+  count: number,
+  options: MaskerOptions = {},
+): Masker[] {
+  if (!Number.isSafeInteger(count) || count < 1 || count > MASKER_MAX_STREAMS) {
+    throw new RangeError(`count must be an integer from 1 to ${MASKER_MAX_STREAMS}, got ${String(count)}`);
+  }
   if (!Array.isArray(secrets)) throw new TypeError('secrets must be an array of { name, value }');
   const minLength = options.minLength ?? MASKER_MIN_LENGTH;
   if (!Number.isSafeInteger(minLength) || minLength < MASKER_MIN_LENGTH) {
@@ -183,7 +214,9 @@ export function createMasker(secrets: readonly MaskerSecret[], options: MaskerOp
     tag[tag.length - 1] = TAG_CLOSE;
     tags.push(tag);
   });
-  return new StreamMasker(buildPatternTable(values), tags);
+  const table = buildPatternTable(values, count);
+  const shared = { live: count };
+  return Array.from({ length: count }, (_, i) => new StreamMasker(table, table?.works[i], tags, shared));
 }
 
 function checkSecret(entry: unknown, i: number): MaskerSecret {
@@ -223,7 +256,11 @@ type Mode = 'push' | 'end' | 'idle';
 
 class StreamMasker implements Masker {
   readonly #table: PatternTable | undefined;
+  /** This stream's hold-back (the table's working buffer number i). */
+  readonly #work: SecretBuf | undefined;
   readonly #tags: readonly Uint8Array[];
+  /** Streams of the table not yet disposed: the last one wipes the table and the filter. */
+  readonly #shared: { live: number };
   readonly #found = new Found();
   #disposed = false;
   /** Bytes held back in the work buffer (stream positions count from its start). */
@@ -235,11 +272,18 @@ class StreamMasker implements Masker {
   /** Secret number of the last tag written in the current span. */
   #lastTag = -1;
 
-  constructor(table: PatternTable | undefined, tags: readonly Uint8Array[]) {
+  constructor(
+    table: PatternTable | undefined,
+    work: SecretBuf | undefined,
+    tags: readonly Uint8Array[],
+    shared: { live: number },
+  ) {
     this.#table = table;
+    this.#work = work;
     this.#tags = tags;
-    if (table !== undefined) {
-      maskerInternals.set(this, { buffers: [table.table, table.work], filter: table.filter });
+    this.#shared = shared;
+    if (table !== undefined && work !== undefined) {
+      maskerInternals.set(this, { buffers: [table.table, work], filter: table.filter });
     }
   }
 
@@ -286,9 +330,12 @@ class StreamMasker implements Masker {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#held = 0;
-    this.#table?.table.wipe();
-    this.#table?.work.wipe();
-    this.#table?.filter.wipe();
+    this.#work?.wipe();
+    this.#shared.live -= 1;
+    if (this.#shared.live === 0) {
+      this.#table?.table.wipe();
+      this.#table?.filter.wipe();
+    }
   }
 
   #checkLive(): void {
@@ -304,8 +351,10 @@ class StreamMasker implements Masker {
    */
   #step(pt: PatternTable, chunk: Uint8Array | undefined, mode: Mode): Uint8Array {
     if (this.#held === 0 && chunk === undefined) return new Uint8Array(0);
+    const own = this.#work;
+    if (own === undefined) throw new MaskerError('INTERNAL', 'a masker with a table has no working buffer');
     return pt.filter.use((bits) =>
-      pt.work.use((work) => {
+      own.use((work) => {
         const held = this.#held;
         const n = held + (chunk?.length ?? 0);
         // The junction: the hold-back, then as much of the chunk as fits, so that forms

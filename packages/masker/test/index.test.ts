@@ -8,10 +8,12 @@ describe('@cora/masker entry point', () => {
     expect(shape).toMatchInlineSnapshot(`
       {
         "MASKER_FRAGMENT_BYTES": "number",
+        "MASKER_MAX_STREAMS": "number",
         "MASKER_MIN_LENGTH": "number",
         "MaskerError": "function",
         "MaskerErrorCode": "object",
         "createMasker": "function",
+        "createMaskers": "function",
         "isMaskerError": "function",
       }
     `);

@@ -8,7 +8,13 @@ import { canaryForms, makeCanary } from '@cora/test-utils';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maskerInternals } from '../src/internal/masker-internals.ts';
-import { MASKER_FRAGMENT_BYTES, createMasker, isMaskerError, type Masker } from '../src/index.ts';
+import {
+  MASKER_FRAGMENT_BYTES,
+  createMasker,
+  createMaskers,
+  isMaskerError,
+  type Masker,
+} from '../src/index.ts';
 
 // Tests build expected encodings with Node's own encoders (strings are fine here: the oracle
 // must be independent of the byte encoders under test).
@@ -399,6 +405,38 @@ describe('createMasker', () => {
       m.dispose();
       expect(internals?.buffers.every((b) => b.wiped)).toBe(true);
       m.dispose(); // idempotent
+    });
+
+    it('should let streams of createMaskers share the table but not their hold-back, and wipe the table with the last', () => {
+      const value = SecretBuf.from(Buffer.from('sk-live-0123456789abcdef'));
+      try {
+        const [a, b, c] = createMaskers([{ name: 'KEY', value }], 3) as [Masker, Masker, Masker];
+        const [ia, ib, ic] = [a, b, c].map((m) => maskerInternals.get(m));
+        expect(ia?.buffers[0]).toBe(ib?.buffers[0]); // one table
+        expect(ia?.buffers[1]).not.toBe(ib?.buffers[1]); // a hold-back each
+        // What one stream holds back never comes out of another.
+        a.push(text('a holds sk-live-0'));
+        expect(Buffer.from(b.push(text('b says hi'))).toString() + Buffer.from(b.flush()).toString()).toBe(
+          'b says hi',
+        );
+        // A whole value on one stream, while another holds a piece back.
+        b.push(text('waiting sk-live-0123'));
+        expect(run(c, text('a sk-live-0123456789abcdef b')).toString()).toBe('a <concealed:KEY> b');
+        expect(Buffer.concat([b.push(text('456789abcdef!')), b.flush()]).toString()).toBe(
+          'waiting <concealed:KEY>!',
+        );
+        a.dispose();
+        b.dispose();
+        expect(ia?.buffers[1]?.wiped).toBe(true);
+        expect(ia?.buffers[0]?.wiped).toBe(false); // c still uses the table
+        expect(run(c, text('again sk-live-0123456789abcdef')).toString()).toBe('again <concealed:KEY>');
+        c.dispose();
+        expect([...(ic?.buffers ?? []), ic?.filter].every((buf) => buf?.wiped === true)).toBe(true);
+      } finally {
+        value.wipe();
+      }
+      expect(() => createMaskers([], 0)).toThrow(RangeError);
+      expect(() => createMaskers([], 17)).toThrow(RangeError);
     });
 
     it('should zero the hold-back on flush', () => {

@@ -15,9 +15,11 @@ import { FORMS } from './encodings.ts';
  * table over random text cannot reach the budget. Hence a small filter, opened per push, and
  * the big table, opened only when the filter finds a candidate:
  *
- * Region 1, opened by every push (`filter` + `work`, one mprotect pair):
+ * Region 1, opened by every push (`filter` + `works`, one mprotect pair):
  *   Int32 filter[2^filterBits / 32]  4-gram Bloom filter, two bits per gram (bits per gram below)
- *   work: bytes[junctionBytes]       hold-back tail + the first bytes of the next chunk
+ *   works[streams]: bytes[junctionBytes] each, the hold-back tail + the first bytes of the next
+ *                                    chunk of one stream (streams sharing the table: stdout,
+ *                                    stderr, the audit's command)
  *
  * Region 2, opened by a push only at its first candidate, or at a pause (`table`):
  *   Int32 heads[2^headBits]          hash bucket → 1 + first entry, or 0
@@ -51,8 +53,8 @@ import { FORMS } from './encodings.ts';
 export interface PatternTable {
   /** Region 1: the 4-gram filter (layout above). */
   readonly filter: SecretBuf;
-  /** Region 1: the working buffer (the junction). */
-  readonly work: SecretBuf;
+  /** Region 1: one working buffer (the junction) per stream sharing the table. */
+  readonly works: readonly SecretBuf[];
   /** Region 2: heads, entries, records and pattern bytes. */
   readonly table: SecretBuf;
   /** `Math.imul(gram, HASH_MULTIPLIER or HASH_MULTIPLIER_2) >>> filterShift` are a gram's filter bits. */
@@ -108,9 +110,10 @@ const PAGE_BYTES = 4096;
 /**
  * Build the table for `values` (each at least MIN_PATTERN_BYTES long).
  * @param values - the secret values; value i's patterns carry secret number i
+ * @param streams - how many streams will share it (one working buffer each, 1-16)
  * @returns the table, or undefined when there is nothing to mask
  */
-export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | undefined {
+export function buildPatternTable(values: readonly SecretBuf[], streams = 1): PatternTable | undefined {
   // Pass 1: sizes only, summed into plain numbers; no per-pattern array survives.
   let count = 0;
   let totalBytes = 0;
@@ -162,7 +165,7 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
   const workBytes = Math.ceil(junctionBytes / PAGE_BYTES) * PAGE_BYTES;
   let region1: SecretBuf[] = [];
   try {
-    region1 = SecretBuf.allocMany([filterBytes, workBytes]);
+    region1 = SecretBuf.allocMany([filterBytes, ...Array.from({ length: streams }, () => workBytes)]);
     const [filter] = region1 as [SecretBuf, SecretBuf];
     filter.use((bits) => {
       table.use((mem) => {
@@ -181,10 +184,10 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
     table.wipe();
     throw error;
   }
-  const [filter, work] = region1 as [SecretBuf, SecretBuf];
+  const [filter, ...works] = region1 as [SecretBuf, ...SecretBuf[]];
   return {
     filter,
-    work,
+    works,
     table,
     filterShift: 32 - filterBits,
     ...shape,
@@ -192,7 +195,7 @@ export function buildPatternTable(values: readonly SecretBuf[]): PatternTable | 
     maxLength,
     recordCount: count,
     junctionBytes,
-    secureBytes: tableBytes + filterBytes + workBytes,
+    secureBytes: tableBytes + filterBytes + streams * workBytes,
   };
 }
 
