@@ -33,6 +33,8 @@ async function unlocked(home: CoraHome, extra: readonly string[] = []): Promise<
 }
 
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/u;
+/** A local clock time, with its date when it is not today (a deadline past midnight). */
+const CLOCK = String.raw`(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d`;
 
 describe('cr status: why it locked and when it will (e2e)', () => {
   it('should say it locked because of the idle timeout, and when, in ISO UTC with --json', async () => {
@@ -46,8 +48,12 @@ describe('cr status: why it locked and when it will (e2e)', () => {
     expect(lifetimeLeft).toBeGreaterThan(7_100_000);
     expect(lifetimeLeft).toBeLessThanOrEqual(7_200_000);
     const human = await home.cr(['status']);
-    expect(human.stdout).toMatch(/^idle: {5}locks in \d+ s \(idle\), at \d\d:\d\d:\d\d unless/mu);
-    expect(human.stdout).toMatch(/^lifetime: ends \d\d:\d\d:\d\d \(in (1 h 59 min|2 h 0 min|120 min)\)/mu);
+    expect(human.stdout).toMatch(
+      new RegExp(`^idle: {5}locks in \\d+ s \\(idle\\), at ${CLOCK} unless`, 'mu'),
+    );
+    expect(human.stdout).toMatch(
+      new RegExp(`^lifetime: ends ${CLOCK} \\(in (1 h 59 min|2 h 0 min|120 min)\\)`, 'mu'),
+    );
 
     await new Promise((r) => setTimeout(r, 4500));
     const locked = await statusOf(home);
@@ -56,7 +62,7 @@ describe('cr status: why it locked and when it will (e2e)', () => {
     expect(Date.now() - Date.parse(locked.lastLock?.at ?? '')).toBeLessThan(4000);
     expect(locked.lifetimeDeadline).toBeNull();
     expect((await home.cr(['status'])).stdout).toMatch(
-      /^locked: {3}idle timeout, \d\d:\d\d:\d\d \(\d+ s ago\)$/mu,
+      new RegExp(`^locked: {3}idle timeout, ${CLOCK} \\(\\d+ s ago\\)$`, 'mu'),
     );
   }, 60_000);
 
@@ -82,7 +88,7 @@ describe('cr status: why it locked and when it will (e2e)', () => {
       lastLock: { reason: 'shutdown' },
     });
     const text = (await home.cr(['status'])).stdout;
-    expect(text).toMatch(/^stopped: {2}by a signal, \d\d:\d\d:\d\d \(\d+ s ago\)$/mu);
+    expect(text).toMatch(new RegExp(`^stopped: {2}by a signal, ${CLOCK} \\(\\d+ s ago\\)$`, 'mu'));
     expect(text).toMatch(/^locked: {3}the service stopped, .* \(from the audit log\)$/mu);
 
     // A service killed outright writes nothing more: status says it does not know how it ended.
