@@ -300,6 +300,7 @@ describe('Approvals', () => {
             modified: new Date().toISOString(),
           })),
           confine: Array.from({ length: 8 }, () => hostile(APPROVAL_LIMITS.maxConfineBytes)),
+          output: 'passthrough',
         },
       }),
       new AbortController().signal,
@@ -312,5 +313,6 @@ describe('Approvals', () => {
     expect(info.argv.reduce((sum, a) => sum + Buffer.byteLength(a), 0)).toBe(APPROVAL_LIMITS.maxArgvBytes);
     expect(info.argvMore).toHaveLength(info.argv.length);
     expect(info.argvOmitted).toBe(EXEC_LIMITS.maxArgs - info.argv.length);
+    expect(info.output).toBe('passthrough');
   });
 });

@@ -5,12 +5,26 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unprivilegedCanRun, waitForLine } from '@cora/test-utils';
 import {
+  hardeningPlan,
   isDangerousNodeFlag,
   isRuntimeHook,
   serviceEnvironment,
   serviceNodeFlags,
 } from '../src/shared/harden.ts';
 import { APP_DIR, SOURCE_FLAGS, runNode } from './helpers.ts';
+
+describe('hardeningPlan', () => {
+  // The darwin branch cannot run here (ptrace(PT_DENY_ATTACH) and libSystem need macOS):
+  // this pins what it does; the Linux steps are run for real below.
+  it('should forbid core files first, then attach: PR_SET_DUMPABLE on Linux, PT_DENY_ATTACH on macOS', () => {
+    expect(hardeningPlan('linux')).toEqual(['core-limit-zero', 'not-dumpable']);
+    expect(hardeningPlan('darwin')).toEqual(['core-limit-zero', 'deny-attach']);
+  });
+
+  it('should refuse a platform it has no plan for (the service then refuses to start)', () => {
+    expect(() => hardeningPlan('freebsd')).toThrow(/not implemented on freebsd/);
+  });
+});
 
 describe('hardenProcess', () => {
   it('should make a real process undumpable with a zero core limit', async () => {

@@ -32,6 +32,8 @@ export interface TmuxServer {
     command: string,
     options?: { env?: NodeJS.ProcessEnv; cols?: number; rows?: number; joinWrapped?: boolean },
   ): Pane;
+  /** Resize a pane's window (the program in it gets SIGWINCH). */
+  resize(pane: Pane, cols: number, rows: number): void;
   /** Kill the server and remove its socket. */
   kill(): void;
 }
@@ -88,6 +90,9 @@ export function tmuxServer(name: string): TmuxServer {
           tmux(['send-keys', '-t', target, '-l', text]);
         },
       };
+    },
+    resize: (pane, cols, rows) => {
+      tmux(['resize-window', '-t', pane.target, '-x', String(cols), '-y', String(rows)]);
     },
     kill: () => {
       spawnSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });

@@ -44,11 +44,13 @@ export interface ApprovalFields {
   }[];
   /** How the task confines the child, in words; empty: not confined (absent: not known). */
   readonly confine?: readonly string[];
+  /** The task's output mode; `passthrough` (not masked) gets an `output` line. */
+  readonly output?: 'masked' | 'passthrough';
 }
 
 /** One line of an approval request: a short fixed label and the value made safe to show. */
 export interface DisplayLine {
-  /** `task`, `command`, `target`, `cwd`, `caller`, `ancestry`, `secrets`, `child`, `env`, `files` or `file`. */
+  /** `task`, `command`, `target`, `cwd`, `caller`, `ancestry`, `secrets`, `child`, `output`, `env`, `files` or `file`. */
   readonly label: string;
   /** Printable text: no control, bidi or zero-width character, arguments shell-quoted. */
   readonly value: string;
@@ -172,6 +174,12 @@ export function approvalLines(info: ApprovalFields, options: ApprovalLinesOption
       lines.push({ label: 'child', value: 'not confined: it writes, connects and reads HOME as you can' });
     }
     for (const line of info.confine) lines.push({ label: 'child', value: visible(line, { maxBytes }) });
+  }
+  if (info.output === 'passthrough') {
+    lines.push({
+      label: 'output',
+      value: 'NOT masked (passthrough): values the child prints reach the caller',
+    });
   }
   if (info.env !== undefined) {
     if (info.env.length === 0) lines.push({ label: 'env', value: '(nothing from the caller)' });

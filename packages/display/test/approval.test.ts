@@ -175,6 +175,14 @@ describe('approvalLines', () => {
     expect(approvalLines(request(), { now: NOW }).some((l) => l.label === 'child')).toBe(false);
   });
 
+  it('should say when the task passes output through unmasked, and only then', () => {
+    const output = (info: ReturnType<typeof request>): string | undefined =>
+      approvalLines(info, { now: NOW }).find((l) => l.label === 'output')?.value;
+    expect(output(request({ output: 'passthrough' }))).toMatch(/^NOT masked \(passthrough\)/);
+    expect(output(request({ output: 'masked' }))).toBeUndefined();
+    expect(output(request())).toBeUndefined();
+  });
+
   it('should refuse a negative limit', () => {
     expect(() => approvalLines(request(), { maxBytes: -1 })).toThrow(RangeError);
   });

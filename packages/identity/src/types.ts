@@ -5,13 +5,21 @@ import type { IdentityError, IdentityErrorCode } from './errors.ts';
 /** One ancestor of the caller (parent first), read from the OS at verification time. */
 export interface AncestorInfo {
   readonly pid: number;
+  /**
+   * Windows: the token user SID (`S-1-5-21-…`). Windows has no uid, so `uid` there is -1 for
+   * the service's own user and -2 for any other; absent on Linux and macOS.
+   */
+  readonly sid?: string;
   /** Effective uid of the ancestor. */
   readonly uid: number;
   /** Resolved executable path, or `null` when it could not be read (another uid, exited, kernel thread). */
   readonly exe: string | null;
   /** First argument of its command line, or `null` when unreadable or empty. */
   readonly argv0: string | null;
-  /** Start time in clock ticks since boot (Linux `/proc/<pid>/stat` field 22), or `null` when unreadable. */
+  /**
+   * Start time in clock ticks since boot (Linux `/proc/<pid>/stat` field 22; macOS: microseconds
+   * since the epoch), or `null` when unreadable.
+   */
   readonly startTime: bigint | null;
   /**
    * For an interpreter: the script its argv names, as a caller's {@link ScriptEvidence} path
@@ -41,12 +49,20 @@ export interface CallerIdentity {
   /** Effective gid of the connecting process (SO_PEERCRED). */
   readonly gid: number;
   readonly pid: number;
+  /**
+   * Windows: the token user SID (`S-1-5-21-…`). Windows has no uid, so `uid` there is -1 for
+   * the service's own user and -2 for any other; absent on Linux and macOS.
+   */
+  readonly sid?: string;
   /** Resolved absolute path of the running executable (`/proc/<pid>/exe`). */
   readonly exe: string;
   /** Lower-case hex SHA-256 of the running executable, read through `/proc/<pid>/exe`; only with `hashExe`. */
   readonly exeSha256?: string;
   readonly argv: readonly string[];
-  /** Start time in clock ticks since boot (`/proc/<pid>/stat` field 22). */
+  /**
+   * Start time in clock ticks since boot (Linux `/proc/<pid>/stat` field 22; macOS: microseconds
+   * since the epoch, `pbi_start_tvsec`/`usec`). Compare it only with values of the same platform.
+   */
   readonly startTime: bigint;
   /** The script, when `exe` is a known interpreter and argv names one (weaker evidence). */
   readonly script?: ScriptEvidence;
@@ -65,6 +81,11 @@ export interface PeerCredentials {
   readonly uid: number;
   readonly gid: number;
   readonly pid: number;
+  /**
+   * Windows: the token user SID (`S-1-5-21-…`). Windows has no uid, so `uid` there is -1 for
+   * the service's own user and -2 for any other; absent on Linux and macOS.
+   */
+  readonly sid?: string;
 }
 
 /** Options of {@link peerIdentity}. */

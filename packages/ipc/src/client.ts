@@ -67,6 +67,12 @@ export interface ExecOptions {
    * decides or `expiresAt` passes (then it fails with `DENIED`).
    */
   readonly onApproval?: (waiting: { readonly id: number; readonly expiresAt: string }) => void;
+  /**
+   * An `output: passthrough` task wants the caller's own fds 0, 1 and 2: send them (SCM_RIGHTS)
+   * to the one-shot unix socket at `path`, within 5 s, from this process. Without this
+   * callback the request fails with `NOT_ALLOWED` after that time.
+   */
+  readonly onFds?: (path: string) => void;
   /** A chunk of the child's (masked) stdout. The bytes are wiped when the callback returns: copy what you keep. */
   readonly onStdout?: (chunk: Uint8Array) => void;
   /** A chunk of the child's (masked) stderr; same rules as `onStdout`. */
@@ -230,6 +236,17 @@ export class IpcClient {
           throw new IpcError('PROTOCOL_ERROR', 'the service sent an invalid started event');
         }
         options.onStarted?.(pid as number);
+      } else if (event.event === 'fds') {
+        const path = (event.data as { path?: unknown } | undefined)?.path;
+        if (
+          typeof path !== 'string' ||
+          !path.startsWith('/') ||
+          Buffer.byteLength(path) > 107 ||
+          attachment !== null
+        ) {
+          throw new IpcError('PROTOCOL_ERROR', 'the service sent an invalid fds event');
+        }
+        options.onFds?.(path);
       } else if (event.event === 'approval') {
         const data = event.data as { id?: unknown; expiresAt?: unknown } | undefined;
         if (

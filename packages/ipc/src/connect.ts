@@ -67,6 +67,7 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
   const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes, 'options.maxFrameBytes');
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
     throw new RangeError('options.timeoutMs must be a positive integer');
+  if (process.platform === 'win32') return connectWindows(options, timeoutMs, maxFrameBytes);
   const uid = ownUid();
   const expectedUid = options.expectedUid ?? uid;
   if (!Number.isSafeInteger(expectedUid) || expectedUid < 0)
@@ -93,6 +94,44 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
   try {
     if (verifyPeer) await verifyServer(socket, path, expectedUid, options.checkServer);
     const client = new IpcClient(socket, maxFrameBytes, verifyPeer);
+    try {
+      await client.hello(options.clientName ?? 'cora-ipc', Math.max(1, deadline - Date.now()));
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+    return client;
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+}
+
+/**
+ * Windows (architecture §5): the service's named pipe, opened through the OS API; before a byte is
+ * sent, the pipe's server process (GetNamedPipeServerProcessId) must run under our own user SID
+ * (`uid` -1 from @cora/identity-win32), then `checkServer` ties it to the service.
+ */
+async function connectWindows(
+  options: ConnectOptions,
+  timeoutMs: number,
+  maxFrameBytes: number,
+): Promise<IpcClient> {
+  if (options.expectedUid !== undefined)
+    throw new RangeError('options.expectedUid has no meaning on Windows');
+  if (options.verifyPeer === false)
+    throw new RangeError('options.verifyPeer: false is not offered on Windows');
+  const { connectToPipe, defaultPipePath } = await import('./internal/win32.ts');
+  const path = options.socketPath ?? (await defaultPipePath());
+  const deadline = Date.now() + timeoutMs;
+  const socket = await connectToPipe(path, timeoutMs);
+  socket.on('error', () => {
+    // IpcClient takes over error handling; until then a late error must not crash.
+  });
+  try {
+    await verifyServer(socket, path, -1, options.checkServer);
+    const client = new IpcClient(socket, maxFrameBytes, true);
+    socket.resume();
     try {
       await client.hello(options.clientName ?? 'cora-ipc', Math.max(1, deadline - Date.now()));
     } catch (error) {

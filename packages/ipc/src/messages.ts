@@ -129,7 +129,8 @@ export interface RequestParams {
   /**
    * Run a task (architecture §8). Follow-up frames ({@link InputParams}) reference this request's id
    * while it is in flight; the server streams `started`, `stdout` and `stderr` events and ends
-   * with {@link ExecResult}.
+   * with {@link ExecResult}. For an `output: passthrough` task it first sends `fds` `{ path }`:
+   * the client hands its fds 0-2 to that unix socket (SCM_RIGHTS) and gets no output events.
    */
   exec: ExecParams;
   /**
@@ -232,6 +233,11 @@ export interface ApprovalInfo {
    * empty when it is not confined. Absent from a service that predates it.
    */
   readonly confine?: readonly string[];
+  /**
+   * The task's `output`: `passthrough` means the child's output reaches the caller unmasked.
+   * Absent from a service that predates it.
+   */
+  readonly output?: 'masked' | 'passthrough';
 }
 
 /** One variable of {@link ApprovalInfo} `env`. */
@@ -293,8 +299,15 @@ export interface ExecParams {
    * without `=` or NUL). Never secrets: the service adds those itself.
    */
   readonly env: Readonly<Record<string, string>>;
-  /** Whether the caller's stdin is a terminal (for `resize`). */
+  /**
+   * Whether the caller's stdin and stdout are a terminal: the service then runs the child on a
+   * pty (its output is one stream, sent as `stdout`) and honours `exec.resize`.
+   */
   readonly tty?: boolean;
+  /** The caller's terminal width in columns (1–65535), the pty's initial size with `tty`. */
+  readonly cols?: number;
+  /** The caller's terminal height in rows (1–65535), the pty's initial size with `tty`. */
+  readonly rows?: number;
 }
 
 /**

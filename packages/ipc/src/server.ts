@@ -88,13 +88,15 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
     limits.connectRate ?? { capacity: 2 * perPid, refillPerSecond: perPid },
     'options.limits.connectRate',
   );
-  const path = options.socketPath ?? defaultSocketPath();
+  const win32 = process.platform === 'win32' ? await import('./internal/win32.ts') : null;
+  const path = options.socketPath ?? (win32 === null ? defaultSocketPath() : await win32.defaultPipePath());
   if (typeof path !== 'string' || path === '' || path.includes('\0')) {
     throw new TypeError('options.socketPath must be a non-empty path');
   }
 
-  const uid = ownUid();
-  const dir = await ensureSocketDir(path, uid);
+  // Windows: a named pipe with a DACL instead of a directory and a socket file (internal/win32-pipe.ts).
+  const uid = win32 === null ? ownUid() : -1;
+  const dir = win32 === null ? await ensureSocketDir(path, uid) : '';
   const state: ServerState<P> = {
     options,
     settings,
@@ -110,6 +112,12 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
   // One read buffer for every connection: each chunk is decoded (copied) and wiped before the
   // next read of any socket, and a per-connection buffer is 16 KiB of malloc churn per accept.
   const readBuffer = Buffer.alloc(READ_BUFFER_BYTES);
+  if (win32 !== null) {
+    const pipe = await win32.listenPipe(path, readBuffer, (socket) => {
+      accept(state, socket);
+    });
+    return serving(state, path, () => pipe.close());
+  }
   const server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (accepted) => {
     const socket = adoptWithOwnBuffer(accepted, { buffer: readBuffer });
     if (socket === null) {
@@ -122,6 +130,24 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
   server.on('error', ignore);
   const ino = await bindAndClaim(server, path, dir, uid);
 
+  return serving(state, path, async () => {
+    await new Promise<void>((resolve) =>
+      server.close(() => {
+        resolve();
+      }),
+    );
+    // Remove the path only if it is still our socket (never someone else's file).
+    try {
+      const st = await lstat(path);
+      if (st.isSocket() && st.ino === ino) await unlink(path);
+    } catch {
+      // already gone
+    }
+  });
+}
+
+/** The IpcServer of a listening `state`; `stop` stops listening (after connections are dropped). */
+function serving<P>(state: ServerState<P>, path: string, stop: () => Promise<void>): IpcServer {
   return {
     path,
     get connections(): number {
@@ -130,21 +156,10 @@ export async function createIpcServer<P>(options: IpcServerOptions<P>): Promise<
     async close(): Promise<void> {
       if (state.closing) return;
       state.closing = true;
-      const closed = new Promise<void>((resolve) =>
-        server.close(() => {
-          resolve();
-        }),
-      );
+      const stopped = stop();
       for (const conn of state.connections) conn.destroy();
       for (const socket of state.lingering) socket.destroy();
-      await closed;
-      // Remove the path only if it is still our socket (never someone else's file).
-      try {
-        const st = await lstat(path);
-        if (st.isSocket() && st.ino === ino) await unlink(path);
-      } catch {
-        // already gone
-      }
+      await stopped;
     },
   };
 }

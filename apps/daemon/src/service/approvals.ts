@@ -32,7 +32,7 @@ export interface ApprovalRequest {
   /** The task's `approve` as written (`15m`, `session`), shown to the approver. */
   readonly windowLabel: string | null;
   /** What else shapes the command: the caller's variables the child gets, steering files. */
-  readonly context?: Pick<ApprovalInfo, 'env' | 'envOmitted' | 'files' | 'confine'>;
+  readonly context?: Pick<ApprovalInfo, 'env' | 'envOmitted' | 'files' | 'confine' | 'output'>;
 }
 
 /** How an approval request ended. */
@@ -404,5 +404,6 @@ function info(id: number, request: ApprovalRequest, expiresAt: number): Approval
       : {
           confine: request.context.confine.map((line) => cutText(line, APPROVAL_LIMITS.maxConfineBytes).kept),
         }),
+    ...(request.context?.output === undefined ? {} : { output: request.context.output }),
   };
 }

@@ -8,7 +8,7 @@
  */
 import { AUDIT_COMMAND_LIMITS, type AuditCommand } from '@cora/audit';
 import { APPROVAL_LIMITS, EXEC_LIMITS } from '@cora/ipc';
-import { createMasker, type Masker } from '@cora/masker';
+import { createMaskers, type Masker } from '@cora/masker';
 import type { SecretBuf } from '@cora/memstore';
 import { cutUtf8 } from './approval-context.ts';
 
@@ -54,41 +54,64 @@ export function recordedCommand(
   names: readonly string[],
   request: { readonly argv: readonly string[]; readonly cwd: string },
 ): AuditCommand {
-  const secrets = source.secretsFor(names.filter((name) => source.missingSecret([name]) === null));
-  let masker: Masker | null = null;
+  const [masker] = maskersFor(source, names, 1);
   try {
-    masker = secrets.length === 0 ? null : createMasker(secrets);
-    // Decoded before it is cut: a tag may have replaced part of a character, and the cut must
-    // count the bytes of the text that is written, U+FFFD included.
-    const masked = (text: string): string => {
-      if (masker === null) return text;
-      const raw = Buffer.from(text, 'utf8');
-      try {
-        return decoder.decode(Buffer.concat([masker.push(raw), masker.flush()]));
-      } finally {
-        raw.fill(0); // it may hold a value the agent pasted
-      }
-    };
-    const argv: string[] = [];
-    const argvMore: number[] = [];
-    let budget = COMMAND_LIMITS.maxArgvBytes;
-    for (const arg of request.argv) {
-      if (budget === 0 || argv.length === COMMAND_LIMITS.maxArgs) break;
-      const { kept, more } = cutText(masked(arg), Math.min(COMMAND_LIMITS.maxArgBytes, budget));
-      argv.push(kept);
-      argvMore.push(more);
-      budget -= Buffer.byteLength(kept);
-    }
-    const cwd = cutText(masked(request.cwd), COMMAND_LIMITS.maxCwdBytes);
-    return {
-      argv,
-      argvMore,
-      argvOmitted: request.argv.length - argv.length,
-      cwd: cwd.kept,
-      cwdMore: cwd.more,
-    };
+    return maskedCommand(masker ?? null, request);
   } finally {
     masker?.dispose();
+  }
+}
+
+/**
+ * `count` maskers of the task's secrets (those the vault holds) sharing one table: an exec
+ * needs three (stdout, stderr, its command), built once. None when there is nothing to mask.
+ * @throws IpcError `LOCKED` when the vault locked meanwhile.
+ */
+export function maskersFor(source: SecretSource, names: readonly string[], count: number): Masker[] {
+  const secrets = source.secretsFor(names.filter((name) => source.missingSecret([name]) === null));
+  try {
+    return secrets.length === 0 ? [] : createMaskers(secrets, count);
+  } finally {
+    // The maskers keep their own copies.
     for (const secret of secrets) secret.value.wipe();
   }
+}
+
+/**
+ * {@link recordedCommand} with a masker the caller owns (not disposed here; flushed after each
+ * argument, so it is ready for another stream afterwards), or null when the task has no value.
+ */
+export function maskedCommand(
+  masker: Masker | null,
+  request: { readonly argv: readonly string[]; readonly cwd: string },
+): AuditCommand {
+  // Decoded before it is cut: a tag may have replaced part of a character, and the cut must
+  // count the bytes of the text that is written, U+FFFD included.
+  const masked = (text: string): string => {
+    if (masker === null) return text;
+    const raw = Buffer.from(text, 'utf8');
+    try {
+      return decoder.decode(Buffer.concat([masker.push(raw), masker.flush()]));
+    } finally {
+      raw.fill(0); // it may hold a value the agent pasted
+    }
+  };
+  const argv: string[] = [];
+  const argvMore: number[] = [];
+  let budget = COMMAND_LIMITS.maxArgvBytes;
+  for (const arg of request.argv) {
+    if (budget === 0 || argv.length === COMMAND_LIMITS.maxArgs) break;
+    const { kept, more } = cutText(masked(arg), Math.min(COMMAND_LIMITS.maxArgBytes, budget));
+    argv.push(kept);
+    argvMore.push(more);
+    budget -= Buffer.byteLength(kept);
+  }
+  const cwd = cutText(masked(request.cwd), COMMAND_LIMITS.maxCwdBytes);
+  return {
+    argv,
+    argvMore,
+    argvOmitted: request.argv.length - argv.length,
+    cwd: cwd.kept,
+    cwdMore: cwd.more,
+  };
 }

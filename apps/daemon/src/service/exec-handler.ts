@@ -1,21 +1,24 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 // The `exec` request from policy to exit status (architecture §8): authorize, approve, record,
-// spawn, stream masked output with back-pressure both ways. Past 500 lines because these
+// spawn, stream masked output with back-pressure both ways (pipes, or a pty for a terminal
+// caller; a passthrough task runs on the caller's own fds). Past 500 lines because these
 // steps share one request's state and each failure must wipe and audit the same way.
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } from '@cora/ipc';
 import type { SecretBuf } from '@cora/memstore';
 import type { AuditEvent, CallerSummary } from '@cora/audit';
-import { createMasker, type Masker } from '@cora/masker';
+import type { Masker } from '@cora/masker';
 import { childEnvironment, evaluate, type Decision, type GrantQuery, type Policy } from '@cora/policy';
 import type { Approvals } from './approvals.ts';
 import { waitForApproval } from './approval-wait.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
-import { recordedCommand } from './command-record.ts';
+import { maskedCommand, maskersFor } from './command-record.ts';
 import { OUTPUT_PIPE_BYTES, isSpawnError, spawnChild, type SpawnedChild } from './exec/spawn.ts';
 import { openTarget } from './exec/target-file.ts';
-import { childLandlockAbi } from './exec/confine.ts';
+import { childLandlockAbi, childRunDir } from './exec/confine.ts';
+import { closeFds, listenForStdio } from '../shared/fd-pass.ts';
+import { resizePty } from './exec/pty.ts';
 import { guarded } from './errors.ts';
 import type { Peer } from './peer.ts';
 import { resolveCommand } from '../shared/resolve.ts';
@@ -55,6 +58,17 @@ const KILL_GRACE_MS = 2000;
 const PIPE_IDLE_MS = 2000;
 /** Masked output: the held-back tail is sent after this long without output. */
 const FLUSH_IDLE_MS = 150;
+/**
+ * The same on a pty, where a keystroke's echo must show promptly. The hold-back rule still
+ * keeps any piece of a value's raw or hex form (@cora/masker "Pauses"), so the shorter window
+ * only lets other forms written in pieces around pauses of 20-150 ms through (SECURITY.md
+ * "Interactive children").
+ */
+const FLUSH_IDLE_PTY_MS = 20;
+/** How long a passthrough caller has to hand over its fds once asked (`fds` event). */
+const HANDOFF_MS = 5000;
+/** Window size of a pty whose caller sent none. */
+const DEFAULT_PTY_SIZE = { cols: 80, rows: 24 } as const;
 /** One read of a child's output: as much as its pipe holds (spawn.ts OUTPUT_PIPE_BYTES). */
 const READ_BUFFER_BYTES = OUTPUT_PIPE_BYTES;
 const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -99,7 +113,9 @@ function refusalEvent(
  * The `exec` handler (issue 4, architecture §7, §8): resolve argv[0], evaluate the policy, ask a
  * human when the task needs approval, start the child with the task's secrets in its
  * environment, stream its (masked) output back with back-pressure, forward stdin and signals,
- * and answer with its exit.
+ * and answer with its exit. With `tty` the child runs on a pty (exec/pty.ts): one masked
+ * stream, the echo of typed input included, and `exec.resize` applied; an `output:
+ * passthrough` task gets the caller's own fds 0-2 (shared/fd-pass.ts) and nothing is pumped.
  *
  * Audit (architecture §10, G7): every refusal is noted; `task-start` (caller, task, target, secret
  * names, the masked command) must be on disk before any secret is copied for the child, so a
@@ -211,8 +227,13 @@ export function createExecHandler(
       // below lets other requests run, and they must see this one against `max_spawns`. A
       // spawn that then fails still counts (fail closed).
       record(request.task, now());
+      // One pattern table for the task's streams: stdout, stderr and the command recorded below
+      // (each its own hold-back, architecture §8, G10), built once rather than three times.
+      using maskers = new ExecMaskers(deps, names, decision.output === 'passthrough');
       // Fail closed (G7): no secret is released before this record is on disk. Its command is
-      // masked with the task's secrets (copied into the masker only, wiped at once).
+      // masked with the task's secrets.
+      const command = maskedCommand(maskers.command, request);
+      maskers.command?.dispose();
       await audit.record({
         type: 'task-start',
         caller,
@@ -222,8 +243,11 @@ export function createExecHandler(
         output: decision.output ?? 'masked',
         reason: decision.reason,
         weak: decision.weakEvidence,
-        command: recordedCommand(deps, names, request),
+        command,
       });
+      // Passthrough: the child gets the caller's own fds 0-2 (shared/fd-pass.ts), asked for
+      // after the record (it says `output: passthrough`) and before the last checks below.
+      using stdio = decision.output === 'passthrough' ? await receiveStdio(context) : null;
       // A pinned file may have been written in place during the waits (approval, audit):
       // hash it again through the same descriptor; from here to the spawn nothing awaits.
       if (opened !== null && (await opened.rehash()) !== opened.sha256) {
@@ -256,13 +280,17 @@ export function createExecHandler(
         request,
         target.resolved,
         opened === null || opened.script ? undefined : opened.fd,
+        maskers.take(),
+        stdio?.fds,
       );
+      stdio?.[Symbol.dispose](); // the child has its own copies
       void opened?.close(); // the child has its own copy (fd 3) by now; no await before the pumps start
       info.onSpawned?.(performance.now() - received);
       audit.note({ type: 'secret-injected', task: taskName, pid: started.child.pid, secrets: [...names] });
       context.send('started', { pid: started.child.pid });
       const t0 = performance.now();
-      const exit = await run(started, context);
+      const exit =
+        stdio === null ? await run(started, context) : await runPassthrough(started.child, context);
       audit.note({
         type: 'task-end',
         task: taskName,
@@ -283,13 +311,47 @@ function isPinned(policy: Policy, task: string, resolved: string): boolean {
 
 interface Started {
   readonly child: SpawnedChild;
-  /** The child's stdout and stderr, read into buffers we own (see readIntoOwnBuffer). */
-  readonly stdout: Socket;
-  readonly stderr: Socket;
+  /**
+   * The child's stdout and stderr, read into buffers we own (see readIntoOwnBuffer). On a pty
+   * `stdout` is the master (read and written) and `stderr` is null; with the caller's own fds
+   * (passthrough) both are null.
+   */
+  readonly stdout: Socket | null;
+  readonly stderr: Socket | null;
   readonly maskers: readonly [Masker, Masker] | null;
 }
 
-/** Copy the secrets, build maskers and the environment, spawn, wipe the copies. Synchronous. */
+/**
+ * The maskers of one exec, from one table: the command's (disposed once recorded) and the two
+ * output streams' (taken by {@link start}; disposed here when the exec ends before that).
+ */
+class ExecMaskers implements Disposable {
+  readonly command: Masker | null;
+  #streams: readonly [Masker, Masker] | null;
+
+  constructor(source: ExecDeps, names: readonly string[], passthrough: boolean) {
+    const made = maskersFor(source, names, passthrough ? 1 : 3);
+    const [out, err, command] = made;
+    this.command = (passthrough ? out : command) ?? null;
+    this.#streams = !passthrough && out !== undefined && err !== undefined ? [out, err] : null;
+  }
+
+  /** The output streams' maskers, now the caller's (null: nothing to mask, or passthrough). */
+  take(): readonly [Masker, Masker] | null {
+    const streams = this.#streams;
+    this.#streams = null;
+    return streams;
+  }
+
+  [Symbol.dispose](): void {
+    this.command?.dispose();
+    this.#streams?.[0].dispose();
+    this.#streams?.[1].dispose();
+    this.#streams = null;
+  }
+}
+
+/** Copy the secrets and build the environment, spawn, wipe the copies. Synchronous. */
 function start(
   deps: ExecDeps,
   decision: Decision,
@@ -298,23 +360,18 @@ function start(
     readonly argv: readonly string[];
     readonly cwd: string;
     readonly env: Readonly<Record<string, string>>;
+    readonly tty?: boolean;
+    readonly cols?: number;
+    readonly rows?: number;
   },
   file: string,
   fd: number | undefined,
+  maskers: readonly [Masker, Masker] | null,
+  stdio?: readonly [number, number, number],
 ): Started {
-  const secrets = deps.secretsFor(decision.secrets ?? []);
-  let maskers: [Masker, Masker] | null = null;
+  let secrets: { name: string; value: SecretBuf }[] = [];
   try {
-    if (decision.output !== 'passthrough') {
-      // One masker per stream: each keeps its own hold-back (architecture §8, G10).
-      const first = createMasker(secrets);
-      try {
-        maskers = [first, createMasker(secrets)];
-      } catch (error) {
-        first.dispose();
-        throw error;
-      }
-    }
+    secrets = deps.secretsFor(decision.secrets ?? []);
     const env = childEnvironment(request.env, task, secrets);
     const child = spawnChild({
       file,
@@ -323,9 +380,22 @@ function start(
       cwd: request.cwd,
       ...(fd === undefined ? {} : { fd }),
       confine: task,
+      ...(stdio === undefined ? {} : { stdio }),
+      ...(request.tty === true && stdio === undefined
+        ? {
+            pty: {
+              cols: request.cols ?? DEFAULT_PTY_SIZE.cols,
+              rows: request.rows ?? DEFAULT_PTY_SIZE.rows,
+            },
+          }
+        : {}),
     });
     try {
       // Same tick as the spawn: no read has completed yet.
+      if (stdio !== undefined) return { child, stdout: null, stderr: null, maskers };
+      if (child.terminalFd !== null) {
+        return { child, stdout: readIntoOwnBuffer(child.stdout, true), stderr: null, maskers };
+      }
       const stdout = readIntoOwnBuffer(child.stdout);
       return { child, stdout, stderr: readIntoOwnBuffer(child.stderr), maskers };
     } catch (error) {
@@ -352,7 +422,13 @@ async function run(
   started: Started,
   context: RequestContext<Peer>,
 ): Promise<{ code: number | null; signal: string | null }> {
-  const { child, stdout, stderr, maskers } = started;
+  const { child, stderr, maskers } = started;
+  const stdout = started.stdout;
+  if (stdout === null) throw new Error('run() needs the child output streams');
+  // On a pty the master takes the input; its line discipline echoes it back through `stdout`,
+  // so an echo goes through the masker like any output.
+  const sink = stderr === null ? stdout : child.stdin;
+  const terminal = child.terminalFd;
   let lastOutput = performance.now();
   let waitingForClient = 0;
   /** Set before the maskers are disposed: no push/flush after that (it would throw). */
@@ -373,11 +449,11 @@ async function run(
       case 'stdin': {
         const copy = input.data.use((bytes) => Buffer.from(bytes));
         await new Promise<void>((resolve) => {
-          if (child.stdin.destroyed || child.stdin.writableEnded) {
+          if (sink.destroyed || sink.writableEnded) {
             resolve();
             return;
           }
-          child.stdin.write(copy, () => {
+          sink.write(copy, () => {
             resolve();
           });
         });
@@ -385,13 +461,17 @@ async function run(
         return;
       }
       case 'eof':
-        child.stdin.end();
+        // A pty has no end of input: its Ctrl-D is a byte the line discipline reads.
+        if (terminal === null) child.stdin.end();
         return;
       case 'signal':
         child.kill(input.signal);
         return;
       case 'resize':
-        return; // no pty yet
+        // The master fd is ours while its stream is not destroyed (destroy() flags it at once,
+        // the fd closes later), so the number cannot belong to another file yet.
+        if (terminal !== null && !stdout.destroyed) resizePty(terminal, input);
+        return;
       case 'decide':
         return; // approve.decide targets approve requests only (the server checks)
     }
@@ -440,9 +520,12 @@ async function run(
         // a piece of a value, kept until more output or the end, so a value written in pieces
         // around a pause never shows 8 of its bytes (@cora/masker README, issue 13 §4).
         clearTimeout(idleFlush);
-        idleFlush = setTimeout(() => {
-          if (!done && !closed) emit(event, masker.flushIdle(), stream);
-        }, FLUSH_IDLE_MS);
+        idleFlush = setTimeout(
+          () => {
+            if (!done && !closed) emit(event, masker.flushIdle(), stream);
+          },
+          terminal === null ? FLUSH_IDLE_MS : FLUSH_IDLE_PTY_MS,
+        );
       });
       stream.once('end', finish);
       stream.once('close', finish);
@@ -452,7 +535,7 @@ async function run(
 
   const pumps = Promise.all([
     pump(stdout, 'stdout', maskers?.[0] ?? null),
-    pump(stderr, 'stderr', maskers?.[1] ?? null),
+    stderr === null ? Promise.resolve() : pump(stderr, 'stderr', maskers?.[1] ?? null),
   ]);
   try {
     const exit = await child.exited;
@@ -463,7 +546,7 @@ async function run(
     // one window: the group emptied and the pid was reused as a new group id within these
     // few microseconds.)
     killGroup(child.pid);
-    child.stdin.destroy();
+    if (terminal === null) child.stdin.destroy();
     const idle = pipesIdle(
       () => lastOutput,
       () => waitingForClient > 0,
@@ -472,17 +555,81 @@ async function run(
     await Promise.race([pumps, idle.promise]);
     idle.cancel();
     stdout.destroy();
-    stderr.destroy();
+    stderr?.destroy();
     await pumps;
     return { code: exit.code, signal: exit.signal };
   } finally {
     context.signal.removeEventListener('abort', onAbort);
     clearTimeout(killTimer);
     closed = true;
+    // On a pty, closing the master hangs up the slave: SIGHUP to the child's session.
     stdout.destroy();
-    stderr.destroy();
+    stderr?.destroy();
     maskers?.[0].dispose();
     maskers?.[1].dispose();
+  }
+}
+
+/**
+ * Ask the caller for its fds 0-2 (`fds` event with a one-shot socket path) and take them from
+ * that process only. Disposing closes them (and the socket).
+ */
+async function receiveStdio(
+  context: RequestContext<Peer>,
+): Promise<{ readonly fds: readonly [number, number, number]; [Symbol.dispose](): void }> {
+  const dir = childRunDir();
+  if (dir === null) throw new IpcError('NOT_ALLOWED', 'passthrough needs the service run directory');
+  const receiver = listenForStdio(dir);
+  try {
+    context.send('fds', { path: receiver.path });
+    const { pid, uid } = context.peer.verified.identity;
+    const fds = await receiver.receive({ pid, uid }, context.signal, HANDOFF_MS).catch((error: unknown) => {
+      const why = error instanceof Error ? error.message : 'unknown error';
+      throw new IpcError('NOT_ALLOWED', `passthrough: ${why}`);
+    });
+    let open = true;
+    return {
+      fds,
+      [Symbol.dispose]: () => {
+        if (open) closeFds(fds);
+        open = false;
+      },
+    };
+  } finally {
+    receiver.close();
+  }
+}
+
+/**
+ * A passthrough child on the caller's own fds: nothing to pump; forward signals (a resize as
+ * SIGWINCH) and end it like `run` when the caller goes away.
+ */
+async function runPassthrough(
+  child: SpawnedChild,
+  context: RequestContext<Peer>,
+): Promise<{ code: number | null; signal: string | null }> {
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = (): void => {
+    child.kill('SIGTERM');
+    killTimer = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, KILL_GRACE_MS);
+    killTimer.unref();
+  };
+  context.signal.addEventListener('abort', onAbort, { once: true });
+  if (context.signal.aborted) onAbort();
+  context.onInput((input) => {
+    // stdin and eof: the child reads the caller's fd 0 itself; nothing comes this way.
+    if (input.kind === 'signal') child.kill(input.signal);
+    else if (input.kind === 'resize') child.kill('SIGWINCH');
+  });
+  try {
+    const exit = await child.exited;
+    killGroup(child.pid);
+    return { code: exit.code, signal: exit.signal };
+  } finally {
+    context.signal.removeEventListener('abort', onAbort);
+    clearTimeout(killTimer);
   }
 }
 
@@ -522,13 +669,15 @@ function pipesIdle(
 }
 
 /** A child's output pipe, moved onto a socket that reads into a buffer we own (G3). */
-function readIntoOwnBuffer(stream: Readable): Socket {
+function readIntoOwnBuffer(stream: Readable, writable = false): Socket {
   // Node's default pipe reader frees an unzeroed copy of every chunk; the G3 residue test
   // found a child's printed secret there. Called in the tick spawnChild returned.
   // Not zero-filled: only the bytes a read wrote are ever looked at (and wiped after), and
   // pages left untouched cost nothing, where zeroing 256 KiB faults them all in at every exec.
   const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-  const socket = adoptWithOwnBuffer(stream, { writable: false, buffer });
+  const socket = adoptWithOwnBuffer(stream, { writable, buffer });
   if (socket === null) throw new Error('the child pipe has no handle');
+  // A pty master's writes fail with EIO once the child is gone: the input is then dropped.
+  if (writable) socket.on('error', () => undefined);
   return socket;
 }

@@ -1,30 +1,69 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { koffi } from './ffi.ts';
 
-// <linux/prctl.h> and <sys/resource.h>: stable kernel ABI numbers.
+// <linux/prctl.h>, <sys/ptrace.h> and <sys/resource.h>: stable kernel ABI numbers
+// (RLIMIT_CORE is 4 on Linux and macOS alike; rlim_t is 64 bits on both).
 const PR_GET_DUMPABLE = 3;
 const PR_SET_DUMPABLE = 4;
+const PT_DENY_ATTACH = 31;
 const RLIMIT_CORE = 4;
 
+/** One step of {@link hardenProcess} (architecture §9). */
+export type HardenStep = 'core-limit-zero' | 'not-dumpable' | 'deny-attach';
+
+/**
+ * What {@link hardenProcess} does on a platform, in order: no core files everywhere; then
+ * Linux's `PR_SET_DUMPABLE 0` (no ptrace attach by the same uid, /proc/<pid>/mem root-owned),
+ * or macOS's `PT_DENY_ATTACH` (no debugger attach, `task_for_pid` refused).
+ *
+ * @param platform - a `process.platform` value
+ * @returns the steps
+ * @throws Error for a platform the service cannot harden (it refuses to start there).
+ * @example
+ * ```ts
+ * hardeningPlan('darwin'); // ['core-limit-zero', 'deny-attach']
+ * ```
+ */
+export function hardeningPlan(platform: NodeJS.Platform): readonly HardenStep[] {
+  if (platform === 'linux') return ['core-limit-zero', 'not-dumpable'];
+  if (platform === 'darwin') return ['core-limit-zero', 'deny-attach'];
+  throw new Error(`process hardening is not implemented on ${platform}`);
+}
+
 interface Libc {
+  /** Linux only. */
   prctl(option: number, a2: number, a3: number, a4: number, a5: number): number;
+  /** macOS only. */
+  ptrace(request: number, pid: number, addr: null, data: number): number;
   setrlimit(resource: number, limit: { rlim_cur: number; rlim_max: number }): number;
   getrlimit(resource: number, out: { rlim_cur?: number | bigint; rlim_max?: number | bigint }): number;
 }
 
 let libc: Libc | undefined;
+/** macOS: set once PT_DENY_ATTACH succeeded (the kernel offers no read-back of the flag). */
+let deniedAttach = false;
+
+function unavailable(name: string): never {
+  throw new Error(`${name} is not available on ${process.platform}`);
+}
 
 function loadLibc(): Libc {
   if (libc !== undefined) return libc;
-  const lib = koffi().load('libc.so.6');
+  const darwin = process.platform === 'darwin';
+  // Written against <sys/ptrace.h>; the darwin branch has not yet run on a macOS host.
+  const lib = koffi().load(darwin ? '/usr/lib/libSystem.B.dylib' : 'libc.so.6');
   const rlimit = koffi().struct('cora_rlimit', { rlim_cur: 'uint64_t', rlim_max: 'uint64_t' });
-  const prctl = lib.func(
-    'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
-  );
+  const prctl = darwin
+    ? undefined
+    : lib.func(
+        'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
+      );
+  const ptrace = darwin ? lib.func('int ptrace(int request, int pid, void *addr, int data)') : undefined;
   const setrlimit = lib.func('setrlimit', 'int', ['int', koffi().pointer(rlimit)]);
   const getrlimit = lib.func('getrlimit', 'int', ['int', koffi().out(koffi().pointer(rlimit))]);
   libc = {
-    prctl: (o, a, b, c, d) => prctl(o, a, b, c, d) as number,
+    prctl: (o, a, b, c, d) => (prctl === undefined ? unavailable('prctl') : (prctl(o, a, b, c, d) as number)),
+    ptrace: (r, p, a, d) => (ptrace === undefined ? unavailable('ptrace') : (ptrace(r, p, a, d) as number)),
     setrlimit: (r, l) => setrlimit(r, l) as number,
     getrlimit: (r, out) => getrlimit(r, out) as number,
   };
@@ -33,7 +72,10 @@ function loadLibc(): Libc {
 
 /** What {@link hardenProcess} found after it ran. */
 export interface HardenReport {
-  /** `prctl(PR_GET_DUMPABLE)`: 0 means no core dump and no ptrace attach by the same uid. */
+  /**
+   * Linux: `prctl(PR_GET_DUMPABLE)`, 0 means no core dump and no ptrace attach by the same uid.
+   * macOS: 0 once `PT_DENY_ATTACH` succeeded in this process, else 1 (no kernel read-back).
+   */
   readonly dumpable: number;
   /** Soft and hard RLIMIT_CORE, both 0. */
   readonly coreSoft: bigint;
@@ -41,25 +83,37 @@ export interface HardenReport {
 }
 
 /**
- * Make this process undumpable and forbid core files (architecture §9), then verify both.
- * `PR_SET_DUMPABLE 0` also makes `/proc/<pid>/mem`, `environ` and friends root-owned and
- * refuses `ptrace` attach from the same uid (without CAP_SYS_PTRACE). Must run before any
- * secret is read. Linux only.
+ * Forbid core files and debugger attach for this process (architecture §9), then verify.
+ * Linux: `PR_SET_DUMPABLE 0` also makes `/proc/<pid>/mem`, `environ` and friends root-owned
+ * and refuses `ptrace` attach from the same uid (without CAP_SYS_PTRACE). macOS:
+ * `ptrace(PT_DENY_ATTACH)` refuses debuggers and `task_for_pid` for this process (root with
+ * SIP off, or the kernel debugger, can still read it). Must run before any secret is read.
  *
  * @returns the verified settings
- * @throws Error when a call fails or the verification reads back anything else.
+ * @throws Error when a call fails, the verification reads back anything else, or the platform has no plan ({@link hardeningPlan}).
  * @example
  * ```ts
  * hardenProcess(); // first thing in the service
  * ```
  */
 export function hardenProcess(): HardenReport {
+  const steps = hardeningPlan(process.platform);
   const c = loadLibc();
-  if (c.setrlimit(RLIMIT_CORE, { rlim_cur: 0, rlim_max: 0 }) !== 0) {
-    throw new Error(`setrlimit(RLIMIT_CORE, 0) failed (errno ${String(koffi().errno())})`);
-  }
-  if (c.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) {
-    throw new Error(`prctl(PR_SET_DUMPABLE, 0) failed (errno ${String(koffi().errno())})`);
+  for (const step of steps) {
+    if (step === 'core-limit-zero') {
+      if (c.setrlimit(RLIMIT_CORE, { rlim_cur: 0, rlim_max: 0 }) !== 0) {
+        throw new Error(`setrlimit(RLIMIT_CORE, 0) failed (errno ${String(koffi().errno())})`);
+      }
+    } else if (step === 'not-dumpable') {
+      if (c.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) {
+        throw new Error(`prctl(PR_SET_DUMPABLE, 0) failed (errno ${String(koffi().errno())})`);
+      }
+    } else {
+      if (c.ptrace(PT_DENY_ATTACH, 0, null, 0) !== 0) {
+        throw new Error(`ptrace(PT_DENY_ATTACH) failed (errno ${String(koffi().errno())})`);
+      }
+      deniedAttach = true;
+    }
   }
   const report = readHardening();
   if (report.dumpable !== 0 || report.coreSoft !== 0n || report.coreHard !== 0n) {
@@ -69,12 +123,13 @@ export function hardenProcess(): HardenReport {
 }
 
 /**
- * Read back the current dumpable flag and core limit.
+ * Read back the current dumpable flag (macOS: whether PT_DENY_ATTACH ran) and core limit.
  * @returns the current settings
  */
 export function readHardening(): HardenReport {
   const c = loadLibc();
-  const dumpable = c.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  const dumpable =
+    process.platform === 'darwin' ? (deniedAttach ? 0 : 1) : c.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
   const out: { rlim_cur?: number | bigint; rlim_max?: number | bigint } = {};
   if (c.getrlimit(RLIMIT_CORE, out) !== 0) {
     throw new Error(`getrlimit(RLIMIT_CORE) failed (errno ${String(koffi().errno())})`);

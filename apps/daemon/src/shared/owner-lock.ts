@@ -24,33 +24,95 @@ export const EXIT_NOT_OWNER = 75;
 /** The lock file inside the home (empty; only its kernel lock matters). */
 const OWNER_LOCK_FILE = 'service.lock';
 
-// <fcntl.h> on Linux (x86_64 and aarch64 alike): commands and lock types.
-const F_GETLK = 5;
-const F_SETLK = 6;
-const F_WRLCK = 1;
-const F_UNLCK = 2;
-/** struct flock: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (+pad). */
-const FLOCK_SIZE = 32;
-const FLOCK_PID_OFFSET = 24;
-const EAGAIN = 11;
-const EACCES = 13;
+/** What the record-lock calls look like on one platform (`<fcntl.h>`, `<sys/errno.h>`). */
+export interface FlockAbi {
+  readonly F_GETLK: number;
+  readonly F_SETLK: number;
+  readonly F_WRLCK: number;
+  readonly F_UNLCK: number;
+  /** `sizeof(struct flock)` and the offsets of `l_type` (short) and `l_pid` (pid_t). */
+  readonly size: number;
+  readonly typeOffset: number;
+  readonly pidOffset: number;
+  /** The errnos of a lock held by someone else. */
+  readonly busy: readonly number[];
+  readonly library: string;
+}
+
+/**
+ * The record-lock ABI of a platform. Linux (x86_64 and aarch64 alike): `struct flock { short
+ * l_type; short l_whence; off_t l_start; off_t l_len; pid_t l_pid; }`. macOS (xnu, the BSD
+ * layout; written against the headers, not yet run on a Mac): `{ off_t l_start; off_t l_len;
+ * pid_t l_pid; short l_type; short l_whence; }` and other command and type numbers.
+ *
+ * @param platform - a `process.platform` value
+ * @returns the ABI
+ * @throws Error on a platform without POSIX record locks here (the service refuses to start).
+ */
+export function flockAbi(platform: NodeJS.Platform): FlockAbi {
+  if (platform === 'linux') {
+    return {
+      F_GETLK: 5,
+      F_SETLK: 6,
+      F_WRLCK: 1,
+      F_UNLCK: 2,
+      size: 32,
+      typeOffset: 0,
+      pidOffset: 24,
+      busy: [11, 13],
+      library: 'libc.so.6',
+    };
+  }
+  if (platform === 'darwin') {
+    return {
+      F_GETLK: 7,
+      F_SETLK: 8,
+      F_WRLCK: 3,
+      F_UNLCK: 2,
+      size: 24,
+      typeOffset: 20,
+      pidOffset: 16,
+      busy: [35, 13],
+      library: '/usr/lib/libSystem.B.dylib',
+    };
+  }
+  throw new Error(`the vault owner lock is not implemented on ${platform}`);
+}
+
+/**
+ * A whole-file write lock request (`l_start` = `l_len` = 0, `SEEK_SET`).
+ * @param abi - the platform's {@link FlockAbi}
+ * @returns the `struct flock` bytes
+ */
+export function flockRequest(abi: FlockAbi): Uint8Array {
+  const buf = new Uint8Array(abi.size);
+  new DataView(buf.buffer).setInt16(abi.typeOffset, abi.F_WRLCK, true);
+  return buf;
+}
+
+/**
+ * The holder's pid in an `F_GETLK` answer, or null when nobody holds the lock.
+ * @param abi - the platform's {@link FlockAbi}
+ * @param answer - the `struct flock` the kernel filled
+ * @returns the pid or null
+ */
+export function flockHolder(abi: FlockAbi, answer: Uint8Array): number | null {
+  const view = new DataView(answer.buffer, answer.byteOffset, abi.size);
+  if (view.getInt16(abi.typeOffset, true) === abi.F_UNLCK) return null;
+  return view.getInt32(abi.pidOffset, true);
+}
 
 type Fcntl = (fd: number, cmd: number, flock: Uint8Array) => number;
 let fcntl: Fcntl | undefined;
+let abi: FlockAbi | undefined;
 
-function loadFcntl(): Fcntl {
-  if (fcntl !== undefined) return fcntl;
-  const lib = koffi().load('libc.so.6');
-  const fn = lib.func('int fcntl(int fd, int cmd, ...)');
-  fcntl = (fd, cmd, flock) => fn(fd, cmd, 'void *', flock) as number;
-  return fcntl;
-}
-
-/** A whole-file write lock request (l_start = l_len = 0, SEEK_SET). */
-function flockStruct(type: number): Uint8Array {
-  const buf = new Uint8Array(FLOCK_SIZE);
-  new DataView(buf.buffer).setInt16(0, type, true);
-  return buf;
+function loadFcntl(): { fcntl: Fcntl; abi: FlockAbi } {
+  abi ??= flockAbi(process.platform);
+  if (fcntl === undefined) {
+    const fn = koffi().load(abi.library).func('int fcntl(int fd, int cmd, ...)');
+    fcntl = (fd, cmd, flock) => fn(fd, cmd, 'void *', flock) as number;
+  }
+  return { fcntl, abi };
 }
 
 function openLockFile(home: string, write: boolean): number | null {
@@ -90,13 +152,12 @@ export function ownerPid(home: string): number | null {
   const fd = openLockFile(home, false);
   if (fd === null) return null;
   try {
-    const query = flockStruct(F_WRLCK);
-    if (loadFcntl()(fd, F_GETLK, query) !== 0) {
+    const { fcntl: call, abi: lock } = loadFcntl();
+    const query = flockRequest(lock);
+    if (call(fd, lock.F_GETLK, query) !== 0) {
       throw new Error(`fcntl(F_GETLK) failed (errno ${String(koffi().errno())})`);
     }
-    const view = new DataView(query.buffer);
-    if (view.getInt16(0, true) === F_UNLCK) return null;
-    return view.getInt32(FLOCK_PID_OFFSET, true);
+    return flockHolder(lock, query);
   } finally {
     closeSync(fd);
   }
@@ -134,7 +195,8 @@ export type Claim =
 export function claimOwnership(home: string): Claim {
   const fd = openLockFile(home, true);
   if (fd === null) throw new Error('unreachable: the lock file is created');
-  if (loadFcntl()(fd, F_SETLK, flockStruct(F_WRLCK)) === 0) {
+  const { fcntl: call, abi: lock } = loadFcntl();
+  if (call(fd, lock.F_SETLK, flockRequest(lock)) === 0) {
     // The file may have been unlinked or replaced between our open and our lock: then we hold
     // a lock nobody else can see. Only the file at the path counts.
     if (stillOwner(home, fd)) return { owned: true, fd };
@@ -143,7 +205,7 @@ export function claimOwnership(home: string): Claim {
   }
   const errno = koffi().errno();
   closeSync(fd);
-  if (errno !== EAGAIN && errno !== EACCES) {
+  if (!lock.busy.includes(errno)) {
     throw new Error(`fcntl(F_SETLK) on ${join(home, OWNER_LOCK_FILE)} failed (errno ${String(errno)})`);
   }
   return { owned: false, holder: ownerPid(home) };

@@ -71,8 +71,17 @@ export function ensurePrivateDir(home: string, create = true): void {
   }
 }
 
-/** Longest path a Unix socket address holds on Linux (sun_path is 108 bytes with the NUL). */
-const MAX_SOCKET_PATH_BYTES = 107;
+/**
+ * Longest path a Unix socket address holds: `sun_path` is 108 bytes with the NUL on Linux,
+ * 104 on macOS (`<sys/un.h>`).
+ * @param platform - a `process.platform` value
+ * @returns the limit in bytes, without the NUL
+ */
+export function maxSocketPathBytes(platform: NodeJS.Platform): number {
+  return platform === 'darwin' ? 103 : 107;
+}
+
+const MAX_SOCKET_PATH_BYTES = maxSocketPathBytes(process.platform);
 
 /**
  * The socket of the service that owns the vault in `home`: `<home>/run/cora.sock`. It is a

@@ -103,6 +103,8 @@ const REQUEST_SCHEMAS: { readonly [T in MessageType]: v.GenericSchema<unknown, R
     cwd: AbsPath,
     env: Env,
     tty: v.exactOptional(v.boolean()),
+    cols: v.exactOptional(TermSize),
+    rows: v.exactOptional(TermSize),
   }),
   approve: request('approve', {}),
   'audit.verify': request('audit.verify', {}),
@@ -190,6 +192,7 @@ export const ApprovalInfoSchema = v.pipe(
         v.maxLength(8),
       ),
     ),
+    output: v.exactOptional(v.picklist(['masked', 'passthrough'])),
   }),
   v.forward(
     v.check((info) => info.argvMore.length === info.argv.length, 'one argvMore entry per argument'),

@@ -11,8 +11,7 @@ import { existsSync } from 'node:fs';
 import { CrError, isCrError } from '../../shared/errors.ts';
 import { ownerPid } from '../../shared/owner-lock.ts';
 import { coraHome, serviceSocketPath } from '../../shared/paths.ts';
-// The service's own pidfd bindings (one copy of the libc calls).
-import { loadSpawnLibc } from '../../service/exec/internal/spawn-libc.ts';
+import { pidfdCalls } from '../../shared/pidfd.ts';
 import { connectService } from '../client.ts';
 import { note, out } from '../output.ts';
 import { notOurService } from '../service-check.ts';
@@ -39,14 +38,14 @@ async function exited(home: string, pid: number, waitMs: number): Promise<boolea
  * @returns false when it had already gone
  */
 function signalOwner(home: string, pid: number, signal: keyof typeof SIGNALS): boolean {
-  const libc = loadSpawnLibc();
-  const pidfd = libc.pidfdOpen(pid);
-  if (pidfd < 0) return false;
+  const pidfd = pidfdCalls();
+  const fd = pidfd.open(pid);
+  if (fd < 0) return false;
   try {
     if (ownerPid(home) !== pid) return false;
-    return libc.pidfdSendSignal(pidfd, SIGNALS[signal]) === 0;
+    return pidfd.sendSignal(fd, SIGNALS[signal]) === 0;
   } finally {
-    libc.close(pidfd);
+    pidfd.close(fd);
   }
 }
 

@@ -92,6 +92,11 @@ export function configureChildren(coraHome: string, runDir: string): void {
   }
 }
 
+/** The run directory set by {@link configureChildren} (null before: tests without a service). */
+export function childRunDir(): string | null {
+  return configured?.runDir ?? null;
+}
+
 /** The kernel's Landlock ABI (0: none), asked once; `evaluate` refuses a task it cannot confine. */
 export function childLandlockAbi(): number {
   abi ??= process.platform === 'linux' ? landlockAbi() : 0;

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+// Past 500 lines: the pipe and pty paths share one posix_spawn set-up (file actions, signals,
+// the environment block), kept together so both are read and audited as one.
 import { statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { isAbsolute } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { ReadStream } from 'node:tty';
 import { SecretBuf } from '@cora/memstore';
 import {
   F_SETPIPE_SZ,
   O_CLOEXEC,
+  O_RDWR,
   OPAQUE_SIZE,
+  POSIX_SPAWN_SETSID,
   POSIX_SPAWN_SETPGROUP,
   POSIX_SPAWN_SETSIGDEF,
   POSIX_SPAWN_SETSIGMASK,
@@ -23,6 +28,7 @@ import type { Task } from '@cora/policy';
 import { planLaunch, type ConfinedLaunch } from './confine.ts';
 import { becomeSubreaper, killAdoptedSince, startTicks, trackChild, untrackChild } from './descendants.ts';
 import type { ChildExit } from './internal/spawn-wait.ts';
+import { closePty, openPty, type PtySize } from './pty.ts';
 
 /** Why {@link spawnChild} could not start the child. */
 export const SpawnErrorCode = {
@@ -95,17 +101,37 @@ export interface SpawnOptions {
    * task's pin of `file` again through fd 3 right before the exec.
    */
   readonly confine?: Pick<Task, 'home' | 'write' | 'connect' | 'detached' | 'target_sha256'>;
+  /**
+   * Run the child on a new pty of this size instead of pipes (pty.ts): the child leads a new
+   * session with the slave as its controlling terminal and fds 0/1/2.
+   */
+  readonly pty?: PtySize;
+  /**
+   * Give the child these descriptors as its fds 0, 1, 2 instead of pipes (an `output:
+   * passthrough` task: the caller's own, received over a socket). The caller keeps and closes
+   * its copies; `stdin`, `stdout` and `stderr` of the result are then empty streams.
+   */
+  readonly stdio?: readonly [number, number, number];
 }
 
 /** A running child started by {@link spawnChild}. */
 export interface SpawnedChild {
   readonly pid: number;
-  /** The child's fd 0. Write errors (EPIPE when the child stops reading) are swallowed. */
+  /**
+   * The child's fd 0. Write errors (EPIPE when the child stops reading) are swallowed. With
+   * `pty`: the master, the same stream as `stdout`.
+   */
   readonly stdin: Writable;
-  /** The child's fd 1; back-pressure stops reading the pipe, so the child blocks. */
+  /**
+   * The child's fd 1; back-pressure stops reading the pipe, so the child blocks. With `pty`:
+   * the master (a tty.ReadStream, read and written), whose reads fail with EIO once every
+   * holder of the slave has closed it (the end of the output).
+   */
   readonly stdout: Readable;
-  /** The child's fd 2. */
+  /** The child's fd 2. With `pty` an empty stream, already ended (fd 2 is the slave too). */
   readonly stderr: Readable;
+  /** With `pty`: the master's fd number, for resizes while `stdout` is open; else null. */
+  readonly terminalFd: number | null;
   /** Settles when the child itself has exited and been reaped (not when the pipes close). */
   readonly exited: Promise<ChildExit>;
   /**
@@ -207,6 +233,36 @@ function startChild(libc: SpawnLibc, options: SpawnOptions, launch: ConfinedLaun
   const { file, env, cwd, fd, confine } = options;
   const argvBlock = cStringArray(launch?.argv ?? options.argv);
   const execPath = launch?.file ?? (fd === undefined ? file : `/proc/self/fd/${String(EXEC_FD)}`);
+  if (options.pty !== undefined) return startOnPty(libc, options, launch, options.pty, argvBlock, execPath);
+  if (options.stdio !== undefined) {
+    let pid: number;
+    try {
+      const childEnv = launch === null ? env : launchEnv(launch, env);
+      pid = runPosixSpawn(
+        libc,
+        file,
+        execPath,
+        argvBlock.pointers,
+        childEnv,
+        cwd,
+        { pipes: options.stdio },
+        fd,
+      );
+    } finally {
+      argvBlock.keepAlive.fill(0);
+    }
+    const sink = new Writable({
+      write: (_chunk, _encoding, callback) => {
+        callback();
+      },
+    });
+    return watchChild(libc, pid, launch, confine, {
+      stdin: sink,
+      stdout: Readable.from([]),
+      stderr: Readable.from([]),
+      terminalFd: null,
+    });
+  }
   const fds = openPipes(libc, file);
   // fds: [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW]
   const [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW] = fds as [
@@ -227,7 +283,7 @@ function startChild(libc: SpawnLibc, options: SpawnOptions, launch: ConfinedLaun
       argvBlock.pointers,
       childEnv,
       cwd,
-      [stdinR, stdoutW, stderrW],
+      { pipes: [stdinR, stdoutW, stderrW] },
       fd,
     );
   } catch (error) {
@@ -241,7 +297,82 @@ function startChild(libc: SpawnLibc, options: SpawnOptions, launch: ConfinedLaun
   libc.close(stdinR);
   libc.close(stdoutW);
   libc.close(stderrW);
+  // libuv opens the fds as pipes (uv_pipe_open: non-blocking, epoll-driven); the sockets own
+  // and close them.
+  const stdout = new Socket({ fd: stdoutR, readable: true, writable: false });
+  const stderr = new Socket({ fd: stderrR, readable: true, writable: false });
+  const stdin = new Socket({ fd: stdinW, readable: false, writable: true });
+  // A child that exits or closes fd 0 without reading makes writes fail with EPIPE (Node
+  // ignores SIGPIPE). That is the child's choice, not a service fault.
+  stdin.on('error', () => undefined);
+  return watchChild(libc, pid, launch, confine, { stdin, stdout, stderr, terminalFd: null });
+}
 
+/** The child on a new pty (pty.ts): one master stream for fds 0, 1 and 2. */
+function startOnPty(
+  libc: SpawnLibc,
+  options: SpawnOptions,
+  launch: ConfinedLaunch | null,
+  size: PtySize,
+  argvBlock: { pointers: BigUint64Array; keepAlive: Uint8Array },
+  execPath: string,
+): SpawnedChild {
+  const { file, env, cwd, fd, confine } = options;
+  let pty: ReturnType<typeof openPty>;
+  try {
+    pty = openPty(size);
+  } catch (error) {
+    argvBlock.keepAlive.fill(0);
+    const why = error instanceof Error ? error.message : 'unknown error';
+    throw new SpawnError('SPAWN_FAILED', 0, file, why);
+  }
+  let pid: number;
+  try {
+    const childEnv = launch === null ? env : launchEnv(launch, env);
+    pid = runPosixSpawn(
+      libc,
+      file,
+      execPath,
+      argvBlock.pointers,
+      childEnv,
+      cwd,
+      { slave: pty.slavePath },
+      fd,
+    );
+  } catch (error) {
+    closePty(pty.master);
+    throw error;
+  } finally {
+    argvBlock.keepAlive.fill(0);
+  }
+  // libuv takes the master as a tty stream (non-blocking; a master is not reopened by path).
+  let master: ReadStream;
+  try {
+    master = new ReadStream(pty.master);
+  } catch (error) {
+    closePty(pty.master);
+    libc.kill(-pid, 9);
+    throw error;
+  }
+  // EIO once the slave is closed everywhere: the end of the output, seen by the reader.
+  master.on('error', () => undefined);
+  const stderr = Readable.from([]);
+  return watchChild(libc, pid, launch, confine, {
+    stdin: master,
+    stdout: master,
+    stderr,
+    terminalFd: pty.master,
+  });
+}
+
+/** Track, reap and wrap a started child. */
+function watchChild(
+  libc: SpawnLibc,
+  pid: number,
+  launch: ConfinedLaunch | null,
+  confine: SpawnOptions['confine'],
+  stdio: Pick<SpawnedChild, 'stdin' | 'stdout' | 'stderr' | 'terminalFd'>,
+): SpawnedChild {
   trackChild(pid);
   const started = confine?.detached === 'kill' ? startTicks(pid) : null;
   let reaped = false;
@@ -259,26 +390,16 @@ function startChild(libc: SpawnLibc, options: SpawnOptions, launch: ConfinedLaun
       // see above
     }
   });
-  // libuv opens the fds as pipes (uv_pipe_open: non-blocking, epoll-driven); the sockets own
-  // and close them.
-  const stdout = new Socket({ fd: stdoutR, readable: true, writable: false });
-  const stderr = new Socket({ fd: stderrR, readable: true, writable: false });
-  const stdin = new Socket({ fd: stdinW, readable: false, writable: true });
-  // A child that exits or closes fd 0 without reading makes writes fail with EPIPE (Node
-  // ignores SIGPIPE). That is the child's choice, not a service fault.
-  stdin.on('error', () => undefined);
   const childPid = pid;
   return {
     pid: childPid,
-    stdin,
-    stdout,
-    stderr,
+    ...stdio,
     exited,
     kill(signal: NodeJS.Signals): void {
       const num = constants.signals[signal] as number | undefined;
       if (num === undefined) throw new TypeError(`signal: unknown signal ${signal}`);
       if (reaped) return;
-      // Negative pid = the process group (POSIX_SPAWN_SETPGROUP made pgid === pid). The pid
+      // Negative pid = the process group (SETPGROUP or SETSID made pgid === pid). The pid
       // is ours until reaped (alive or zombie), so the group id cannot be recycled yet.
       if (libc.kill(-childPid, num) !== 0 && lastErrno() !== ESRCH) {
         throw new Error(`kill(${String(-childPid)}, ${signal}) failed (errno ${String(lastErrno())})`);
@@ -371,7 +492,7 @@ function runPosixSpawn(
   argv: BigUint64Array,
   env: readonly SpawnEnvEntry[],
   cwd: string,
-  [stdinR, stdoutW, stderrW]: [number, number, number],
+  stdio: { readonly pipes: readonly [number, number, number] } | { readonly slave: string },
   execFd?: number,
 ): number {
   const fa = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
@@ -386,9 +507,18 @@ function runPosixSpawn(
   try {
     setup('posix_spawnattr_init', libc.attrInit(attr));
     try {
-      setup('adddup2', libc.fileActionsAddDup2(fa, stdinR, 0));
-      setup('adddup2', libc.fileActionsAddDup2(fa, stdoutW, 1));
-      setup('adddup2', libc.fileActionsAddDup2(fa, stderrW, 2));
+      if ('pipes' in stdio) {
+        const [stdinR, stdoutW, stderrW] = stdio.pipes;
+        setup('adddup2', libc.fileActionsAddDup2(fa, stdinR, 0));
+        setup('adddup2', libc.fileActionsAddDup2(fa, stdoutW, 1));
+        setup('adddup2', libc.fileActionsAddDup2(fa, stderrW, 2));
+      } else {
+        // Opened in the child after its setsid() (glibc runs the attributes first), without
+        // O_NOCTTY: the session leader takes the slave as its controlling terminal.
+        setup('addopen', libc.fileActionsAddOpen(fa, 0, stdio.slave, O_RDWR, 0));
+        setup('adddup2', libc.fileActionsAddDup2(fa, 0, 1));
+        setup('adddup2', libc.fileActionsAddDup2(fa, 0, 2));
+      }
       // glibc ≥ 2.29; runs in the child, so the service's own cwd never changes.
       setup('addchdir_np', libc.fileActionsAddChdir(fa, cwd));
       // A pinned target runs from the descriptor it was hashed through: as fd 3 of the
@@ -412,11 +542,11 @@ function runPosixSpawn(
       // A new process group (pgid = child pid) so kill() reaches the child's descendants
       // too, without SETSID: the service has no terminal to detach from, and a session
       // leader could acquire one by opening a tty.
-      setup('setpgroup', libc.attrSetPgroup(attr, 0));
-      setup(
-        'setflags',
-        libc.attrSetFlags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP),
-      );
+      // On a pty: a new session instead (its leader's pgid is its pid as well), so the slave
+      // can become its controlling terminal; setpgid would fail for a session leader.
+      const group = 'pipes' in stdio ? POSIX_SPAWN_SETPGROUP : POSIX_SPAWN_SETSID;
+      if (group === POSIX_SPAWN_SETPGROUP) setup('setpgroup', libc.attrSetPgroup(attr, 0));
+      setup('setflags', libc.attrSetFlags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | group));
       const rc = spawnWithEnv(libc, execPath, argv, env, fa, attr, pidOut);
       if (rc !== 0) throw spawnFailure(rc, file, cwd);
       return pidOut[0] ?? -1;

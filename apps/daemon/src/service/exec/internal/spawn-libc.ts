@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import koffi from 'koffi';
+import { pidfdCalls } from '../../../shared/pidfd.ts';
 
 /**
  * The libc calls behind `spawnChild` (architecture §3, §8), loaded once, in the style of
@@ -16,6 +17,7 @@ export interface SpawnLibc {
   fileActionsDestroy(fa: Uint8Array): number;
   fileActionsAddDup2(fa: Uint8Array, fd: number, newfd: number): number;
   fileActionsAddChdir(fa: Uint8Array, path: string): number;
+  fileActionsAddOpen(fa: Uint8Array, fd: number, path: string, oflag: number, mode: number): number;
   fileActionsAddCloseFrom(fa: Uint8Array, from: number): number;
   attrInit(attr: Uint8Array): number;
   attrDestroy(attr: Uint8Array): number;
@@ -49,11 +51,10 @@ export const F_SETPIPE_SZ = 1031;
 export const POSIX_SPAWN_SETPGROUP = 0x02;
 export const POSIX_SPAWN_SETSIGDEF = 0x04;
 export const POSIX_SPAWN_SETSIGMASK = 0x08;
+/** glibc ≥ 2.26: setsid() in the child, before the file actions run. */
+export const POSIX_SPAWN_SETSID = 0x80;
+export const O_RDWR = 0o2;
 export const WNOHANG = 1;
-/** `pidfd_open` (Linux 5.3); new syscalls share one number on every architecture. */
-const SYS_PIDFD_OPEN = 434;
-/** `pidfd_send_signal` (Linux 5.1), same number on every architecture. */
-const SYS_PIDFD_SEND_SIGNAL = 424;
 
 /**
  * Opaque glibc object sizes: posix_spawnattr_t is 336 bytes, posix_spawn_file_actions_t 80,
@@ -79,6 +80,9 @@ export function loadSpawnLibc(): SpawnLibc {
   const faDestroy = lib.func('int posix_spawn_file_actions_destroy(void *fa)');
   const faDup2 = lib.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)');
   const faChdir = lib.func('int posix_spawn_file_actions_addchdir_np(void *fa, const char *path)');
+  const faOpen = lib.func(
+    'int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, unsigned int mode)',
+  );
   const faCloseFrom = lib.func('int posix_spawn_file_actions_addclosefrom_np(void *fa, int from)');
   const attrInit = lib.func('int posix_spawnattr_init(void *attr)');
   const attrDestroy = lib.func('int posix_spawnattr_destroy(void *attr)');
@@ -93,7 +97,6 @@ export function loadSpawnLibc(): SpawnLibc {
   const waitpid = lib.func('int waitpid(int pid, void *status, int options)');
   const kill = lib.func('int kill(int pid, int sig)');
   const close = lib.func('int close(int fd)');
-  const syscall = lib.func('long syscall(long number, ...)');
   const prctl = lib.func(
     'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
   );
@@ -104,6 +107,7 @@ export function loadSpawnLibc(): SpawnLibc {
     fileActionsDestroy: (fa) => faDestroy(fa) as number,
     fileActionsAddDup2: (fa, fd, nfd) => faDup2(fa, fd, nfd) as number,
     fileActionsAddChdir: (fa, p) => faChdir(fa, p) as number,
+    fileActionsAddOpen: (fa, fd, p, o, m) => faOpen(fa, fd, p, o, m) as number,
     fileActionsAddCloseFrom: (fa, from) => faCloseFrom(fa, from) as number,
     attrInit: (a) => attrInit(a) as number,
     attrDestroy: (a) => attrDestroy(a) as number,
@@ -116,12 +120,8 @@ export function loadSpawnLibc(): SpawnLibc {
     waitpid: (pid, st, o) => waitpid(pid, st, o) as number,
     kill: (pid, sig) => kill(pid, sig) as number,
     close: (fd) => close(fd) as number,
-    pidfdOpen: (pid) => Number(syscall(SYS_PIDFD_OPEN, 'int', pid, 'unsigned int', 0) as number | bigint),
-    pidfdSendSignal: (fd, sig) =>
-      Number(
-        syscall(SYS_PIDFD_SEND_SIGNAL, 'int', fd, 'int', sig, 'void *', null, 'unsigned int', 0) as
-          number | bigint,
-      ),
+    pidfdOpen: (pid) => pidfdCalls().open(pid),
+    pidfdSendSignal: (fd, sig) => pidfdCalls().sendSignal(fd, sig),
     prctl: (option, arg) => prctl(option, arg, 0, 0, 0) as number,
   };
   return libc;
