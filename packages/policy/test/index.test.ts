@@ -8,6 +8,7 @@ describe('@cora/policy entry point', () => {
     expect(shape).toMatchInlineSnapshot(`
       {
         "BASE_ENV_NAMES": "object",
+        "CALLER_REASONS": "object",
         "POLICY_LIMITS": "object",
         "POLICY_VERSION": "number",
         "PolicyError": "function",
