@@ -16,7 +16,7 @@ const POLICY = {
   callers: [{ exe: '/usr/bin/claude' }],
   tasks: {
     deploy: { secrets: ['K'], targets: ['/usr/bin/curl'], approve: 'once', output: 'masked' },
-    web: { secrets: ['A', 'B'], targets: [], via: ['/opt/agent'] },
+    web: { secrets: ['A', 'B'], targets: [], via: ['/opt/agent'], home: 'clean', connect: [443] },
   },
 };
 
@@ -58,6 +58,17 @@ describe('Tasks view', () => {
     expect(screen.frame()).toContain('secrets: K · targets: /usr/bin/curl');
     expect(screen.frame()).toContain('web approve: never · output: masked');
     expect(screen.frame()).toContain('secrets: A, B · targets: — (refuses all) · via: /opt/agent');
+  });
+
+  it('should show a task’s child confinement, and none for a task without', async () => {
+    const { screen } = setup();
+    await tick(30);
+    const frame = screen.frame();
+    expect(frame).toContain('confined: clean HOME');
+    expect(frame).toContain('confined: connects only to TCP ports 443');
+    // Only web is confined: its two lines, nothing under deploy.
+    expect(frame.split('confined:')).toHaveLength(3);
+    expect(frame.indexOf('confined:')).toBeGreaterThan(frame.indexOf('web approve'));
   });
 
   it('should explain a command line step by step', async () => {

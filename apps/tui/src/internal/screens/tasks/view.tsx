@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import type { ReactElement } from 'react';
 import { Box, Text } from 'ink';
-import { formatCallerSpec, type Policy } from '@cora/policy';
+import { describeConfinement, formatCallerSpec, type Policy } from '@cora/policy';
 import { useColor } from '../../context.tsx';
 import { TextField } from '../../fields.tsx';
 import { outcomeColor, taskNames, type Explained } from './state.ts';
@@ -78,6 +78,14 @@ function PolicyList(props: { policy: Policy; selected: number; compact: boolean 
                 {t.via === undefined || t.via.length === 0 ? '' : ` · via: ${t.via.join(', ')}`}
               </Text>
             )}
+            {/* The child's confinement, in the policy package's own words (as cr policy show). */}
+            {props.compact
+              ? null
+              : describeConfinement(t).map((line) => (
+                  <Text key={line} dimColor>
+                    {'  '}confined: {line}
+                  </Text>
+                ))}
           </Box>
         );
       })}
