@@ -19,6 +19,8 @@ describe('hardeningPlan', () => {
   it('should forbid core files first, then attach: PR_SET_DUMPABLE on Linux, PT_DENY_ATTACH on macOS', () => {
     expect(hardeningPlan('linux')).toEqual(['core-limit-zero', 'not-dumpable']);
     expect(hardeningPlan('darwin')).toEqual(['core-limit-zero', 'deny-attach']);
+    // Windows: no core limit or dumpable flag exists; SetErrorMode runs under Wine (e2e.win.ts).
+    expect(hardeningPlan('win32')).toEqual(['no-error-dialogs']);
   });
 
   it('should refuse a platform it has no plan for (the service then refuses to start)', () => {
@@ -131,6 +133,33 @@ describe('serviceEnvironment', () => {
       UNDEFINED: undefined,
     });
     expect(env).toEqual({ HOME: '/h', PATH: '/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' });
+  });
+
+  it("should keep Windows's own variables in any case on win32, and still no hook", () => {
+    const env = serviceEnvironment(
+      {
+        SystemRoot: 'C:\\Windows',
+        Path: 'C:\\Windows\\system32',
+        PATHEXT: '.COM;.EXE',
+        LOCALAPPDATA: 'C:\\Users\\me\\AppData\\Local',
+        TEMP: 'C:\\Temp',
+        HOME: '/h',
+        CORA_HOME: 'D:\\v',
+        NODE_OPTIONS: '--require C:\\evil.js',
+        NODE_PATH: 'C:\\x',
+        ComSpec: 'C:\\Windows\\system32\\cmd.exe',
+        windir: 'C:\\Windows\0',
+      },
+      'win32',
+    );
+    expect(env).toEqual({
+      SystemRoot: 'C:\\Windows',
+      Path: 'C:\\Windows\\system32',
+      PATHEXT: '.COM;.EXE',
+      LOCALAPPDATA: 'C:\\Users\\me\\AppData\\Local',
+      TEMP: 'C:\\Temp',
+      ComSpec: 'C:\\Windows\\system32\\cmd.exe',
+    });
   });
 });
 

@@ -133,7 +133,10 @@ export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 /** Who made a request, reduced to what an audit line needs (no argv, no environment). */
 export interface CallerSummary {
   readonly pid: number;
+  /** The caller's uid; -1 on Windows, which has none (see `sid`). */
   readonly uid: number;
+  /** Windows: the caller's token user SID. */
+  readonly sid?: string;
   /** Absolute path of the caller's executable. */
   readonly exe: string;
   /** Script path when the caller is an interpreter running one (weaker evidence, architecture §6). */
@@ -487,6 +490,7 @@ export function callerSummary(identity: CallerIdentity, cli: boolean): CallerSum
   return {
     pid: identity.pid,
     uid: identity.uid,
+    ...(identity.sid === undefined ? {} : { sid: identity.sid }),
     exe: identity.exe,
     ...(identity.script === undefined ? {} : { script: identity.script.path }),
     ...(parent === undefined ? {} : { parentPid: parent.pid }),

@@ -26,7 +26,7 @@ const OPTIONAL: Readonly<Record<string, readonly string[]>> = {
   'task-start': ['command'],
   'approval-requested': ['command'],
 };
-const CALLER_OPTIONAL = ['script', 'parentPid', 'parentExe'];
+const CALLER_OPTIONAL = ['sid', 'script', 'parentPid', 'parentExe'];
 
 /** Values that no field of the fixture value's kind accepts. */
 function wrongValues(sample: unknown): unknown[] {
@@ -142,6 +142,28 @@ describe('validateEvent, field by field', () => {
     expect(refusal({ ...FIXTURES['caller-refused'], op: 'toString' })).toMatch(/\.op:/);
     expect(refusal({ type: '__proto__' })).toBe('type: not an audit event type');
     expect(refusal({ type: 'constructor' })).toBe('type: not an audit event type');
+  });
+
+  it('should take a Windows caller (uid -1, its SID, drive paths) and nothing looser', () => {
+    const windows = {
+      pid: 412,
+      uid: -1,
+      sid: 'S-1-5-21-1004336348-1177238915-682003330-1001',
+      exe: 'C:\\Program Files\\nodejs\\node.exe',
+      script: 'C:\\Users\\me\\cli.js',
+      cli: true,
+    };
+    const event = { type: 'connect', caller: windows } as const;
+    expect(validateEvent(event)).toBe(event);
+    expect(validateEvent({ type: 'protocol-error', pid: 412, uid: -1, code: 'BAD_FRAME' })).toBeTruthy();
+    expect(refusal({ type: 'connect', caller: { ...windows, uid: -2 } })).toMatch(/uid/);
+    expect(refusal({ type: 'connect', caller: { ...windows, sid: 'S-1-5-21-x' } })).toMatch(/sid/);
+    expect(refusal({ type: 'connect', caller: { ...windows, sid: `S-1-5-21-1)(A;;GA;;;WD` } })).toMatch(
+      /sid/,
+    );
+    expect(refusal({ type: 'connect', caller: { ...windows, exe: 'node.exe' } })).toMatch(/exe/);
+    expect(refusal({ type: 'connect', caller: { ...windows, exe: 'C:node.exe' } })).toMatch(/exe/);
+    expect(refusal({ type: 'connect', caller: { ...windows, exe: '\\\\?\\C:\\x.exe' } })).toMatch(/exe/);
   });
 });
 

@@ -28,6 +28,7 @@ import {
   openProcess,
   ownSid,
   parentPid,
+  processParameters,
   pipePeerPid,
   tokenUserSid,
   Win32Error,
@@ -234,7 +235,10 @@ async function verify(
       pid,
     });
   }
-  const line = tryRead(() => commandLine(process));
+  // The parameter block gives the cwd (for a relative script) and, where the query class is
+  // missing, the command line too.
+  const params = tryRead(() => processParameters(pid));
+  const line = tryRead(() => commandLine(process)) ?? params?.commandLine ?? null;
   const argv = line === null ? [] : splitCommandLine(line);
   const exeSha256 = options.hashExe === true ? await hashFile(exe) : undefined;
   const parent = tryRead(() => parentPid(process));

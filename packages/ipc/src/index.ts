@@ -21,6 +21,7 @@ export { IpcClient } from './client.ts';
 export { connectIpc, type ConnectOptions } from './connect.ts';
 export type { RequestOptions, ExecOptions, ExecHandle, ApproveOptions, ApproveHandle } from './client.ts';
 export { socketPath } from './paths.ts';
+export { windowsPipePath } from './internal/win32-pipe.ts';
 export { adoptWithOwnBuffer } from './own-read.ts';
 export type { OwnBufferOptions } from './own-read.ts';
 export { encodeFrame, FrameDecoder, packParts, unpackParts, DEFAULT_MAX_FRAME_BYTES } from './frame.ts';

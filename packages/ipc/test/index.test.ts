@@ -33,6 +33,7 @@ describe('@cora/ipc entry point', () => {
         "packParts": "function",
         "socketPath": "function",
         "unpackParts": "function",
+        "windowsPipePath": "function",
       }
     `);
   });

@@ -166,11 +166,14 @@ export async function connectService(
   options: { readonly noSecrets?: boolean } = {},
 ): Promise<Service | null> {
   const path = serviceSocketPath(home);
-  try {
-    lstatSync(dirname(path));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+  // No run directory, no service (a quick answer before any FFI). Windows pipes have none.
+  if (process.platform !== 'win32') {
+    try {
+      lstatSync(dirname(path));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
   }
   try {
     return wrap(
@@ -178,7 +181,8 @@ export async function connectService(
         socketPath: path,
         clientName: `cr/${VERSION}`,
         timeoutMs: HELLO_TIMEOUT_MS,
-        ...(options.noSecrets === true
+        // Windows always checks the server (its SID is part of the pipe's trust, @cora/ipc).
+        ...(options.noSecrets === true && process.platform !== 'win32'
           ? { verifyPeer: false }
           : {
               checkServer: ({ pid }: { readonly pid: number }) => {

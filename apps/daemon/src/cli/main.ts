@@ -37,6 +37,8 @@ function missingDashDash(args: readonly string[]): string | null {
 }
 
 try {
+  // Windows: the user's SID names the service's pipe and checks private files (win32-user.ts).
+  if (process.platform === 'win32') await (await import('../shared/win32-user.ts')).loadUserSid();
   const args = process.argv.slice(2);
   const [command, task, dash, ...rest] = args;
   const hint = missingDashDash(args);

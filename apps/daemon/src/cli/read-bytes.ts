@@ -2,6 +2,8 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { SecretBuf } from '@cora/memstore';
 import { CrError } from '../shared/errors.ts';
+import { othersAllowed } from '../shared/win32-acl.ts';
+import { userSid } from '../shared/win32-user.ts';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -84,7 +86,13 @@ export function readFileToSecret(path: string, options: ReadFileOptions): Secret
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new CrError('UNSAFE_PATH', `${path} is not a regular file`);
-    if (options.requirePrivate) {
+    if (options.requirePrivate && process.platform === 'win32') {
+      // No uid or mode bits: the file's DACL must let no one else in (win32-acl.ts).
+      const others = othersAllowed(path, userSid());
+      if (others.length > 0) {
+        throw new CrError('UNSAFE_PATH', `${path} lets ${others.join(', ')} in: give it to your user alone`);
+      }
+    } else if (options.requirePrivate) {
       const uid = process.getuid?.() ?? -1;
       if (st.uid !== uid) {
         throw new CrError('UNSAFE_PATH', `${path} belongs to uid ${String(st.uid)}, not to you`);

@@ -9,7 +9,14 @@ import { IpcError, adoptWithOwnBuffer, type IpcHandler, type RequestContext } fr
 import type { SecretBuf } from '@cora/memstore';
 import type { AuditEvent, CallerSummary } from '@cora/audit';
 import type { Masker } from '@cora/masker';
-import { childEnvironment, evaluate, type Decision, type GrantQuery, type Policy } from '@cora/policy';
+import {
+  childEnvironment,
+  evaluate,
+  type Decision,
+  type GrantQuery,
+  type Policy,
+  type Task,
+} from '@cora/policy';
 import type { Approvals } from './approvals.ts';
 import { waitForApproval } from './approval-wait.ts';
 import { auditTaskName, type ServiceAudit } from './audit.ts';
@@ -214,6 +221,7 @@ export function createExecHandler(
       const policy = deps.policy();
       const task = policy.tasks[request.task];
       if (task === undefined) throw new IpcError('NOT_FOUND', `no task named ${request.task}`);
+      if (process.platform === 'win32') refuseOnWindows(request.task, task, pinned, decision.output);
       const names = decision.secrets ?? [];
       const missing = deps.missingSecret(names);
       if (missing !== null) {
@@ -381,7 +389,8 @@ function start(
       ...(fd === undefined ? {} : { fd }),
       confine: task,
       ...(stdio === undefined ? {} : { stdio }),
-      ...(request.tty === true && stdio === undefined
+      // No pty on Windows (a ConPTY is not built): the child gets pipes there.
+      ...(request.tty === true && stdio === undefined && process.platform !== 'win32'
         ? {
             pty: {
               cols: request.cols ?? DEFAULT_PTY_SIZE.cols,
@@ -415,6 +424,24 @@ function start(
     // architecture §8: per-spawn copies are wiped once the child runs (posix_spawn returned).
     for (const secret of secrets) secret.value.wipe();
   }
+}
+
+/**
+ * What a task asks of the child that Windows does not offer here (SECURITY.md "Windows"),
+ * refused before anything is recorded or started: a pinned target (no descriptor to execute),
+ * a clean HOME and the caller's own stdio. Landlock `write`/`connect` are refused by policy
+ * (no ABI); `detached: kill` is what each child's job object does anyway.
+ */
+function refuseOnWindows(name: string, task: Task, pinned: boolean, output: string | undefined): void {
+  const missing = pinned
+    ? 'a pinned target (--pin)'
+    : task.home === 'clean'
+      ? 'a clean HOME (home: clean)'
+      : output === 'passthrough'
+        ? 'output: passthrough'
+        : null;
+  if (missing !== null)
+    throw new IpcError('BAD_REQUEST', `task ${name}: ${missing} is not offered on Windows`);
 }
 
 /** Stream the child's output, forward input, and resolve with its exit. */

@@ -13,6 +13,7 @@ import { AuditLog, callerSummary, type AuditReason } from '@cora/audit';
 import { createIpcServer, isIpcError, type IpcServer } from '@cora/ipc';
 import { peerIdentity } from '@cora/identity';
 import { hardenProcess, isDangerousNodeFlag } from '../shared/harden.ts';
+import { loadUserSid } from '../shared/win32-user.ts';
 import { EXIT_NOT_OWNER, claimOwnership, stillOwner } from '../shared/owner-lock.ts';
 import { serviceSocketPath, vaultPath } from '../shared/paths.ts';
 import { gateHandlers, ownFingerprint, policyNeedsHash, policyRefusal, refusalReason } from './authorize.ts';
@@ -117,6 +118,12 @@ function optionalArg(name: string): number | undefined {
 }
 const home = arg('--home');
 if (home === undefined) fail('missing --home', EXIT_REFUSED);
+// Windows: the user's SID names the pipe and checks the home's DACL (win32-user.ts).
+try {
+  await loadUserSid();
+} catch (error) {
+  fail(`refusing to start: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
+}
 
 // 4. One service per vault (owner-lock.ts): before anything is written. A second service
 // started meanwhile (another shell, another environment) exits here and writes nothing.
@@ -336,7 +343,8 @@ try {
   fail(`cannot listen on ${path}: ${error instanceof Error ? error.message : String(error)}`, EXIT_REFUSED);
 }
 // Subreaper, and clean HOMEs in the run directory (exec/confine.ts), before the first spawn.
-configureChildren(home, dirname(path));
+// Windows has neither: each child runs in its own kill-on-close job (exec/spawn-win32.ts).
+if (process.platform !== 'win32') configureChildren(home, dirname(path));
 log(
   `listening on ${path} (pid ${String(process.pid)}, idle timeout ${String(msArg('--idle-timeout-ms'))} ms)`,
 );
@@ -344,8 +352,11 @@ log(
 // 7. Stay the owner. If the lock file or the socket is removed or replaced under us (a same-user
 // process), clients can no longer reach us and a second service could start: wipe and leave
 // rather than linger unlocked where nobody can lock us.
-const socketIno = inodeOf(path);
+// Windows: a pipe is no file to replace (its name is ours while we hold an instance), and
+// stat-ing its path would connect to it.
+const windows = process.platform === 'win32';
+const socketIno = windows ? null : inodeOf(path);
 setInterval(() => {
-  if (!stillOwner(home, ownerFd) || inodeOf(path) !== socketIno)
+  if (!stillOwner(home, ownerFd) || (!windows && inodeOf(path) !== socketIno))
     shutdown(0, 'lost the lock file or the socket');
 }, 2000).unref();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { koffi } from './ffi.ts';
+import { noErrorDialogsWin32 } from './win32-acl.ts';
 
 // <linux/prctl.h>, <sys/ptrace.h> and <sys/resource.h>: stable kernel ABI numbers
 // (RLIMIT_CORE is 4 on Linux and macOS alike; rlim_t is 64 bits on both).
@@ -9,12 +10,13 @@ const PT_DENY_ATTACH = 31;
 const RLIMIT_CORE = 4;
 
 /** One step of {@link hardenProcess} (architecture §9). */
-export type HardenStep = 'core-limit-zero' | 'not-dumpable' | 'deny-attach';
+export type HardenStep = 'core-limit-zero' | 'not-dumpable' | 'deny-attach' | 'no-error-dialogs';
 
 /**
  * What {@link hardenProcess} does on a platform, in order: no core files everywhere; then
  * Linux's `PR_SET_DUMPABLE 0` (no ptrace attach by the same uid, /proc/<pid>/mem root-owned),
- * or macOS's `PT_DENY_ATTACH` (no debugger attach, `task_for_pid` refused).
+ * or macOS's `PT_DENY_ATTACH` (no debugger attach, `task_for_pid` refused). Windows has neither
+ * (SECURITY.md "Windows"): only `SetErrorMode`, so a crash ends at once without a dialog.
  *
  * @param platform - a `process.platform` value
  * @returns the steps
@@ -27,6 +29,7 @@ export type HardenStep = 'core-limit-zero' | 'not-dumpable' | 'deny-attach';
 export function hardeningPlan(platform: NodeJS.Platform): readonly HardenStep[] {
   if (platform === 'linux') return ['core-limit-zero', 'not-dumpable'];
   if (platform === 'darwin') return ['core-limit-zero', 'deny-attach'];
+  if (platform === 'win32') return ['no-error-dialogs'];
   throw new Error(`process hardening is not implemented on ${platform}`);
 }
 
@@ -98,6 +101,11 @@ export interface HardenReport {
  */
 export function hardenProcess(): HardenReport {
   const steps = hardeningPlan(process.platform);
+  if (process.platform === 'win32') {
+    // No core limit and no dumpable flag to set or read back: the report says so (dumpable 1).
+    noErrorDialogsWin32();
+    return { dumpable: 1, coreSoft: 0n, coreHard: 0n };
+  }
   const c = loadLibc();
   for (const step of steps) {
     if (step === 'core-limit-zero') {
@@ -149,19 +157,56 @@ const SERVICE_ENV_NAMES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Windows: what the system and Node need to run at all (SystemRoot, the profile and temp
+ * folders, PATH and PATHEXT to resolve commands), and nothing that loads code.
+ */
+const WINDOWS_SERVICE_ENV_NAMES: ReadonlySet<string> = new Set([
+  'SYSTEMROOT',
+  'WINDIR',
+  'SYSTEMDRIVE',
+  'PATH',
+  'PATHEXT',
+  'COMSPEC',
+  'TEMP',
+  'TMP',
+  'USERPROFILE',
+  'LOCALAPPDATA',
+  'APPDATA',
+  'USERNAME',
+  'USERDOMAIN',
+  'HOMEDRIVE',
+  'HOMEPATH',
+  'PROGRAMDATA',
+  'PROGRAMFILES',
+  'NUMBER_OF_PROCESSORS',
+  'PROCESSOR_ARCHITECTURE',
+  'TZ',
+]);
+
+/**
  * The environment the service is started with, built from nothing (architecture §9): PATH,
- * HOME, USER, LOGNAME, LANG, TZ, TMPDIR and `LC_*` from `env`, nothing else. A hook the CLI's
+ * HOME, USER, LOGNAME, LANG, TZ, TMPDIR and `LC_*` from `env`, nothing else (on Windows the
+ * system's own variables instead: SystemRoot, PATH, PATHEXT, the profile and temp folders). A hook the CLI's
  * caller set (`NODE_OPTIONS` could `--require` code or open a debugger in the process that
  * holds the secrets, `LD_PRELOAD` could inject a library) never reaches it, whatever its name.
  *
  * @param env - the CLI's environment
+ * @param platform - whose variable names to keep (default this one)
  * @returns a new object; `env` is unchanged
  */
-export function serviceEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function serviceEnvironment(
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
+  const windows = platform === 'win32';
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined || value.includes('\0')) continue;
-    if (SERVICE_ENV_NAMES.has(key) || /^LC_[A-Z_]+$/.test(key)) out[key] = value;
+    // Windows names are case-insensitive (`Path`, `SystemRoot`).
+    const keep = windows
+      ? WINDOWS_SERVICE_ENV_NAMES.has(key.toUpperCase())
+      : SERVICE_ENV_NAMES.has(key) || /^LC_[A-Z_]+$/.test(key);
+    if (keep) out[key] = value;
   }
   return out;
 }

@@ -14,6 +14,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrError } from './errors.ts';
 import { koffi } from './ffi.ts';
+import { claimOwnershipWin32, ownerPidWin32 } from './owner-lock-win32.ts';
 
 /**
  * Exit code of a service that found the vault owned by another (EX_TEMPFAIL): it exits at once
@@ -149,6 +150,7 @@ function openLockFile(home: string, write: boolean): number | null {
  * @throws CrError `UNSAFE_PATH` when the lock path is a symlink or not a file of ours.
  */
 export function ownerPid(home: string): number | null {
+  if (process.platform === 'win32') return ownerPidWin32(home);
   const fd = openLockFile(home, false);
   if (fd === null) return null;
   try {
@@ -171,6 +173,9 @@ export function ownerPid(home: string): number | null {
  * @returns false when the path is gone or names another file
  */
 export function stillOwner(home: string, fd: number): boolean {
+  // Windows: the held file cannot be deleted or renamed while its handle is open (no
+  // FILE_SHARE_DELETE, owner-lock-win32.ts), so the lock cannot be taken from under us.
+  if (process.platform === 'win32') return true;
   try {
     const held = fstatSync(fd);
     const atPath = lstatSync(join(home, OWNER_LOCK_FILE));
@@ -185,7 +190,8 @@ export type Claim =
   { readonly owned: true; readonly fd: number } | { readonly owned: false; readonly holder: number | null };
 
 /**
- * Take the vault's ownership for the life of this process. The descriptor must stay open (and
+ * Take the vault's ownership for the life of this process (Windows: owner-lock-win32.ts; `fd` is
+ * then the file's HANDLE). The descriptor must stay open (and
  * no other descriptor of the same file may be closed in this process: POSIX record locks go
  * with any close), so it is never closed here.
  *
@@ -193,6 +199,7 @@ export type Claim =
  * @returns `{owned: true}` or the pid that holds it
  */
 export function claimOwnership(home: string): Claim {
+  if (process.platform === 'win32') return claimOwnershipWin32(home);
   const fd = openLockFile(home, true);
   if (fd === null) throw new Error('unreachable: the lock file is created');
   const { fcntl: call, abi: lock } = loadFcntl();

@@ -1,21 +1,31 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { windowsPipePath } from '@cora/ipc';
 import { CrError } from './errors.ts';
+import { ensurePrivateDirWin32, windowsVaultHome } from './win32-acl.ts';
+import { userSid } from './win32-user.ts';
 
 /** File name of the vault inside the Cora home (architecture §4). */
 const VAULT_FILE = 'vault.cora';
 
 /**
- * The Cora home: `$CORA_HOME`, else `~/.cora` (architecture §11). Not created here.
+ * The Cora home: `$CORA_HOME`, else `~/.cora` (architecture §11); on Windows `%LOCALAPPDATA%\Cora`
+ * (a per-user, non-roaming folder). Not created here.
  * @param env - the environment to read (default `process.env`)
  * @returns an absolute path
+ * @throws CrError `USAGE` on Windows when neither CORA_HOME nor LOCALAPPDATA is set.
  */
 export function coraHome(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env['CORA_HOME'];
   if (fromEnv !== undefined && fromEnv !== '') {
     return isAbsolute(fromEnv) ? fromEnv : resolve(fromEnv);
+  }
+  if (process.platform === 'win32') {
+    const home = windowsVaultHome(env);
+    if (home === undefined) throw new CrError('USAGE', 'neither CORA_HOME nor LOCALAPPDATA is set');
+    return home;
   }
   return join(env['HOME'] ?? homedir(), '.cora');
 }
@@ -40,6 +50,10 @@ export function vaultPath(home: string): string {
  *   `create` is false and it does not exist.
  */
 export function ensurePrivateDir(home: string, create = true): void {
+  if (process.platform === 'win32') {
+    ensurePrivateDirWindows(home, create);
+    return;
+  }
   if (create) mkdirSync(home, { recursive: true, mode: 0o700 });
   let st;
   try {
@@ -71,6 +85,25 @@ export function ensurePrivateDir(home: string, create = true): void {
   }
 }
 
+/** Windows: no uid or mode bits; the home's DACL is the user's alone (win32-acl.ts). */
+function ensurePrivateDirWindows(home: string, create: boolean): void {
+  if (!create && !existsSync(home)) {
+    throw new CrError('NO_VAULT', `${home} does not exist; run 'cr init' first`);
+  }
+  // A junction or symlink shows as a link to lstat: refused like a symlinked home on Linux.
+  if (existsSync(home) && !lstatSync(home).isDirectory()) {
+    throw new CrError(
+      'UNSAFE_PATH',
+      `${home} is not a directory (a link is refused); remove it or set CORA_HOME`,
+    );
+  }
+  try {
+    ensurePrivateDirWin32(home, userSid());
+  } catch (error) {
+    throw new CrError('UNSAFE_PATH', error instanceof Error ? error.message : String(error));
+  }
+}
+
 /**
  * Longest path a Unix socket address holds: `sun_path` is 108 bytes with the NUL on Linux,
  * 104 on macOS (`<sys/un.h>`).
@@ -86,13 +119,16 @@ const MAX_SOCKET_PATH_BYTES = maxSocketPathBytes(process.platform);
 /**
  * The socket of the service that owns the vault in `home`: `<home>/run/cora.sock`. It is a
  * function of the home alone, never of XDG_RUNTIME_DIR or whether CORA_HOME was spelled out,
- * so every shell that names the same vault reaches the same service (owner-lock.ts).
+ * so every shell that names the same vault reaches the same service (owner-lock.ts). On Windows
+ * the named pipe of the user and the home (`\\.\pipe\cora-<SID>-<vault id>`, @cora/ipc), from
+ * the home's resolved path so that every spelling of it names one pipe.
  *
  * @param home - the Cora home
  * @returns an absolute path
  * @throws CrError `USAGE` when the home's path is too long for a socket address.
  */
 export function serviceSocketPath(home: string): string {
+  if (process.platform === 'win32') return windowsPipePath(userSid(), canonicalHome(home));
   const path = join(home, 'run', 'cora.sock');
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
     throw new CrError(
@@ -101,6 +137,15 @@ export function serviceSocketPath(home: string): string {
     );
   }
   return path;
+}
+
+/** The home's real path when it exists (Windows: links, 8.3 names and case resolved). */
+function canonicalHome(home: string): string {
+  try {
+    return realpathSync.native(home);
+  } catch {
+    return resolve(home);
+  }
 }
 
 /**

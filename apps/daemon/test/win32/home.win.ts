@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// win32-home.ts under Windows node.exe in Wine (tooling/test-windows.sh); TypeScript source, as
+// win32-acl.ts under Windows node.exe in Wine (tooling/test-windows.sh); TypeScript source, as
 // spawn.win.ts. Wine keeps file ACLs only roughly (it adds SYSTEM and drops the protected flag),
 // so the exact DACL is checked on a real Windows host only.
 import assert from 'node:assert/strict';
@@ -14,8 +14,8 @@ import {
   ensurePrivateDirWin32,
   noErrorDialogsWin32,
   privateDirSddl,
-  readDirSddl,
-} from '../../src/service/win32-home.ts';
+  readSddl,
+} from '../../src/shared/win32-acl.ts';
 
 const k32 = koffi.load('kernel32.dll');
 const adv = koffi.load('advapi32.dll');
@@ -51,7 +51,7 @@ void describe('the Windows vault home', () => {
     try {
       const home = join(root, 'a', 'Cora');
       ensurePrivateDirWin32(home, sid);
-      const sddl = readDirSddl(home);
+      const sddl = readSddl(home);
       assert.ok(allowTrustees(sddl).includes(sid), sddl);
       if (!underWine) assert.equal(sddl, privateDirSddl(sid));
       ensurePrivateDirWin32(home, sid); // existing and private: accepted

@@ -34,8 +34,22 @@ const GRANT_RE = /^[0-9a-f]{8}$/;
 
 const uint = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 const int = v.pipe(v.number(), v.safeInteger());
-// Absolute path, no NUL; JSON escaping takes care of the rest.
-const path = v.pipe(v.string(), v.minLength(2), v.maxLength(MAX_PATH), v.startsWith('/'), v.excludes('\0'));
+// Absolute path (POSIX `/…` or a Windows drive path `C:\…`), no NUL; JSON escaping takes care of the rest.
+const path = v.pipe(
+  v.string(),
+  v.minLength(2),
+  v.maxLength(MAX_PATH),
+  v.check((s) => s.startsWith('/') || /^[A-Za-z]:\\/.test(s), 'must be an absolute path'),
+  v.excludes('\0'),
+);
+/** A uid, or -1 on Windows, which has none (the caller's `sid` names the user there). */
+const uidOrNone = v.pipe(v.number(), v.safeInteger(), v.minValue(-1));
+/** A Windows SID string (ConvertSidToStringSidW's form). */
+const sid = v.pipe(
+  v.string(),
+  v.maxLength(184),
+  v.regex(/^S-1-(?:\d{1,10}|0x[0-9A-F]{12})(?:-\d{1,10}){0,15}$/),
+);
 const task = v.pipe(v.string(), v.regex(TASK_RE));
 const secretName = v.pipe(v.string(), v.regex(SECRET_RE));
 const names = v.pipe(v.array(secretName), v.maxLength(MAX_NAMES));
@@ -44,7 +58,8 @@ const iso = v.pipe(v.string(), v.regex(ISO_RE));
 const hex64 = v.pipe(v.string(), v.regex(HEX64_RE));
 const caller = v.strictObject({
   pid: uint,
-  uid: uint,
+  uid: uidOrNone,
+  sid: v.optional(sid),
   exe: path,
   script: v.optional(path),
   parentPid: v.optional(uint),
@@ -159,7 +174,7 @@ const FIELDS: Readonly<Record<AuditEventType, readonly Field[]>> = {
   passwd: [CALLER],
   'protocol-error': [
     f('pid', 'num', v.nullable(uint)),
-    f('uid', 'num', v.optional(uint)),
+    f('uid', 'num', v.optional(uidOrNone)),
     f('code', 'str', v.pipe(v.string(), v.regex(CODE_RE))),
   ],
   'file-start': [
@@ -245,7 +260,9 @@ function clip(text: string): string {
 }
 
 function serCaller(c: CallerSummary): string {
-  let out = `{"pid":${String(c.pid)},"uid":${String(c.uid)},"exe":${JSON.stringify(c.exe)}`;
+  let out = `{"pid":${String(c.pid)},"uid":${String(c.uid)}`;
+  if (c.sid !== undefined) out += `,"sid":${JSON.stringify(c.sid)}`;
+  out += `,"exe":${JSON.stringify(c.exe)}`;
   if (c.script !== undefined) out += `,"script":${JSON.stringify(c.script)}`;
   if (c.parentPid !== undefined) out += `,"parentPid":${String(c.parentPid)}`;
   if (c.parentExe !== undefined) out += `,"parentExe":${JSON.stringify(c.parentExe)}`;

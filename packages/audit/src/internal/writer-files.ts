@@ -9,6 +9,11 @@ import type { AuditRecord } from '../types.ts';
 
 const MAX_LINE = 4 * 1024 * 1024;
 const ignore = (): void => undefined;
+/**
+ * Windows has no uids or mode bits (stat reports uid 0 and 0o666): who may open the files is
+ * the directory's DACL, which the caller makes private (the Cora service checks its home's).
+ */
+const POSIX = process.platform !== 'win32';
 
 export async function checkDir(dir: string): Promise<void> {
   try {
@@ -22,6 +27,7 @@ export async function checkDir(dir: string): Promise<void> {
   }
   const info = await lstat(dir);
   if (!info.isDirectory()) throw new AuditError('UNSAFE_FILE', `${dir} is not a directory (or is a symlink)`);
+  if (!POSIX) return;
   if (info.uid !== process.geteuid?.())
     throw new AuditError('UNSAFE_FILE', `${dir} is owned by another user`);
   if ((info.mode & 0o077) !== 0) {
@@ -57,9 +63,9 @@ export async function openAppend(path: string): Promise<FileHandle> {
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new AuditError('UNSAFE_FILE', `${path} is not a regular file`);
-    if (info.uid !== process.geteuid?.())
+    if (POSIX && info.uid !== process.geteuid?.())
       throw new AuditError('UNSAFE_FILE', `${path} is owned by another user`);
-    if ((info.mode & 0o177) !== 0) {
+    if (POSIX && (info.mode & 0o177) !== 0) {
       throw new AuditError(
         'UNSAFE_FILE',
         `${path} has mode ${(info.mode & 0o777).toString(8)}, wider than 0600; chmod 600 it`,

@@ -20,8 +20,13 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   if (created !== undefined) await chmod(dir, 0o700);
 }
 
-/** fsync a directory so a rename in it is durable. */
+/**
+ * fsync a directory so a rename in it is durable. Windows: a no-op, as Node cannot open a
+ * directory to flush it there; the rename is an NTFS journal entry committed lazily, so a
+ * crash within seconds of a write can bring back the previous file (README "Windows").
+ */
 export async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
   const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();

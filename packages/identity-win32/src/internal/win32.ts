@@ -6,6 +6,12 @@ import koffi from 'koffi';
 import { BOGUS_PIPE_PID, filetime, sidToString, utf16 } from './pure.ts';
 
 const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
+const PROCESS_QUERY_INFORMATION = 0x0400;
+const PROCESS_VM_READ = 0x0010;
+/** x64 offsets: PEB.ProcessParameters; RTL_USER_PROCESS_PARAMETERS.CurrentDirectory.DosPath and .CommandLine. */
+const PEB_PROCESS_PARAMETERS = 0x20;
+const PARAMS_CURRENT_DIRECTORY = 0x38;
+const PARAMS_COMMAND_LINE = 0x70;
 const SYNCHRONIZE = 0x0010_0000;
 const TOKEN_QUERY = 0x0008;
 const TOKEN_USER_CLASS = 1;
@@ -34,6 +40,7 @@ interface Api {
   OpenProcessToken: Fn<[number, number, number[]], number>;
   GetTokenInformation: Fn<[number, number, Buffer, number, number[]], number>;
   NtQueryInformationProcess: Fn<[number, number, Buffer, number, number[]], number>;
+  ReadProcessMemory: Fn<[number, bigint, Buffer, number, number[]], number>;
 }
 
 let api: Api | undefined;
@@ -69,6 +76,9 @@ function load(): Api {
     ),
     NtQueryInformationProcess: nt.func(
       'uint32_t __stdcall NtQueryInformationProcess(intptr_t h, int cls, void *info, uint32_t length, _Out_ uint32_t *returned)',
+    ),
+    ReadProcessMemory: k32.func(
+      'int __stdcall ReadProcessMemory(intptr_t h, uint64_t address, _Out_ uint8_t *buf, uintptr_t size, _Out_ uintptr_t *read)',
     ),
   };
   return api;
@@ -200,4 +210,62 @@ export function tokenUserSid(h: number): string {
 /** This process's own token user SID (what a pipe's DACL and the caller check are made of). */
 export function ownSid(): string {
   return tokenUserSid(load().GetCurrentProcess());
+}
+
+/** What {@link processParameters} read from a process's own parameter block. */
+export interface ProcessParameters {
+  readonly commandLine: string | null;
+  /** The current directory, with its trailing backslash removed (but `C:\\` kept). */
+  readonly cwd: string | null;
+}
+
+/**
+ * The command line and current directory a process holds in its parameter block (PEB →
+ * RTL_USER_PROCESS_PARAMETERS, x64 layout), read through a second handle with PROCESS_VM_READ.
+ * Where `NtQueryInformationProcess(ProcessCommandLineInformation)` is missing (Wine; Windows
+ * before 8.1) this is the only source of argv, and it gives the cwd on every version. Both are
+ * the process's own word (it can rewrite them): evidence as weak as argv itself. The caller
+ * keeps a pinning handle open, so `pid` still names the same process.
+ *
+ * @param pid - a process pinned by the caller
+ * @returns the strings; null for what could not be read
+ */
+export function processParameters(pid: number): ProcessParameters {
+  const a = load();
+  const h = a.OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ, 0, pid);
+  if (h === 0) return { commandLine: null, cwd: null };
+  try {
+    const info = Buffer.alloc(48);
+    if (a.NtQueryInformationProcess(h, PROCESS_BASIC_INFORMATION, info, 48, [0]) !== 0) {
+      return { commandLine: null, cwd: null };
+    }
+    const peb = info.readBigUInt64LE(8);
+    const params = readPointer(a, h, peb + BigInt(PEB_PROCESS_PARAMETERS));
+    if (params === null || params === 0n) return { commandLine: null, cwd: null };
+    const line = readUnicodeString(a, h, params + BigInt(PARAMS_COMMAND_LINE));
+    const dir = readUnicodeString(a, h, params + BigInt(PARAMS_CURRENT_DIRECTORY));
+    return { commandLine: line, cwd: dir === null ? null : dir.replace(/(?<!^[A-Za-z]:)\\$/, '') };
+  } finally {
+    a.CloseHandle(h);
+  }
+}
+
+function readPointer(a: Api, h: number, address: bigint): bigint | null {
+  const out = Buffer.alloc(8);
+  const read = [0];
+  if (a.ReadProcessMemory(h, address, out, 8, read) === 0 || read[0] !== 8) return null;
+  return out.readBigUInt64LE(0);
+}
+
+/** A UNICODE_STRING { USHORT Length; USHORT MaximumLength; PWSTR Buffer } of another process. */
+function readUnicodeString(a: Api, h: number, address: bigint): string | null {
+  const header = Buffer.alloc(16);
+  const read = [0];
+  if (a.ReadProcessMemory(h, address, header, 16, read) === 0 || read[0] !== 16) return null;
+  const bytes = header.readUInt16LE(0);
+  const buffer = header.readBigUInt64LE(8);
+  if (bytes === 0 || bytes % 2 !== 0 || buffer === 0n) return null;
+  const text = Buffer.alloc(bytes);
+  if (a.ReadProcessMemory(h, buffer, text, bytes, read) === 0 || read[0] !== bytes) return null;
+  return text.toString('utf16le');
 }

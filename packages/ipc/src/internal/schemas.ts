@@ -36,7 +36,14 @@ const noNul = v.check((s: string) => !s.includes('\0'), 'contains NUL');
 /** A command-line item and the command line, within {@link EXEC_LIMITS}. */
 const Arg = v.pipe(v.string(), v.maxBytes(EXEC_LIMITS.maxArgBytes), noNul);
 const Argv = v.pipe(v.array(Arg), v.minLength(1), v.maxLength(EXEC_LIMITS.maxArgs));
-const AbsPath = v.pipe(v.string(), v.minLength(1), v.maxBytes(4096), v.startsWith('/'), noNul);
+// POSIX (`/…`) or a Windows drive path (`C:\…`): a Windows caller's cwd and paths.
+const AbsPath = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxBytes(4096),
+  v.check((s) => s.startsWith('/') || /^[A-Za-z]:\\/.test(s), 'must be an absolute path'),
+  noNul,
+);
 /** The caller's environment: each pair as {@link isCarriableEnvVar} says, at most maxEnvVars. */
 const Env = v.pipe(
   // v.record alone takes an array (['A=1'] would arrive as a variable named "0").

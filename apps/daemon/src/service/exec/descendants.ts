@@ -10,6 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { WNOHANG, lastErrno, loadSpawnLibc } from './internal/spawn-libc.ts';
+import { killAllChildrenWin32 } from './spawn-win32.ts';
 
 /** `PR_SET_CHILD_SUBREAPER` (<linux/prctl.h>). */
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -157,6 +158,8 @@ function killUntilGone(pick: (procs: ReadonlyMap<number, ProcInfo>) => number[])
  * @returns how many processes were signalled
  */
 export function killAllDescendants(): number {
+  // Windows: each child runs in a kill-on-close job that holds what it starts.
+  if (process.platform === 'win32') return killAllChildrenWin32();
   return killUntilGone((procs) => subtrees(procs, [process.pid]));
 }
 

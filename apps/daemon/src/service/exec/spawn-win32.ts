@@ -8,6 +8,7 @@ import { Socket } from 'node:net';
 import { isAbsolute } from 'node:path';
 import type Koffi from 'koffi';
 import type { SpawnedChild, SpawnOptions } from './spawn.ts';
+import { SpawnError } from './spawn-error.ts';
 import type { ChildExit } from './internal/spawn-wait.ts';
 import { commandLine, windowsEnvBlock } from './internal/win32-env.ts';
 
@@ -30,21 +31,6 @@ const ERROR_BAD_EXE_FORMAT = 193;
 const EXIT_POLL_MS = 25;
 /** The exit code a child killed through its job gets (TerminateJobObject). */
 export const KILLED_EXIT_CODE = 1;
-
-/** Why {@link spawnChildWin32} could not start the child (the codes of spawn.ts's SpawnError). */
-export class Win32SpawnError extends Error {
-  override readonly name = 'SpawnError';
-  readonly code: 'COMMAND_NOT_FOUND' | 'NOT_EXECUTABLE' | 'BAD_CWD' | 'SPAWN_FAILED';
-  /** GetLastError() of the failed call. */
-  readonly errno: number;
-  readonly path: string;
-  constructor(code: Win32SpawnError['code'], errno: number, path: string, message: string) {
-    super(message);
-    this.code = code;
-    this.errno = errno;
-    this.path = path;
-  }
-}
 
 interface Api {
   koffi: typeof Koffi;
@@ -120,7 +106,7 @@ function makePipe(a: Api, childReads: boolean): { ours: number; theirs: number }
   const r = [0];
   const w = [0];
   if (a.CreatePipe(r, w, null, 64 * 1024) === 0) {
-    throw new Win32SpawnError('SPAWN_FAILED', a.GetLastError(), '', 'cannot create a pipe for the child');
+    throw new SpawnError('SPAWN_FAILED', a.GetLastError(), '', 'cannot create a pipe for the child');
   }
   const [ours, theirs] = childReads ? [w[0] ?? 0, r[0] ?? 0] : [r[0] ?? 0, w[0] ?? 0];
   a.SetHandleInformation(theirs, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
@@ -131,7 +117,7 @@ function streamOf(a: Api, handle: number, readable: boolean): Socket {
   const fd = a.uvOpenOsfhandle(handle);
   if (fd < 0) {
     a.CloseHandle(handle);
-    throw new Win32SpawnError('SPAWN_FAILED', 0, '', 'cannot hand a child pipe to libuv');
+    throw new SpawnError('SPAWN_FAILED', 0, '', 'cannot hand a child pipe to libuv');
   }
   return new Socket({ fd, readable, writable: !readable });
 }
@@ -139,28 +125,27 @@ function streamOf(a: Api, handle: number, readable: boolean): Socket {
 /** A job that kills every process in it when its last handle closes (the service dies). */
 function killOnCloseJob(a: Api): number {
   const job = a.CreateJobObjectW(null, null);
-  if (job === 0)
-    throw new Win32SpawnError('SPAWN_FAILED', a.GetLastError(), '', 'cannot create a job object');
+  if (job === 0) throw new SpawnError('SPAWN_FAILED', a.GetLastError(), '', 'cannot create a job object');
   // JOBOBJECT_EXTENDED_LIMIT_INFORMATION (144 bytes on x64): BasicLimitInformation.LimitFlags at 16.
   const info = Buffer.alloc(144);
   info.writeUInt32LE(JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, 16);
   if (a.SetInformationJobObject(job, JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, info, info.length) === 0) {
     const code = a.GetLastError();
     a.CloseHandle(job);
-    throw new Win32SpawnError('SPAWN_FAILED', code, '', 'cannot set the job object to kill on close');
+    throw new SpawnError('SPAWN_FAILED', code, '', 'cannot set the job object to kill on close');
   }
   return job;
 }
 
-function failure(errno: number, file: string, cwd: string): Win32SpawnError {
-  if (errno === ERROR_DIRECTORY) return new Win32SpawnError('BAD_CWD', errno, cwd, `cannot run in ${cwd}`);
+function failure(errno: number, file: string, cwd: string): SpawnError {
+  if (errno === ERROR_DIRECTORY) return new SpawnError('BAD_CWD', errno, cwd, `cannot run in ${cwd}`);
   if (errno === ERROR_FILE_NOT_FOUND || errno === ERROR_PATH_NOT_FOUND) {
-    return new Win32SpawnError('COMMAND_NOT_FOUND', errno, file, `${file}: not found`);
+    return new SpawnError('COMMAND_NOT_FOUND', errno, file, `${file}: not found`);
   }
   if (errno === ERROR_ACCESS_DENIED || errno === ERROR_BAD_EXE_FORMAT) {
-    return new Win32SpawnError('NOT_EXECUTABLE', errno, file, `${file}: not an executable`);
+    return new SpawnError('NOT_EXECUTABLE', errno, file, `${file}: not an executable`);
   }
-  return new Win32SpawnError('SPAWN_FAILED', errno, file, `cannot start ${file} (error ${errno})`);
+  return new SpawnError('SPAWN_FAILED', errno, file, `cannot start ${file} (error ${errno})`);
 }
 
 interface Waiting {
@@ -169,6 +154,20 @@ interface Waiting {
 }
 const waiting = new Set<Waiting>();
 let poller: NodeJS.Timeout | null = null;
+/** The job object of every child not yet reaped (for {@link killAllChildrenWin32}). */
+const liveJobs = new Set<number>();
+
+/**
+ * Terminate the job of every child still running, and so everything each one started (lock:
+ * no process the service started keeps a secret past it, architecture §9).
+ * @returns how many jobs were terminated
+ */
+export function killAllChildrenWin32(): number {
+  if (liveJobs.size === 0) return 0;
+  const a = load();
+  for (const job of liveJobs) a.TerminateJobObject(job, KILLED_EXIT_CODE);
+  return liveJobs.size;
+}
 
 function watchExit(a: Api, w: Waiting): void {
   waiting.add(w);
@@ -199,29 +198,30 @@ function watchExit(a: Api, w: Waiting): void {
  * every other signal terminates the whole job (exit code {@link KILLED_EXIT_CODE}). Windows
  * reports no signal: `exited` has the exit code and `signal: null`.
  *
- * Not on Windows (a Win32SpawnError `SPAWN_FAILED`): `fd` (a pinned target's descriptor),
- * `confine` (Landlock), `pty` and `stdio` (passed descriptors).
+ * Not on Windows (a SpawnError `SPAWN_FAILED`): `fd` (a pinned target's descriptor),
+ * `confine`'s clean HOME and Landlock (its `detached: kill` is the job's own behaviour), `pty`
+ * and `stdio` (passed descriptors).
  *
  * @param options - file, argv, env, cwd
  * @returns the running child
  * @throws TypeError for a relative `file`/`cwd` or a bad env entry (named, never its value).
- * @throws Win32SpawnError `COMMAND_NOT_FOUND`, `NOT_EXECUTABLE`, `BAD_CWD`, `SPAWN_FAILED`.
+ * @throws SpawnError `COMMAND_NOT_FOUND`, `NOT_EXECUTABLE`, `BAD_CWD`, `SPAWN_FAILED`.
  */
 export function spawnChildWin32(options: SpawnOptions): SpawnedChild {
   const { file, argv, env, cwd } = options;
   if (!isAbsolute(file)) throw new TypeError('file must be an absolute path');
   if (!isAbsolute(cwd)) throw new TypeError('cwd must be an absolute path');
-  if (
-    options.fd !== undefined ||
-    options.confine !== undefined ||
-    options.pty !== undefined ||
-    options.stdio !== undefined
-  ) {
-    throw new Win32SpawnError(
+  // `detached: kill` needs nothing more: the job kills what the child leaves when it exits.
+  const confine = options.confine;
+  const confined =
+    confine !== undefined &&
+    (confine.home !== undefined || confine.write !== undefined || confine.connect !== undefined);
+  if (options.fd !== undefined || confined || options.pty !== undefined || options.stdio !== undefined) {
+    throw new SpawnError(
       'SPAWN_FAILED',
       0,
       file,
-      'fd, confine, pty and stdio are not offered on Windows',
+      'a pinned target, a clean HOME, Landlock, a pty and passed stdio are not offered on Windows',
     );
   }
   const line = Buffer.from(`${commandLine(argv)}\0`, 'utf16le');
@@ -265,7 +265,7 @@ export function spawnChildWin32(options: SpawnOptions): SpawnedChild {
       a.CloseHandle(thread);
       a.CloseHandle(process);
       // Not in the job: end it directly (it never ran: still suspended).
-      throw new Win32SpawnError('SPAWN_FAILED', code, file, 'cannot put the child in its job object');
+      throw new SpawnError('SPAWN_FAILED', code, file, 'cannot put the child in its job object');
     }
     a.ResumeThread(thread);
     a.CloseHandle(thread);
@@ -275,12 +275,14 @@ export function spawnChildWin32(options: SpawnOptions): SpawnedChild {
 
     const childJob = job;
     job = 0;
+    liveJobs.add(childJob);
     let reaped = false;
     const exited = new Promise<ChildExit>((resolve) => {
       watchExit(a, {
         process,
         done: (exit) => {
           reaped = true;
+          liveJobs.delete(childJob);
           a.CloseHandle(process);
           a.CloseHandle(childJob);
           resolve(exit);

@@ -29,48 +29,10 @@ import { planLaunch, type ConfinedLaunch } from './confine.ts';
 import { becomeSubreaper, killAdoptedSince, startTicks, trackChild, untrackChild } from './descendants.ts';
 import type { ChildExit } from './internal/spawn-wait.ts';
 import { closePty, openPty, type PtySize } from './pty.ts';
+import { SpawnError } from './spawn-error.ts';
+import { spawnChildWin32 } from './spawn-win32.ts';
 
-/** Why {@link spawnChild} could not start the child. */
-export const SpawnErrorCode = {
-  /** The file does not exist (ENOENT, ENOTDIR from exec). */
-  COMMAND_NOT_FOUND: 'COMMAND_NOT_FOUND',
-  /** The file exists but may not be executed (EACCES, EPERM, ENOEXEC, EISDIR). */
-  NOT_EXECUTABLE: 'NOT_EXECUTABLE',
-  /** The working directory does not exist or cannot be entered. */
-  BAD_CWD: 'BAD_CWD',
-  /** Anything else: pipes, resource limits (EAGAIN, EMFILE, ENOMEM). */
-  SPAWN_FAILED: 'SPAWN_FAILED',
-} as const;
-
-/** One of the values of {@link (SpawnErrorCode:variable)}. */
-export type SpawnErrorCode = (typeof SpawnErrorCode)[keyof typeof SpawnErrorCode];
-
-/** The error {@link spawnChild} throws; messages name the file or cwd, never env values. */
-export class SpawnError extends Error {
-  override readonly name = 'SpawnError';
-  readonly code: SpawnErrorCode;
-  /** The errno posix_spawn or a setup call returned. */
-  readonly errno: number;
-  /** The file or directory concerned. */
-  readonly path: string;
-
-  constructor(code: SpawnErrorCode, errno: number, path: string, message: string) {
-    super(message);
-    this.code = code;
-    this.errno = errno;
-    this.path = path;
-  }
-}
-
-/**
- * Type guard for {@link SpawnError}, optionally for one code.
- * @param value - anything caught
- * @param code - when given, the error must carry this code
- * @returns whether `value` is a SpawnError (with `code`)
- */
-export function isSpawnError(value: unknown, code?: SpawnErrorCode): value is SpawnError {
-  return value instanceof SpawnError && (code === undefined || value.code === code);
-}
+export { isSpawnError } from './spawn-error.ts';
 
 /** One environment entry: plain bytes (PATH, LANG…) or a secret in secure memory. */
 export interface SpawnEnvEntry {
@@ -198,6 +160,8 @@ const EXEC_FD = 3;
  * ```
  */
 export function spawnChild(options: SpawnOptions): SpawnedChild {
+  // Windows: CreateProcessW in a kill-on-close job (spawn-win32.ts); no fd, confine, pty, stdio.
+  if (process.platform === 'win32') return spawnChildWin32(options);
   const { file, argv, env, cwd, fd, confine } = options;
   checkInputs(file, argv, env, cwd);
   if (fd !== undefined && (!Number.isInteger(fd) || fd < 3))

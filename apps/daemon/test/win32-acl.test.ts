@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The pure half of win32-home.ts; the ACL calls run under Wine (test/win32/home.win.ts).
+// The pure half of win32-acl.ts; the ACL calls run under Wine (test/win32/home.win.ts).
 import { describe, expect, it } from 'vitest';
-import { allowTrustees, privateDirSddl, windowsVaultHome } from '../src/service/win32-home.ts';
+import { allowTrustees, privateDirSddl, windowsVaultHome } from '../src/shared/win32-acl.ts';
 
 const SID = 'S-1-5-21-1-2-3-1001';
 
@@ -21,6 +21,8 @@ describe('win32 vault home', () => {
     expect(allowTrustees(`D:P(A;OICI;FA;;;${SID})`)).toEqual([SID]);
     expect(allowTrustees('D:(A;OICI;FA;;;SY)(D;;FA;;;WD)(A;;0x1200a9;;;BU)')).toEqual(['SY', 'BU']);
     expect(allowTrustees(`O:${SID}G:S-1-5-21-1-2-3-513D:AI(A;ID;FA;;;AU)S:(ML;;NW;;;LW)`)).toEqual(['AU']);
-    expect(allowTrustees('D:NO_ACCESS_CONTROL')).toEqual([]);
+    // A null DACL grants everyone everything: it must not pass for private.
+    expect(allowTrustees('D:NO_ACCESS_CONTROL')).toEqual(['WD']);
+    expect(allowTrustees('D:PNO_ACCESS_CONTROL')).toEqual(['WD']);
   });
 });

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// The vault home on Windows (SECURITY.md "Windows"): `%LOCALAPPDATA%\Cora` (or CORA_HOME) with a
-// protected DACL for the user alone, checked like the Linux 0700 check; and no error dialogs
-// for the service. Not yet called by the service (the daemon does not run on Windows yet).
+// Private files on Windows (SECURITY.md "Windows"): the vault home `%LOCALAPPDATA%\Cora` (or
+// CORA_HOME) with a protected DACL for the user alone, checked where Linux checks uid and mode
+// (the home, a passphrase file); and no error dialogs for the service.
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { win32 } from 'node:path';
@@ -31,8 +31,12 @@ export function privateDirSddl(sid: string): string {
   return `D:P(A;OICI;FA;;;${sid})`;
 }
 
-/** The trustees of the allow entries of an SDDL string's DACL (deny entries only restrict). */
+/**
+ * The trustees of the allow entries of an SDDL string's DACL (deny entries only restrict). A
+ * null DACL (`NO_ACCESS_CONTROL`) lets everyone in: it answers `WD` (Everyone).
+ */
 export function allowTrustees(sddl: string): string[] {
+  if (/D:[A-Z]*NO_ACCESS_CONTROL/.test(sddl)) return ['WD'];
   const dacl = /D:[A-Z]*((?:\([^)]*\))*)/.exec(sddl)?.[1] ?? '';
   const trustees: string[] = [];
   for (const match of dacl.matchAll(/\(([^)]*)\)/g)) {
@@ -78,8 +82,8 @@ function load(): Api {
   return api;
 }
 
-/** The DACL of `path` as an SDDL string. */
-export function readDirSddl(path: string): string {
+/** The DACL of `path` (a file or a directory) as an SDDL string. */
+export function readSddl(path: string): string {
   const a = load();
   let buffer = Buffer.alloc(1024);
   const needed = [0];
@@ -111,30 +115,51 @@ export function readDirSddl(path: string): string {
  * @throws Error naming the directory and the trustee that should not be there.
  */
 export function ensurePrivateDirWin32(dir: string, sid: string): void {
-  const sddl = privateDirSddl(sid);
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true });
-    const a = load();
-    const sd: unknown[] = [null];
-    if (a.toSd(sddl, SDDL_REVISION_1, sd, null) === 0) {
-      throw new Error(`cannot build the ACL for ${dir} (error ${a.getLastError()})`);
-    }
-    try {
-      if (
-        a.setFileSecurity(dir, DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, sd[0]) === 0
-      ) {
-        throw new Error(`cannot set the ACL of ${dir} (error ${a.getLastError()})`);
-      }
-    } finally {
-      a.localFree(sd[0]);
-    }
+    restrictToUserWin32(dir, sid);
   }
-  const others = allowTrustees(readDirSddl(dir)).filter((t) => t !== sid && !SYSTEM_TRUSTEES.has(t));
+  const others = othersAllowed(dir, sid);
   if (others.length > 0) {
     throw new Error(
       `${dir} lets ${others.join(', ')} in: give it to your user alone (icacls ${dir} /inheritance:r /grant:r %USERNAME%:F)`,
     );
   }
+}
+
+/**
+ * Give `path` the DACL {@link privateDirSddl}: the user alone, protected from inheritance.
+ * @param path - a file or directory
+ * @param sid - the user's SID
+ * @throws Error when the ACL cannot be built or set
+ */
+export function restrictToUserWin32(path: string, sid: string): void {
+  const a = load();
+  const sd: unknown[] = [null];
+  if (a.toSd(privateDirSddl(sid), SDDL_REVISION_1, sd, null) === 0) {
+    throw new Error(`cannot build the ACL for ${path} (error ${a.getLastError()})`);
+  }
+  try {
+    if (
+      a.setFileSecurity(path, DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, sd[0]) === 0
+    ) {
+      throw new Error(`cannot set the ACL of ${path} (error ${a.getLastError()})`);
+    }
+  } finally {
+    a.localFree(sd[0]);
+  }
+}
+
+/**
+ * Who besides `sid` (and SYSTEM / Administrators) the DACL of `path` allows in: the Windows
+ * counterpart of Linux's "owned by us, no group or other bits" check.
+ * @param path - a file or directory
+ * @param sid - the user's SID
+ * @returns the other trustees (SDDL names or SIDs); empty when the path is private
+ * @throws Error when the DACL cannot be read
+ */
+export function othersAllowed(path: string, sid: string): string[] {
+  return allowTrustees(readSddl(path)).filter((t) => t !== sid && !SYSTEM_TRUSTEES.has(t));
 }
 
 /**

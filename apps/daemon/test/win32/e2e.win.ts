@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+// `cr` end to end on Windows node.exe under Wine (tooling/test-windows.sh): init, unlock, a
+// secret, a task, exec with masked output and exit code, lock, then the refusals that must follow.
+// The CLI and service are the Node-22 bundle of the same sources (tooling/scripts/wine-bundle.ts),
+// named by CORA_WIN_CLI; each `cr` is a real node.exe process talking to the real service over
+// its named pipe. Wine is not Windows for security (SECURITY.md "Windows"): what this shows is
+// the mechanics, not the DACLs.
+import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { processIdentity } from '@cora/identity';
+import { ensurePrivateDirWin32, restrictToUserWin32 } from '../../src/shared/win32-acl.ts';
+
+const cli = process.env['CORA_WIN_CLI'];
+const dir = mkdtempSync(join(tmpdir(), 'cora-e2e-'));
+const home = join(dir, 'home');
+// The passphrase file must be private: in a folder whose DACL lets the user alone in.
+const passDir = join(dir, 'private');
+const passFile = join(passDir, 'pass');
+// Printable, so the child can print it; 32 random bytes in hex.
+const value = randomBytes(16).toString('hex');
+
+interface Run {
+  readonly code: number | null;
+  readonly out: string;
+  readonly err: string;
+}
+
+function cr(args: readonly string[], input?: string): Run {
+  if (cli === undefined) throw new Error('CORA_WIN_CLI is not set (run tooling/test-windows.sh)');
+  const result = spawnSync(process.execPath, ['--disable-sigusr1', cli, ...args], {
+    env: { ...process.env, CORA_HOME: home },
+    input: input ?? '',
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, out: result.stdout, err: result.stderr };
+}
+
+/** The service's log, for the message of a failed step (it never holds a value). */
+function serviceLog(): string {
+  try {
+    return readFileSync(join(home, 'service.log'), 'utf8');
+  } catch {
+    return '(no service.log)';
+  }
+}
+
+function ok(args: readonly string[], input?: string): Run {
+  const run = cr(args, input);
+  assert.equal(
+    run.code,
+    0,
+    `cr ${args.join(' ')} exited ${String(run.code)}: ${run.err}${run.out}\nservice.log:\n${serviceLog()}`,
+  );
+  return run;
+}
+
+const withPass = ['--passphrase-file', passFile];
+
+void describe('cr end to end under Windows node.exe', { skip: cli === undefined }, () => {
+  before(async () => {
+    const self = await processIdentity(process.pid);
+    self.close();
+    const sid = self.identity.sid ?? '';
+    ensurePrivateDirWin32(passDir, sid);
+    writeFileSync(passFile, `${randomBytes(12).toString('hex')}\n`);
+    // Windows would give the file its folder's DACL; Wine does not inherit it.
+    restrictToUserWin32(passFile, sid);
+  });
+  after(() => {
+    cr(['stop']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  void it('should init, unlock, store a secret and add a task', () => {
+    ok(['init', ...withPass]);
+    ok(['unlock', ...withPass]);
+    ok(['secrets', 'set', 'API_KEY', ...withPass], value);
+    const list = ok(['secrets', 'list']);
+    assert.match(list.out, /API_KEY/);
+    assert.ok(!list.out.includes(value) && !list.err.includes(value));
+    ok([
+      'policy',
+      'task',
+      'add',
+      'demo',
+      'API_KEY',
+      '--target',
+      process.execPath,
+      '--allow-interpreter',
+      ...withPass,
+    ]);
+  });
+
+  void it('should run the task with the secret injected and masked in its output', () => {
+    const run = ok([
+      'exec',
+      'demo',
+      '--',
+      process.execPath,
+      '-e',
+      'console.log("key=" + process.env.API_KEY)',
+    ]);
+    assert.ok(!run.out.includes(value), 'the value reached the caller');
+    assert.ok(!run.err.includes(value), 'the value reached the caller');
+    assert.match(run.out, /key=<concealed:API_KEY>/);
+    // The child had the real value: its length (not the value) goes out unmasked.
+    const length = ok([
+      'exec',
+      'demo',
+      '--',
+      process.execPath,
+      '-e',
+      'console.log(process.env.API_KEY.length)',
+    ]);
+    assert.equal(length.out.trim(), String(value.length));
+  });
+
+  void it("should return the child's exit code and its stderr masked", () => {
+    const run = cr([
+      'exec',
+      'demo',
+      '--',
+      process.execPath,
+      '-e',
+      'process.stderr.write(process.env.API_KEY + "\\n"); process.exit(7)',
+    ]);
+    assert.equal(run.code, 7, run.err);
+    assert.ok(!run.err.includes(value));
+    assert.match(run.err, /<concealed:API_KEY>/);
+  });
+
+  void it('should record the exec in an audit log that holds no value and verifies', () => {
+    const verify = ok(['audit', 'verify']);
+    assert.match(verify.out, /ok|verified/i);
+    const log = readFileSync(join(home, 'audit.jsonl'));
+    assert.ok(!log.includes(Buffer.from(value)), 'the audit log holds the value');
+  });
+
+  void it('should lock, then refuse exec until unlocked again', () => {
+    ok(['lock']);
+    const status = ok(['status']);
+    assert.match(status.out, /locked/i);
+    const refused = cr(['exec', 'demo', '--', process.execPath, '-e', '0']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.err, /locked/i);
+    ok(['unlock', ...withPass]);
+    const again = ok(['exec', 'demo', '--', process.execPath, '-e', 'console.log(process.env.API_KEY)']);
+    assert.match(again.out, /<concealed:API_KEY>/);
+    ok(['lock']);
+  });
+});
