@@ -18,6 +18,7 @@ import type {
 } from '@cora/identity';
 import { PIPE_HANDLE, type PipeHandleInfo } from './pipe-handle.ts';
 import { splitCommandLine } from './internal/pure.ts';
+import { scriptEvidenceWin32 } from './internal/script.ts';
 import {
   closeHandle,
   commandLine,
@@ -90,6 +91,12 @@ function read<T>(h: PlatformHost, pid: number, what: string, get: () => T): T {
       pid,
     });
   }
+}
+
+/** `{ script }` for an interpreter running a script, else nothing (exactOptionalPropertyTypes). */
+function scriptOf(exe: string, argv: readonly string[], cwd: string | null): Pick<CallerIdentity, 'script'> {
+  const script = scriptEvidenceWin32(exe, argv, cwd);
+  return script === undefined ? {} : { script };
 }
 
 function tryRead<T>(get: () => T): T | null {
@@ -258,6 +265,7 @@ async function verify(
     exe,
     ...(exeSha256 === undefined ? {} : { exeSha256 }),
     argv: Object.freeze(argv),
+    ...scriptOf(exe, argv, params?.cwd ?? null),
     startTime,
     ancestry: Object.freeze(ancestry),
     pinned: true,

@@ -5,6 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import koffi from 'koffi';
 import { IdentityError, isIdentityError, type PlatformHost } from '@cora/identity';
@@ -147,6 +150,33 @@ void describe('@cora/identity-win32 under Windows node.exe', () => {
       assert.ok(isIdentityError(error, 'NO_PEER_CREDENTIALS'), String(error));
     } finally {
       CloseHandle(pipe);
+    }
+  });
+
+  void it("should name a relative script by the caller's own current directory", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cora-script-'));
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'run.js'), 'console.log("up"); setInterval(() => {}, 1000);');
+    const child = spawn(process.execPath, ['--no-warnings', 'sub\\run.js'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    try {
+      await once(child.stdout, 'data');
+      const platform = createIdentityPlatform(host);
+      const peer = await platform.processIdentity(child.pid ?? 0, {});
+      assert.deepEqual(peer.identity.argv.slice(1), ['--no-warnings', 'sub\\run.js']);
+      assert.deepEqual(peer.identity.script, {
+        interpreter: 'node',
+        path: join(dir, 'sub', 'run.js'),
+        weak: true,
+      });
+      peer.close();
+    } finally {
+      child.kill();
+      await once(child, 'exit');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
