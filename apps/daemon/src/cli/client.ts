@@ -30,7 +30,7 @@ import { CrError } from '../shared/errors.ts';
 import { serviceSocketPath } from '../shared/paths.ts';
 import { VERSION } from '../shared/version.ts';
 import type { PolicyWriteOptions } from '../shared/policy-checks.ts';
-import { notOurService } from './service-check.ts';
+import { notOurService, notOurServiceWin32 } from './service-check.ts';
 import { fromWire } from './wire-errors.ts';
 
 /**
@@ -185,8 +185,11 @@ export async function connectService(
         ...(options.noSecrets === true && process.platform !== 'win32'
           ? { verifyPeer: false }
           : {
-              checkServer: ({ pid }: { readonly pid: number }) => {
-                const why = notOurService(pid, home);
+              checkServer: async ({ pid }: { readonly pid: number }) => {
+                const why =
+                  process.platform === 'win32'
+                    ? await notOurServiceWin32(pid, home)
+                    : notOurService(pid, home);
                 if (why !== null) throw new Error(why);
               },
             }),

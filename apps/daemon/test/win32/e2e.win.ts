@@ -5,7 +5,8 @@
 // named by CORA_WIN_CLI; each `cr` is a real node.exe process talking to the real service over
 // its named pipe. Wine is not Windows for security (SECURITY.md "Windows"): what this shows is
 // the mechanics, not the DACLs.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -153,5 +154,36 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
     const again = ok(['exec', 'demo', '--', process.execPath, '-e', 'console.log(process.env.API_KEY)']);
     assert.match(again.out, /<concealed:API_KEY>/);
     ok(['lock']);
+  });
+
+  void it('should send nothing to an impostor on the vault pipe once the service is gone', async () => {
+    const pipe = /listening on (\\\\\.\\pipe\\\S+)/.exec(serviceLog())?.[1];
+    assert.ok(pipe !== undefined, 'the service logged its pipe');
+    ok(['stop']);
+    // A same-user process takes the name and counts what it is sent.
+    const impostor = spawn(
+      process.execPath,
+      [
+        '-e',
+        `let got = 0;
+         const server = require('net').createServer((s) => s.on('data', (d) => { got += d.length; }));
+         server.listen(${JSON.stringify(pipe)}, () => console.log('listening'));
+         process.stdin.on('end', () => { console.log('got ' + got); process.exit(0); });
+         process.stdin.resume();`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const out: Buffer[] = [];
+    impostor.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    await once(impostor.stdout, 'data');
+    try {
+      const refused = cr(['unlock', ...withPass]);
+      assert.notEqual(refused.code, 0, refused.out);
+      assert.match(refused.err, /does not run this installation|not your Cora service|holds the socket/i);
+    } finally {
+      impostor.stdin.end();
+      await once(impostor, 'exit');
+    }
+    assert.match(Buffer.concat(out).toString(), /got 0\b/, 'the impostor was sent bytes');
   });
 });
