@@ -178,7 +178,9 @@ timeout "${CORA_WIN_TIMEOUT:-900}" "${WINE_BASE[@]}" "${WIN_ENV[@]}" wine "$NODE
   "${files[@]}" >"$out" 2>&1 || status=$?
 cat "$out"
 count() { sed -n "s/^ℹ $1 \([0-9]*\)\r\?$/\1/p" "$out" | tail -1; }
-passed="$(count pass)" failed="$(count fail)" skipped="$(count skipped)"
+passed="$(count pass)" failed="$(count fail)" skipped="$(count skipped)" cancelled="$(count cancelled)"
+# A test that timed out is "cancelled": it failed too.
+[ -n "$failed" ] && failed=$((failed + ${cancelled:-0}))
 rm -f "$out"
 if [ -z "$passed" ]; then
   log "no test summary from node.exe (exit $status)"

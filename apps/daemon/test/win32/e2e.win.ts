@@ -143,6 +143,39 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
     assert.ok(!log.includes(Buffer.from(value)), 'the audit log holds the value');
   });
 
+  void it('should refuse a passphrase file that lets anyone else in', () => {
+    const open = join(dir, 'open-pass');
+    writeFileSync(open, readFileSync(passFile));
+    // Wine gives a new file no DACL (everyone may open it): refused before it is read.
+    const run = cr(['secrets', 'set', 'OTHER', '--passphrase-file', open], 'x'.repeat(12));
+    assert.notEqual(run.code, 0);
+    assert.match(run.err, /lets .* in/);
+  });
+
+  void it('should end a running child when the vault is locked', { timeout: 30_000 }, async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--disable-sigusr1',
+        cli ?? '',
+        'exec',
+        'demo',
+        '--',
+        process.execPath,
+        '-e',
+        'console.log("up"); setInterval(() => {}, 1000)',
+      ],
+      { env: { ...process.env, CORA_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    await once(child.stdout, 'data');
+    const started = Date.now();
+    ok(['lock']);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.notEqual(code, 0, 'the exec ended by the lock reports a failure');
+    assert.ok(Date.now() - started < 15_000, 'the child outlived the lock');
+    ok(['unlock', ...withPass]);
+  });
+
   void it('should lock, then refuse exec until unlocked again', () => {
     ok(['lock']);
     const status = ok(['status']);
