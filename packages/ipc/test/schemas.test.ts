@@ -159,6 +159,8 @@ const FIELDS: [string, RequestType, Record<string, unknown>, number | undefined,
   ['an exec cwd of 4096 bytes', 'exec', { cwd: `/${long(4095)}` }, undefined, 'ok'],
   ['an exec cwd of 4097 bytes', 'exec', { cwd: `/${long(4096)}` }, undefined, 'BAD_REQUEST'],
   ['an exec cwd with a NUL', 'exec', { cwd: '/tmp\0/etc' }, undefined, 'BAD_REQUEST'],
+  // A Windows path is relative to a POSIX service (and the other way round on Windows).
+  ['an exec cwd that is a Windows drive path', 'exec', { cwd: 'C:\\Users\\me' }, undefined, 'BAD_REQUEST'],
   ['an exec argv item that is a number', 'exec', { argv: ['/bin/true', 1] }, undefined, 'BAD_REQUEST'],
   ['an exec tty of "yes"', 'exec', { tty: 'yes' }, undefined, 'BAD_REQUEST'],
   ['an exec env that is an array', 'exec', { env: ['A=1'] }, undefined, 'BAD_REQUEST'],

@@ -36,12 +36,15 @@ const noNul = v.check((s: string) => !s.includes('\0'), 'contains NUL');
 /** A command-line item and the command line, within {@link EXEC_LIMITS}. */
 const Arg = v.pipe(v.string(), v.maxBytes(EXEC_LIMITS.maxArgBytes), noNul);
 const Argv = v.pipe(v.array(Arg), v.minLength(1), v.maxLength(EXEC_LIMITS.maxArgs));
-// POSIX (`/…`) or a Windows drive path (`C:\…`): a Windows caller's cwd and paths.
+// Absolute in this platform's form: `/…`, or a drive path (`C:\…`) on Windows. A Windows
+// path sent to a POSIX service would be taken as relative, and the other way round.
+const absolute: (s: string) => boolean =
+  process.platform === 'win32' ? (s) => /^[A-Za-z]:\\/.test(s) : (s) => s.startsWith('/');
 const AbsPath = v.pipe(
   v.string(),
   v.minLength(1),
   v.maxBytes(4096),
-  v.check((s) => s.startsWith('/') || /^[A-Za-z]:\\/.test(s), 'must be an absolute path'),
+  v.check(absolute, 'must be an absolute path'),
   noNul,
 );
 /** The caller's environment: each pair as {@link isCarriableEnvVar} says, at most maxEnvVars. */
