@@ -143,6 +143,20 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
     assert.ok(!log.includes(Buffer.from(value)), 'the audit log holds the value');
   });
 
+  void it('should say what Windows does not offer: cr agent refused, cr doctor without Linux checks', () => {
+    const agent = cr(['agent', '--', process.execPath, '-e', '0']);
+    assert.notEqual(agent.code, 0);
+    assert.match(agent.err, /Landlock/);
+    const doctor = cr(['doctor', '--json']);
+    const checks = JSON.parse(doctor.out) as { check: string; status: string; detail: string }[];
+    assert.deepEqual(
+      checks.map((c) => c.check),
+      ['node', 'platform', 'home', 'service', 'audit'],
+    );
+    assert.ok(!doctor.out.includes('the check itself failed'), doctor.out);
+    assert.equal(checks.find((c) => c.check === 'home')?.status, 'ok', doctor.out);
+  });
+
   void it('should refuse a passphrase file that lets anyone else in', () => {
     const open = join(dir, 'open-pass');
     writeFileSync(open, readFileSync(passFile));

@@ -169,6 +169,13 @@ function buildAgentSpec(
 export async function cmdAgent(argv: readonly string[], options: AgentOptions): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) throw new CrError('USAGE', 'usage: cr agent [--profile NAME] -- COMMAND [ARG…]');
+  // Landlock is the confinement (@cora/sandbox): there is nothing to confine with elsewhere.
+  if (process.platform !== 'linux') {
+    throw new CrError(
+      'UNAVAILABLE',
+      `cr agent confines an agent with Landlock, which ${process.platform} does not have; run the agent as it is and give it only cr exec (SECURITY.md, per platform)`,
+    );
+  }
   const env = agentEnvironment(process.env);
   const file = resolveCommand(command, env['PATH'] ?? '', process.cwd()).resolved;
   if (file === null) throw new CrError('NOT_FOUND', `${command}: command not found on PATH`);

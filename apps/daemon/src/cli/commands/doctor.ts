@@ -255,6 +255,14 @@ async function audit(context: Context): Promise<Finding> {
   return ok(`${String(report.records)} records, chain and MACs check`);
 }
 
+/** Windows: what the Linux kernel checks stand for there, and what is missing (SECURITY.md). */
+function windowsPlatform(): Finding {
+  return warn(
+    'Windows: a process of yours can read the service memory (no non-dumpable flag); no Landlock (cr agent and confined tasks are not offered), no pty, no pinned targets',
+    'see SECURITY.md, "Windows"; give agents cr exec only',
+  );
+}
+
 /** Connect without ever starting a service; a refusal (an impostor) is the finding. */
 async function gather(): Promise<Context> {
   const home = coraHome();
@@ -304,13 +312,18 @@ export async function cmdDoctor(options: { json?: boolean }): Promise<number> {
   const results: DoctorResult[] = [];
   try {
     results.push(await run('node', node));
-    results.push(await run('memlock', () => memlock(context)));
-    results.push(await run('core-dumps', () => coreDumps(context)));
-    results.push(await run('ptrace', ptrace));
-    results.push(await run('pidfd', pidfds));
-    results.push(await run('landlock', landlock));
+    if (process.platform === 'win32') {
+      // The Linux kernel checks have no Windows counterpart: say what that leaves instead.
+      results.push(await run('platform', windowsPlatform));
+    } else {
+      results.push(await run('memlock', () => memlock(context)));
+      results.push(await run('core-dumps', () => coreDumps(context)));
+      results.push(await run('ptrace', ptrace));
+      results.push(await run('pidfd', pidfds));
+      results.push(await run('landlock', landlock));
+    }
     results.push(await run('home', () => home(context)));
-    results.push(await run('socket-dir', () => socketDir(context)));
+    if (process.platform !== 'win32') results.push(await run('socket-dir', () => socketDir(context)));
     results.push(await run('service', () => service(context)));
     results.push(await run('audit', () => audit(context)));
   } finally {
