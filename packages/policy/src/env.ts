@@ -20,6 +20,35 @@ export const BASE_ENV_NAMES: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * On Windows, the system's own variables a child needs to run at all (without `SystemRoot`
+ * much of Windows fails: sockets, crypto, the C runtime), besides {@link BASE_ENV_NAMES}.
+ * Compared upper-cased there: Windows names ignore case.
+ */
+export const WINDOWS_BASE_ENV_NAMES: readonly string[] = Object.freeze([
+  'SYSTEMROOT',
+  'WINDIR',
+  'SYSTEMDRIVE',
+  'PATHEXT',
+  'COMSPEC',
+  'TEMP',
+  'TMP',
+  'USERPROFILE',
+  'HOMEDRIVE',
+  'HOMEPATH',
+  'USERNAME',
+  'USERDOMAIN',
+  'APPDATA',
+  'LOCALAPPDATA',
+  'PROGRAMDATA',
+  'PROGRAMFILES',
+  'PROGRAMFILES(X86)',
+  'COMMONPROGRAMFILES',
+  'NUMBER_OF_PROCESSORS',
+  'PROCESSOR_ARCHITECTURE',
+  'OS',
+]);
+
+/**
  * Exact names (compared upper-cased) that make a loader, an interpreter, a shell or a tool
  * run code or trust something the task's author did not choose. Never passed (architecture §7).
  * The list is a decision, written out in the README ("Environment").
@@ -141,7 +170,13 @@ export function isHookVariable(name: string): boolean {
 }
 
 /** `true` for the names of the minimal base environment (architecture §7). */
-function isBaseName(name: string): boolean {
+function isBaseName(name: string, windows: boolean): boolean {
+  if (windows) {
+    const upper = name.toUpperCase();
+    return (
+      BASE_ENV_NAMES.includes(upper) || WINDOWS_BASE_ENV_NAMES.includes(upper) || /^LC_[A-Z_]+$/.test(upper)
+    );
+  }
   return BASE_ENV_NAMES.includes(name) || /^LC_[A-Z_]+$/.test(name);
 }
 
@@ -162,7 +197,9 @@ export interface NamedSecret {
  * The environment of a task's child (architecture §7): the minimal base taken from `base` (PATH,
  * HOME, USER, LOGNAME, SHELL, LANG, LC_*, TERM, TZ, TMPDIR), then the task's `env_pass`
  * variables from `base`, then the task's secrets. A later entry replaces an earlier one of
- * the same name. Hook variables ({@link isHookVariable}) are dropped at every stage, even
+ * the same name. For a Windows child (`platform` win32) the base also holds the system's own
+ * variables ({@link WINDOWS_BASE_ENV_NAMES}) and names compare without case, as Windows does:
+ * a secret `API_KEY` replaces a passed `api_key`, which would otherwise shadow it. Hook variables ({@link isHookVariable}) are dropped at every stage, even
  * when `env_pass` or a secret names one. Secret values are returned as the very
  * `SecretBuf` instances given (never copied, never turned into strings); the caller
  * keeps ownership and builds the spawn block from them.
@@ -170,7 +207,8 @@ export interface NamedSecret {
  * @param base - The caller's environment (plain, non-secret strings).
  * @param task - The task being run (its `env_pass`).
  * @param secrets - The task's secrets, each with its secure buffer.
- * @returns Entries sorted by name, each name once.
+ * @param platform - Where the child runs (default: this process's platform).
+ * @returns Entries sorted by name, each name once (once whatever its case, on Windows).
  * @example
  * ```ts
  * const env = childEnvironment(callerEnv, policy.tasks['deploy']!, [{ name: 'TOKEN', value: buf }]);
@@ -180,7 +218,10 @@ export function childEnvironment(
   base: Readonly<Record<string, string | undefined>>,
   task: Pick<Task, 'env_pass'>,
   secrets: readonly NamedSecret[],
+  platform: NodeJS.Platform = process.platform,
 ): EnvEntry[] {
+  const windows = platform === 'win32';
+  const key = (name: string): string => (windows ? name.toUpperCase() : name);
   const out = new Map<string, EnvEntry>();
   const encoder = new TextEncoder();
   const plain = (name: string): void => {
@@ -188,17 +229,21 @@ export function childEnvironment(
     const value = base[name];
     // A NUL cannot be carried in an environment block; such a variable is left out.
     if (typeof value !== 'string' || value.includes('\0')) return;
-    out.set(name, { name, value: encoder.encode(value) });
+    out.set(key(name), { name, value: encoder.encode(value) });
   };
-  for (const name of Object.keys(base).sort()) {
-    if (isBaseName(name) && !isHookVariable(name)) plain(name);
+  const names = Object.keys(base).sort();
+  for (const name of names) {
+    if (isBaseName(name, windows) && !isHookVariable(name)) plain(name);
   }
-  for (const name of task.env_pass ?? []) {
-    if (ENV_NAME.test(name) && !isHookVariable(name)) plain(name);
+  for (const wanted of task.env_pass ?? []) {
+    if (!ENV_NAME.test(wanted) || isHookVariable(wanted)) continue;
+    // Windows: `env_pass: [Path]` takes the caller's `PATH` too.
+    if (windows) for (const name of names.filter((n) => key(n) === key(wanted))) plain(name);
+    else plain(wanted);
   }
   for (const secret of secrets) {
     if (ENV_NAME.test(secret.name) && !isHookVariable(secret.name)) {
-      out.set(secret.name, { name: secret.name, value: secret.value });
+      out.set(key(secret.name), { name: secret.name, value: secret.value });
     }
   }
   return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -19,7 +19,7 @@ export {
 export type { Policy, CallerRule, Task, Approve } from './schema.ts';
 export { evaluate, explain, targetsToResolve, ReasonCode, CALLER_REASONS } from './evaluate.ts';
 export type { Decision, EvaluationRequest, EvaluationContext, GrantQuery } from './evaluate.ts';
-export { childEnvironment, isHookVariable, BASE_ENV_NAMES } from './env.ts';
+export { childEnvironment, isHookVariable, BASE_ENV_NAMES, WINDOWS_BASE_ENV_NAMES } from './env.ts';
 export { isInterpreter, parseDuration, parseCallerSpec, formatCallerSpec } from './helpers.ts';
 export { describeConfinement, landlockAbiNeeded } from './confine.ts';
 export type { TaskConfinement } from './confine.ts';

@@ -127,6 +127,34 @@ describe('childEnvironment', () => {
     expect(env.find((e) => e.name === 'HOME')?.value).toBe(home);
   });
 
+  it("should give a Windows child the system's own variables, in the caller's case, and no case twin", () => {
+    const windows = {
+      Path: 'C:\\Windows\\system32',
+      SystemRoot: 'C:\\Windows',
+      PATHEXT: '.COM;.EXE',
+      TEMP: 'C:\\Temp',
+      ComSpec: 'C:\\Windows\\system32\\cmd.exe',
+      api_key: 'the caller shadowing the secret',
+      Proxy_Url: 'http://proxy',
+      NODE_OPTIONS: '--require C:\\evil.js',
+      node_options: '--require C:\\evil.js',
+      RANDOM_THING: 'not passed',
+    };
+    const key = secret('the-injected-value');
+    const env = childEnvironment(
+      windows,
+      { env_pass: ['api_key', 'PROXY_URL', 'node_options'] },
+      [{ name: 'API_KEY', value: key }],
+      'win32',
+    );
+    expect(names(env)).toEqual(['API_KEY', 'ComSpec', 'PATHEXT', 'Path', 'Proxy_Url', 'SystemRoot', 'TEMP']);
+    expect(env.find((e) => e.name === 'API_KEY')?.value).toBe(key);
+    // The same caller on Linux: case matters, and the Windows names are not base there.
+    expect(
+      names(childEnvironment(windows, { env_pass: ['api_key'] }, [{ name: 'API_KEY', value: key }], 'linux')),
+    ).toEqual(['API_KEY', 'api_key']);
+  });
+
   it('should refuse bad names in env_pass and secrets', () => {
     const value = secret('v-value');
     const env = childEnvironment({ 'A=B': 'x', PATH: '/bin' }, { env_pass: ['A=B'] }, [

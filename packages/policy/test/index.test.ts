@@ -14,6 +14,7 @@ describe('@cora/policy entry point', () => {
         "PolicyError": "function",
         "PolicyErrorCode": "object",
         "ReasonCode": "object",
+        "WINDOWS_BASE_ENV_NAMES": "object",
         "addTask": "function",
         "allowCaller": "function",
         "childEnvironment": "function",

@@ -120,6 +120,17 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
       'console.log(process.env.API_KEY.length)',
     ]);
     assert.equal(length.out.trim(), String(value.length));
+    // The system's own variables reach the child (Wine adds only SystemRoot, SystemDrive and
+    // WINE*; PATHEXT, TEMP and the profile folder come from the caller through the service).
+    const base = ok([
+      'exec',
+      'demo',
+      '--',
+      process.execPath,
+      '-e',
+      'console.log(["PATHEXT", "TEMP", "USERPROFILE"].map((n) => n + "=" + (process.env[n] ? "set" : "unset")).join(" "))',
+    ]);
+    assert.equal(base.out.trim(), 'PATHEXT=set TEMP=set USERPROFILE=set');
   });
 
   void it("should return the child's exit code and its stderr masked", () => {
