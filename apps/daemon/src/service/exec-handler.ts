@@ -168,7 +168,7 @@ export function createExecHandler(
       if (unlockedAt === null) throw new IpcError('LOCKED', 'the service is locked; run `cr unlock`');
       deps.touch?.();
       const argv0 = request.argv[0] ?? '';
-      const searchPath = request.env['PATH'] ?? info.defaultPath ?? process.env['PATH'] ?? FALLBACK_PATH;
+      const searchPath = callerPath(request.env) ?? info.defaultPath ?? process.env['PATH'] ?? FALLBACK_PATH;
       const resolved = resolveCommand(argv0, searchPath, request.cwd);
       // A pinned target is opened once and hashed through that descriptor, which is what
       // then runs (target-file.ts): the decision and the spawn see the same file.
@@ -424,6 +424,12 @@ function start(
     // architecture §8: per-spawn copies are wiped once the child runs (posix_spawn returned).
     for (const secret of secrets) secret.value.wipe();
   }
+}
+
+/** The caller's PATH; on Windows its name has any case (`Path`). */
+function callerPath(env: Readonly<Record<string, string>>): string | undefined {
+  if (process.platform !== 'win32') return env['PATH'];
+  return Object.entries(env).find(([name]) => name.toUpperCase() === 'PATH')?.[1];
 }
 
 /**

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { processIdentity } from '@cora/identity';
 import { ensurePrivateDirWin32, restrictToUserWin32 } from '../../src/shared/win32-acl.ts';
@@ -31,10 +31,18 @@ interface Run {
   readonly err: string;
 }
 
+/** Our environment with node.exe's folder first on PATH (whatever case Wine gave its name). */
+function environment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, CORA_HOME: home };
+  const name = Object.keys(env).find((key) => key.toUpperCase() === 'PATH') ?? 'PATH';
+  env[name] = `${dirname(process.execPath)};${env[name] ?? ''}`;
+  return env;
+}
+
 function cr(args: readonly string[], input?: string): Run {
   if (cli === undefined) throw new Error('CORA_WIN_CLI is not set (run tooling/test-windows.sh)');
   const result = spawnSync(process.execPath, ['--disable-sigusr1', cli, ...args], {
-    env: { ...process.env, CORA_HOME: home },
+    env: environment(),
     input: input ?? '',
     encoding: 'utf8',
     timeout: 60_000,
@@ -133,6 +141,21 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
     assert.equal(base.out.trim(), 'PATHEXT=set TEMP=set USERPROFILE=set');
   });
 
+  void it('should find a bare name on the caller PATH as .exe, and refuse a .cmd target', () => {
+    const bare = ok(['exec', 'demo', '--', 'node', '-e', 'console.log(process.env.API_KEY.length)']);
+    assert.equal(bare.out.trim(), String(value.length));
+    // cmd.exe's parsing of a batch file's arguments cannot be quoted safely (BatBadBut).
+    const batch = join(dir, 'run.cmd');
+    writeFileSync(batch, '@echo %API_KEY%\r\n');
+    const add = cr(['policy', 'task', 'add', 'batch', 'API_KEY', '--target', batch, ...withPass]);
+    assert.notEqual(add.code, 0);
+    assert.match(add.err, /no executable file/);
+    // Named directly under a task whose target it is not: refused, and nothing ran.
+    const refused = cr(['exec', 'demo', '--', batch]);
+    assert.notEqual(refused.code, 0);
+    assert.ok(!refused.out.includes(value) && !refused.err.includes(value));
+  });
+
   void it("should return the child's exit code and its stderr masked", () => {
     const run = cr([
       'exec',
@@ -190,7 +213,7 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
         '-e',
         'console.log("up"); setInterval(() => {}, 1000)',
       ],
-      { env: { ...process.env, CORA_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: environment(), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     await once(child.stdout, 'data');
     const started = Date.now();
