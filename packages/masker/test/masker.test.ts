@@ -123,6 +123,21 @@ describe('createMasker', () => {
       expect(run(m, text(`before ${form} after`)).toString()).toBe('before <concealed:API_KEY> after');
     });
 
+    it('should conceal the UTF-16LE and UTF-16BE forms, surrogate pairs included', () => {
+      const le = Buffer.from(TRICKY, 'utf16le');
+      const be = Buffer.from(le).swap16();
+      for (const form of [le, be]) {
+        const m = masker({ API_KEY: TRICKY });
+        const out = run(m, Buffer.concat([text('before '), form, text(' after')]));
+        expect(out.toString()).toBe('before <concealed:API_KEY> after');
+      }
+      // A Windows tool writes its whole output as UTF-16: the value inside is found too.
+      const m = masker({ API_KEY: 'sk-live-0123456789' });
+      const out = run(m, Buffer.from('key: sk-live-0123456789\r\n', 'utf16le'));
+      expect(out.includes(Buffer.from('sk-live-0123456789', 'utf16le'))).toBe(false);
+      expect(out.toString()).toContain('<concealed:API_KEY>');
+    });
+
     it('should conceal the \\u code-unit form of a value with a surrogate pair', () => {
       // The oracle above spells each UTF-16 unit; check it really contains a pair.
       expect(forms['\\u every code unit']).toMatch(/\\ud83d\\ude00/);

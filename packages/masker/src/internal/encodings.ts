@@ -341,6 +341,35 @@ function uCodePoints(digits: Uint8Array): Encoder {
   };
 }
 
+/**
+ * The value's UTF-8 text as UTF-16 code units, little- or big-endian (Windows tools such as
+ * `cmd /u`, .NET with a Unicode console encoding, PowerShell 5's redirection); -1 on bad UTF-8.
+ */
+function utf16(littleEndian: boolean): Encoder {
+  const unit = (out: Uint8Array | undefined, at: number, u: number): number => {
+    put(out, at, littleEndian ? u & 0xff : u >>> 8);
+    put(out, at + 1, littleEndian ? u >>> 8 : u & 0xff);
+    return 2;
+  };
+  return (src, out, at) => {
+    let n = 0;
+    let i = 0;
+    while (i < src.length) {
+      const packed = decodeUtf8(src, i);
+      if (packed < 0) return -1;
+      const cp = Math.floor(packed / 8);
+      if (cp < 0x10000) {
+        n += unit(out, at + n, cp);
+      } else {
+        n += unit(out, at + n, 0xd800 | ((cp - 0x10000) >>> 10));
+        n += unit(out, at + n, 0xdc00 | ((cp - 0x10000) & 0x3ff));
+      }
+      i += packed % 8;
+    }
+    return n;
+  };
+}
+
 /** The raw bytes. */
 const raw: Encoder = (src, out, at) => {
   out?.set(src, at);
@@ -446,4 +475,7 @@ export const FORMS: readonly Form[] = Object.freeze([
   },
   { label: '\\u bytes', encode: uBytes(HEX_LOWER), caseless: true },
   { label: '\\u code points', encode: uCodePoints(HEX_LOWER), caseless: true },
+  // Case-sensitive: folding would treat a letter's byte and its partner byte alike.
+  { label: 'utf-16le', encode: utf16(true), caseless: false },
+  { label: 'utf-16be', encode: utf16(false), caseless: false },
 ]);
