@@ -139,6 +139,18 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
       'console.log(["PATHEXT", "TEMP", "USERPROFILE"].map((n) => n + "=" + (process.env[n] ? "set" : "unset")).join(" "))',
     ]);
     assert.equal(base.out.trim(), 'PATHEXT=set TEMP=set USERPROFILE=set');
+    // A Windows tool writing Unicode output (UTF-16LE) is masked too.
+    const wide = ok([
+      'exec',
+      'demo',
+      '--',
+      process.execPath,
+      '-e',
+      'process.stdout.write(Buffer.from("key=" + process.env.API_KEY + "\\r\\n", "utf16le"))',
+    ]);
+    // UTF-16LE of an ASCII value, read as UTF-8: each character then a NUL.
+    assert.ok(!wide.out.includes([...value].join('\0')), 'the value reached the caller');
+    assert.match(wide.out, /<concealed:API_KEY>/);
   });
 
   void it('should find a bare name on the caller PATH as .exe, and refuse a .cmd target', () => {
