@@ -326,19 +326,25 @@ function uBytes(digits: Uint8Array): Encoder {
   };
 }
 
+/**
+ * Write each code point of the value's UTF-8 text with `write` (which returns the bytes it
+ * wrote at the offset it is given); the total, or -1 when the value is not valid UTF-8.
+ */
+function perCodePoint(src: Uint8Array, write: (cp: number, n: number) => number): number {
+  let n = 0;
+  let i = 0;
+  while (i < src.length) {
+    const packed = decodeUtf8(src, i);
+    if (packed < 0) return -1;
+    n += write(Math.floor(packed / 8), n);
+    i += packed % 8;
+  }
+  return n;
+}
+
 /** Every code point of the value's UTF-8 text as `\uXXXX` (surrogate pairs above U+FFFF). */
 function uCodePoints(digits: Uint8Array): Encoder {
-  return (src, out, at) => {
-    let n = 0;
-    let i = 0;
-    while (i < src.length) {
-      const packed = decodeUtf8(src, i);
-      if (packed < 0) return -1;
-      n += putCodePoint(out, at + n, Math.floor(packed / 8), digits);
-      i += packed % 8;
-    }
-    return n;
-  };
+  return (src, out, at) => perCodePoint(src, (cp, n) => putCodePoint(out, at + n, cp, digits));
 }
 
 /**
@@ -351,23 +357,13 @@ function utf16(littleEndian: boolean): Encoder {
     put(out, at + 1, littleEndian ? u >>> 8 : u & 0xff);
     return 2;
   };
-  return (src, out, at) => {
-    let n = 0;
-    let i = 0;
-    while (i < src.length) {
-      const packed = decodeUtf8(src, i);
-      if (packed < 0) return -1;
-      const cp = Math.floor(packed / 8);
-      if (cp < 0x10000) {
-        n += unit(out, at + n, cp);
-      } else {
-        n += unit(out, at + n, 0xd800 | ((cp - 0x10000) >>> 10));
-        n += unit(out, at + n, 0xdc00 | ((cp - 0x10000) & 0x3ff));
-      }
-      i += packed % 8;
-    }
-    return n;
-  };
+  return (src, out, at) =>
+    perCodePoint(src, (cp, n) =>
+      cp < 0x10000
+        ? unit(out, at + n, cp)
+        : unit(out, at + n, 0xd800 | ((cp - 0x10000) >>> 10)) +
+          unit(out, at + n + 2, 0xdc00 | ((cp - 0x10000) & 0x3ff)),
+    );
 }
 
 /** The raw bytes. */
