@@ -168,6 +168,14 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
     assert.ok(!refused.out.includes(value) && !refused.err.includes(value));
   });
 
+  void it("should carry the caller's stdin to the child and its echo back masked", () => {
+    const run = ok(
+      ['exec', 'demo', '--', process.execPath, '-e', 'process.stdin.pipe(process.stdout)'],
+      `line one\nthe key is ${value}\n`,
+    );
+    assert.equal(run.out, 'line one\nthe key is <concealed:API_KEY>\n');
+  });
+
   void it("should return the child's exit code and its stderr masked", () => {
     const run = cr([
       'exec',
