@@ -257,6 +257,35 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
     ok(['lock']);
   });
 
+  void it('should end three concurrent first starts with one service', async () => {
+    ok(['stop']);
+    const unlock = (): Promise<string> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, ['--disable-sigusr1', cli ?? '', 'unlock', ...withPass], {
+          env: environment(),
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let err = '';
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        child.once('exit', (code) => {
+          resolve(`${String(code)} ${err}`.trim());
+        });
+      });
+    const results = await Promise.all([unlock(), unlock(), unlock()]);
+    // One unlocks; the two that lost the race reached the same service, already unlocked.
+    assert.deepEqual([...results].sort(), [
+      '0',
+      '2 cr: the service is already unlocked',
+      '2 cr: the service is already unlocked',
+    ]);
+    const starts = serviceLog()
+      .split('\n')
+      .filter((line) => line.includes('listening on'));
+    // One from the first service of this file, one now: the other two starts found it.
+    assert.equal(starts.length, 2, serviceLog());
+    assert.match(ok(['status']).out, /unlocked/);
+  });
+
   void it('should send nothing to an impostor on the vault pipe once the service is gone', async () => {
     const pipe = /listening on (\\\\\.\\pipe\\\S+)/.exec(serviceLog())?.[1];
     assert.ok(pipe !== undefined, 'the service logged its pipe');
