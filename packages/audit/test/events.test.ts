@@ -115,7 +115,8 @@ describe('validateEvent', () => {
     expectInvalid({ ...FIXTURES['task-start'], secrets: Array.from({ length: 10_001 }, () => 'A') }, canary);
     expectInvalid({ ...FIXTURES['service-start'], version: 'x'.repeat(33) }, canary);
     expectInvalid({ ...FIXTURES['protocol-error'], code: 'lower' }, canary);
-    expectInvalid({ ...FIXTURES['protocol-error'], uid: -1 }, canary);
+    // -1 is Windows's "no uid" (the caller's SID names the user there); below it, nothing.
+    expectInvalid({ ...FIXTURES['protocol-error'], uid: -2 }, canary);
     expectInvalid({ ...FIXTURES['protocol-error'], uid: null }, canary);
     expectInvalid({ ...FIXTURES['protocol-error'], uid: '0' }, canary);
     expectInvalid({ ...FIXTURES['approval-granted'], until: '2026-11-23' }, canary);
