@@ -27,7 +27,6 @@ import {
   type BsdInfo,
 } from './internal/layout.ts';
 import { LibcError, libSystem, type Kernel } from './internal/libsystem.ts';
-import { scriptEvidence } from './internal/script.ts';
 import { pinMismatch, procErrorCode, walkAncestry, type Pin, type ProcessFacts } from './internal/walk.ts';
 
 interface Inode {
@@ -160,14 +159,14 @@ async function hashExe(h: PlatformHost, pid: number, exe: string, expected: Inod
 }
 
 /** An ancestor's facts for the walk; `null` when it is gone, dead or unreadable. */
-function ancestorFacts(k: Kernel, pid: number): ProcessFacts | null {
+function ancestorFacts(h: PlatformHost, k: Kernel, pid: number): ProcessFacts | null {
   const info = tryRead(() => readInfo(k, pid));
   if (info === null || info.dead || info.pid !== pid) return null;
   const exe = tryRead(() => k.pidPath(pid));
   const argv = tryRead(() => readArgv(k, pid));
   let script: string | null = null;
   if (exe !== null && argv !== null) {
-    const evidence = scriptEvidence(
+    const evidence = h.scriptEvidence(
       exe,
       argv,
       tryRead(() => readCwd(k, pid)),
@@ -240,10 +239,10 @@ async function verify(
     throw h.makeError('PROC_UNREADABLE', `the command line of pid ${pid} is malformed`, { pid });
   }
   const cwd = tryRead(() => readCwd(k, pid));
-  const script = scriptEvidence(exe, argv, cwd);
+  const script = h.scriptEvidence(exe, argv, cwd);
   const exeSha256 = options.hashExe === true ? await hashExe(h, pid, exe, inode) : undefined;
   const ancestry = walkAncestry(before.ppid, before.startTime, cred.uid, (ancestor) =>
-    ancestorFacts(k, ancestor),
+    ancestorFacts(h, k, ancestor),
   );
 
   // Re-check (architecture §6): what was read belongs to the process that connected only if

@@ -9,7 +9,13 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityError, isIdentityError, type IdentityPlatform, type PlatformHost } from '@cora/identity';
+import {
+  IdentityError,
+  scriptEvidence,
+  isIdentityError,
+  type IdentityPlatform,
+  type PlatformHost,
+} from '@cora/identity';
 import { createIdentityPlatform } from '../src/index.ts';
 
 const onDarwin = process.platform === 'darwin';
@@ -22,6 +28,7 @@ function socketFd(socket: Socket): number {
 
 const host: PlatformHost = {
   makeError: (code, message, options) => new IdentityError(code, message, options),
+  scriptEvidence,
   socketFd,
 };
 

@@ -2,11 +2,12 @@
 // The entry point's surface, and that off macOS (no libSystem) every call fails closed.
 import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { IdentityError, isIdentityError, type PlatformHost } from '@cora/identity';
+import { IdentityError, scriptEvidence, isIdentityError, type PlatformHost } from '@cora/identity';
 import * as api from '../src/index.ts';
 
 const host: PlatformHost = {
   makeError: (code, message, options) => new IdentityError(code, message, options),
+  scriptEvidence,
   // Strict fake: a plausible fd, so the call reaches the libSystem loader.
   socketFd: () => 0,
 };

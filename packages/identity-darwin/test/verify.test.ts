@@ -11,7 +11,13 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { IdentityError, isIdentityError, type IdentityErrorCode, type PlatformHost } from '@cora/identity';
+import {
+  IdentityError,
+  scriptEvidence,
+  isIdentityError,
+  type IdentityErrorCode,
+  type PlatformHost,
+} from '@cora/identity';
 import { LibcError, type Answer, type Kernel } from '../src/internal/libsystem.ts';
 import { DarwinErrno } from '../src/internal/walk.ts';
 import { platformWithKernel } from '../src/peer.ts';
@@ -128,6 +134,7 @@ class FakeKernel implements Kernel {
 
 const host: PlatformHost = {
   makeError: (code, message, options) => new IdentityError(code, message, options),
+  scriptEvidence,
   socketFd: () => FD,
 };
 

@@ -35,7 +35,6 @@ import {
   statExe,
   type ProcStat,
 } from './internal/proc.ts';
-import { scriptEvidence } from './internal/script.ts';
 
 /** At most this many ancestors are recorded (architecture §6). */
 const MAX_ANCESTORS = 8;
@@ -161,9 +160,14 @@ function tryRead<T>(read: () => T | null): T | null {
  * resolves: a task's `via` names an agent by the realpath `cr` stored, and an npm agent's
  * argv names the symlink on PATH.
  */
-function ancestorScript(pid: number, exe: string | null, argv: readonly string[] | null): string | null {
+function ancestorScript(
+  h: PlatformHost,
+  pid: number,
+  exe: string | null,
+  argv: readonly string[] | null,
+): string | null {
   if (exe === null || argv === null) return null;
-  const evidence = scriptEvidence(
+  const evidence = h.scriptEvidence(
     exe,
     argv,
     tryRead(() => readCwd(pid)),
@@ -173,7 +177,7 @@ function ancestorScript(pid: number, exe: string | null, argv: readonly string[]
 }
 
 /** Parent first, up to and including the first process of another uid, at most 8 (architecture §6). */
-function readAncestry(firstParent: number, uid: number): AncestorInfo[] {
+function readAncestry(h: PlatformHost, firstParent: number, uid: number): AncestorInfo[] {
   const ancestry: AncestorInfo[] = [];
   let pid = firstParent;
   while (pid > 0 && ancestry.length < MAX_ANCESTORS) {
@@ -182,7 +186,7 @@ function readAncestry(firstParent: number, uid: number): AncestorInfo[] {
     if (stat === null || ancestorUid === null) break; // exited meanwhile: the chain ends here
     const argv = tryRead(() => readCmdline(pid));
     const exe = tryRead(() => readExe(pid));
-    const script = ancestorScript(pid, exe, argv);
+    const script = ancestorScript(h, pid, exe, argv);
     ancestry.push(
       Object.freeze({
         pid,
@@ -283,9 +287,9 @@ async function verify(
   const argv = proc(h, pid, 'the command line', () => readCmdline(pid));
   if (argv === null) throw gone(h, pid, 'before its command line was read');
   const cwd = tryRead(() => readCwd(pid));
-  const script = scriptEvidence(exe, argv, cwd);
+  const script = h.scriptEvidence(exe, argv, cwd);
   const exeSha256 = options.hashExe === true ? await hashExe(h, pid, inode) : undefined;
-  const ancestry = readAncestry(before.ppid, cred.uid);
+  const ancestry = readAncestry(h, before.ppid, cred.uid);
 
   // Re-check (architecture §6): everything above belongs to the process that connected only if it
   // is still alive (the pidfd pins it, so its pid cannot have been recycled meanwhile) and

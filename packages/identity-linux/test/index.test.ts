@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { describe, expect, it } from 'vitest';
-import { IdentityError, type PlatformHost } from '@cora/identity';
+import { IdentityError, scriptEvidence, type PlatformHost } from '@cora/identity';
 import * as api from '../src/index.ts';
 
 describe('@cora/identity-linux entry point', () => {
@@ -16,6 +16,7 @@ describe('@cora/identity-linux entry point', () => {
   it('should build a frozen linux platform bound to the host', () => {
     const host: PlatformHost = {
       makeError: (code, message, options) => new IdentityError(code, message, options),
+      scriptEvidence,
       socketFd: () => {
         throw new Error('strict fake: socketFd not expected');
       },

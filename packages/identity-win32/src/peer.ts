@@ -18,7 +18,6 @@ import type {
 } from '@cora/identity';
 import { PIPE_HANDLE, type PipeHandleInfo } from './pipe-handle.ts';
 import { splitCommandLine } from './internal/pure.ts';
-import { scriptEvidenceWin32 } from './internal/script.ts';
 import {
   closeHandle,
   commandLine,
@@ -94,8 +93,13 @@ function read<T>(h: PlatformHost, pid: number, what: string, get: () => T): T {
 }
 
 /** `{ script }` for an interpreter running a script, else nothing (exactOptionalPropertyTypes). */
-function scriptOf(exe: string, argv: readonly string[], cwd: string | null): Pick<CallerIdentity, 'script'> {
-  const script = scriptEvidenceWin32(exe, argv, cwd);
+function scriptOf(
+  h: PlatformHost,
+  exe: string,
+  argv: readonly string[],
+  cwd: string | null,
+): Pick<CallerIdentity, 'script'> {
+  const script = h.scriptEvidence(exe, argv, cwd, 'win32');
   return script === undefined ? {} : { script };
 }
 
@@ -265,7 +269,7 @@ async function verify(
     exe,
     ...(exeSha256 === undefined ? {} : { exeSha256 }),
     argv: Object.freeze(argv),
-    ...scriptOf(exe, argv, params?.cwd ?? null),
+    ...scriptOf(h, exe, argv, params?.cwd ?? null),
     startTime,
     ancestry: Object.freeze(ancestry),
     pinned: true,

@@ -3,12 +3,13 @@
 // here: the export surface, the refusal of a socket without a pipe handle, and the pure decoders.
 import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { IdentityError, isIdentityError, type PlatformHost } from '@cora/identity';
+import { IdentityError, scriptEvidence, isIdentityError, type PlatformHost } from '@cora/identity';
 import * as api from '../src/index.ts';
 import { filetime, filetimeToUnixMs, utf16 } from '../src/internal/pure.ts';
 
 const host: PlatformHost = {
   makeError: (code, message, options) => new IdentityError(code, message, options),
+  scriptEvidence,
   socketFd: () => {
     throw new Error('strict fake: socketFd not expected');
   },

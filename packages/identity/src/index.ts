@@ -17,10 +17,12 @@ export {
 } from './platform.ts';
 export type { PlatformImporter } from './platform.ts';
 export { socketFd } from './socket.ts';
+export { scriptEvidence } from './script.ts';
 export type {
   AncestorInfo,
   CallerIdentity,
   IdentityPlatform,
+  PathStyle,
   PeerCredentials,
   PeerIdentityOptions,
   PlatformHost,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import type { Socket } from 'node:net';
 import { IdentityError, IdentityErrorCode } from './errors.ts';
+import { scriptEvidence } from './script.ts';
 import { socketFd } from './socket.ts';
 import type {
   IdentityPlatform,
@@ -25,6 +26,7 @@ const host: PlatformHost = Object.freeze({
     options?: { cause?: unknown; pid?: number },
   ): IdentityError => new IdentityError(code, message, options),
   socketFd,
+  scriptEvidence,
 });
 
 /** The platform packages, by `process.platform` (architecture §2). */

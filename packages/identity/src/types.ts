@@ -131,4 +131,14 @@ export interface PlatformHost {
   ): IdentityError;
   /** See `socketFd` of `@cora/identity`. */
   socketFd(socket: Socket): number;
+  /** See `scriptEvidence` of `@cora/identity`: the one interpreter heuristic of every platform. */
+  scriptEvidence(
+    exe: string,
+    argv: readonly string[],
+    cwd: string | null,
+    style?: PathStyle,
+  ): ScriptEvidence | undefined;
 }
+
+/** How paths are spelled where a process runs (for {@link PlatformHost.scriptEvidence}). */
+export type PathStyle = 'posix' | 'win32';

@@ -15,6 +15,7 @@ describe('@cora/identity entry point', () => {
         "peerIdentity": "function",
         "processIdentity": "function",
         "registerPlatform": "function",
+        "scriptEvidence": "function",
         "socketFd": "function",
       }
     `);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import koffi from 'koffi';
-import { IdentityError, isIdentityError, type PlatformHost } from '@cora/identity';
+import { IdentityError, scriptEvidence, isIdentityError, type PlatformHost } from '@cora/identity';
 import { createIdentityPlatform, PIPE_HANDLE } from '@cora/identity-win32';
 import type { Socket } from 'node:net';
 
@@ -50,6 +50,7 @@ const ERROR_PIPE_CONNECTED = 535;
 
 const host: PlatformHost = {
   makeError: (code, message, options) => new IdentityError(code, message, options),
+  scriptEvidence,
   socketFd: () => {
     throw new Error('strict fake: socketFd not expected on Windows');
   },

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Script evidence for interpreters (architecture §6): a heuristic over argv, marked weak.
-// Kept in step with @cora/identity-linux src/internal/script.ts (platform packages share no
-// runtime code; a shared home in @cora/identity is a follow-up).
-import { basename, isAbsolute, resolve } from 'node:path';
-import type { ScriptEvidence } from '@cora/identity';
+// Script evidence for interpreters (architecture §6): a heuristic over argv, marked weak. One
+// home for every platform package, lent to them through PlatformHost (they take no runtime
+// code from this package by import: it loads them).
+import { posix, win32 } from 'node:path';
+import type { PathStyle, ScriptEvidence } from './types.ts';
 
-/** Interpreter binaries by basename (with version suffixes such as python3.11, perl5.36). */
+/**
+ * Interpreter executables by name (`.exe` dropped and case folded on Windows), with version
+ * suffixes such as python3.11 or perl5.36.
+ */
 const INTERPRETER =
-  /^(?:node|nodejs|bun|deno|sh|bash|dash|zsh|ksh|mksh|ash|perl[\d.]*|ruby[\d.]*|python[\d.]*|pypy[\d.]*)$/;
+  /^(?:node|nodejs|bun|deno|sh|bash|dash|zsh|ksh|mksh|ash|perl[\d.]*|ruby[\d.]*|python[\d.]*|pythonw|pypy[\d.]*)$/;
 
 /** Per interpreter family: options that take the next argument as their value, and the
  * (possibly combined) short options after which the program is inline code, a module or
@@ -52,15 +55,35 @@ function family(interpreter: string): string {
 
 /**
  * The script an interpreter runs: the first non-option argument after argv[0], resolved
- * against `cwd`. `undefined` when `exe` is not an interpreter or argv has no script (inline
- * code with -c/-e, a module with -m, stdin).
+ * against `cwd`. `undefined` when `exe` is not an interpreter or argv names no script (inline
+ * code with -c/-e, a module with -m, stdin). POSIX: a relative script stays as written when
+ * the cwd is unknown. Windows (`style` win32): names without `.exe` and case, drive-absolute
+ * paths kept, a relative one resolved against `cwd` or, without it, no evidence at all.
+ *
+ * @param exe - the process's executable
+ * @param argv - its arguments, argv[0] included
+ * @param cwd - its working directory, when it could be read
+ * @param style - the platform's path rules (default posix)
+ * @returns the evidence, weak by construction, or undefined
+ * @example
+ * ```ts
+ * scriptEvidence('/usr/bin/python3.12', ['python3', 'tool.py'], '/home/me');
+ * // { interpreter: 'python3.12', path: '/home/me/tool.py', weak: true }
+ * ```
  */
 export function scriptEvidence(
   exe: string,
   argv: readonly string[],
   cwd: string | null,
+  style: PathStyle = 'posix',
 ): ScriptEvidence | undefined {
-  const interpreter = basename(exe);
+  const windows = style === 'win32';
+  const interpreter = windows
+    ? win32
+        .basename(exe)
+        .toLowerCase()
+        .replace(/\.exe$/, '')
+    : posix.basename(exe);
   if (!INTERPRETER.test(interpreter)) return undefined;
   const kind = family(interpreter);
   const rules = FAMILIES[kind];
@@ -82,7 +105,11 @@ export function scriptEvidence(
   const script = argv[i];
   if (script === undefined || script === '') return undefined;
   // `deno eval …`, `bun x …`: a subcommand, not a file.
-  if ((kind === 'deno' || kind === 'bun') && !/[./]/.test(script)) return undefined;
-  const path = isAbsolute(script) || cwd === null ? script : resolve(cwd, script);
+  if ((kind === 'deno' || kind === 'bun') && !/[./\\]/.test(script)) return undefined;
+  if (windows) {
+    if (/^[A-Za-z]:[\\/]/.test(script)) return { interpreter, path: win32.normalize(script), weak: true };
+    return cwd === null ? undefined : { interpreter, path: win32.resolve(cwd, script), weak: true };
+  }
+  const path = posix.isAbsolute(script) || cwd === null ? script : posix.resolve(cwd, script);
   return { interpreter, path, weak: true };
 }
