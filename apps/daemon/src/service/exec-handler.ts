@@ -389,8 +389,8 @@ function start(
       ...(fd === undefined ? {} : { fd }),
       confine: task,
       ...(stdio === undefined ? {} : { stdio }),
-      // No pty on Windows (a ConPTY is not built): the child gets pipes there.
-      ...(request.tty === true && stdio === undefined && process.platform !== 'win32'
+      // A pty on Linux only (no ConPTY on Windows, macOS's ioctls not written): pipes there.
+      ...(request.tty === true && stdio === undefined && process.platform === 'linux'
         ? {
             pty: {
               cols: request.cols ?? DEFAULT_PTY_SIZE.cols,

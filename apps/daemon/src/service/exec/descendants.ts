@@ -35,7 +35,8 @@ let reapScheduled = false;
  * Called before the first spawn, when no descendant exists yet.
  */
 export function becomeSubreaper(): void {
-  if (subreaper) return;
+  // macOS has no subreaper: a descendant that detaches goes to launchd (SECURITY.md, macOS).
+  if (subreaper || process.platform === 'darwin') return;
   if (loadSpawnLibc().prctl(PR_SET_CHILD_SUBREAPER, 1) !== 0) {
     throw new Error(`prctl(PR_SET_CHILD_SUBREAPER) failed (errno ${String(lastErrno())})`);
   }
@@ -160,7 +161,17 @@ function killUntilGone(pick: (procs: ReadonlyMap<number, ProcInfo>) => number[])
 export function killAllDescendants(): number {
   // Windows: each child runs in a kill-on-close job that holds what it starts.
   if (process.platform === 'win32') return killAllChildrenWin32();
+  // macOS: no /proc to walk; each child leads its own process group, which takes what it
+  // started and did not move out of it.
+  if (process.platform === 'darwin') return killTrackedGroups();
   return killUntilGone((procs) => subtrees(procs, [process.pid]));
+}
+
+/** SIGKILL the process group of every child not yet reaped (its pgid is its pid). */
+function killTrackedGroups(): number {
+  const libc = loadSpawnLibc();
+  for (const pid of tracked) libc.kill(-pid, SIGKILL);
+  return tracked.size;
 }
 
 /**

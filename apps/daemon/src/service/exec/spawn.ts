@@ -164,6 +164,7 @@ export function spawnChild(options: SpawnOptions): SpawnedChild {
   if (process.platform === 'win32') return spawnChildWin32(options);
   const { file, argv, env, cwd, fd, confine } = options;
   checkInputs(file, argv, env, cwd);
+  if (process.platform === 'darwin') refuseOnDarwin(options);
   if (fd !== undefined && (!Number.isInteger(fd) || fd < 3))
     throw new TypeError('fd must be an open descriptor ≥ 3');
   const libc = loadSpawnLibc();
@@ -190,6 +191,28 @@ export function spawnChild(options: SpawnOptions): SpawnedChild {
   } catch (error) {
     launch?.cleanup();
     throw error;
+  }
+}
+
+/**
+ * What macOS does not offer here (SECURITY.md, macOS): a pinned target (no `/proc/self/fd`),
+ * a pty (other ioctl numbers, not written yet), a clean HOME and `detached: kill` (no
+ * subreaper to keep what a child leaves behind); Landlock rules are refused by policy.
+ */
+function refuseOnDarwin(options: SpawnOptions): void {
+  const { confine } = options;
+  const missing =
+    options.fd !== undefined
+      ? 'a pinned target'
+      : options.pty !== undefined
+        ? 'a pty'
+        : confine?.home !== undefined || confine?.detached !== undefined
+          ? 'a clean HOME and detached: kill'
+          : confine?.write !== undefined || confine?.connect !== undefined
+            ? 'Landlock'
+            : null;
+  if (missing !== null) {
+    throw new SpawnError('SPAWN_FAILED', 0, options.file, `${missing} is not offered on macOS yet`);
   }
 }
 
@@ -430,7 +453,7 @@ function openPipes(libc: SpawnLibc, file: string): number[] {
       // pieces: the masker's cost per read is mostly fixed (opening its secure pages), and a
       // 64 KiB pipe capped it below 400 MB/s here (bench/README.md, masker). Best effort: past
       // the user's pipe-user-pages-soft the kernel refuses (EPERM) and the pipe stays 64 KiB.
-      if (i > 0) libc.fcntl(pair[0] ?? -1, F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
+      if (i > 0 && process.platform === 'linux') libc.fcntl(pair[0] ?? -1, F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
     }
   } catch (error) {
     for (const fd of fds) libc.close(fd);
