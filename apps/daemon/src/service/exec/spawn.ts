@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-// Past 500 lines: the pipe and pty paths share one posix_spawn set-up (file actions, signals,
-// the environment block), kept together so both are read and audited as one.
+// Past 500 lines: the pipe, pty and passthrough paths share one posix_spawn set-up (file
+// actions, signals, the environment block), kept together so all are read and audited as one.
 import { statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -216,40 +216,66 @@ function refuseOnDarwin(options: SpawnOptions): void {
   }
 }
 
+/** Where the child's fds 0-2 come from (runPosixSpawn). */
+type ChildStdio = { readonly pipes: readonly [number, number, number] } | { readonly slave: string };
+/** posix_spawn of the prepared command on `stdio`: the child's pid. */
+type SpawnOn = (stdio: ChildStdio) => number;
+
 function startChild(libc: SpawnLibc, options: SpawnOptions, launch: ConfinedLaunch | null): SpawnedChild {
   const { file, env, cwd, fd, confine } = options;
   const argvBlock = cStringArray(launch?.argv ?? options.argv);
   const execPath = launch?.file ?? (fd === undefined ? file : `/proc/self/fd/${String(EXEC_FD)}`);
-  if (options.pty !== undefined) return startOnPty(libc, options, launch, options.pty, argvBlock, execPath);
-  if (options.stdio !== undefined) {
-    let pid: number;
-    try {
-      const childEnv = launch === null ? env : launchEnv(launch, env);
-      pid = runPosixSpawn(
-        libc,
-        file,
-        execPath,
-        argvBlock.pointers,
-        childEnv,
-        cwd,
-        { pipes: options.stdio },
-        fd,
-      );
-    } finally {
-      argvBlock.keepAlive.fill(0);
-    }
-    const sink = new Writable({
-      write: (_chunk, _encoding, callback) => {
-        callback();
-      },
-    });
-    return watchChild(libc, pid, launch, confine, {
-      stdin: sink,
-      stdout: Readable.from([]),
-      stderr: Readable.from([]),
-      terminalFd: null,
-    });
+  const spawnOn: SpawnOn = (stdio) =>
+    runPosixSpawn(
+      libc,
+      file,
+      execPath,
+      argvBlock.pointers,
+      launch === null ? env : launchEnv(launch, env),
+      cwd,
+      stdio,
+      fd,
+    );
+  try {
+    if (options.pty !== undefined) return startOnPty(libc, options, launch, options.pty, spawnOn);
+    if (options.stdio !== undefined) return startOnFds(libc, options.stdio, launch, confine, spawnOn);
+    return startOnPipes(libc, file, launch, confine, spawnOn);
+  } finally {
+    // The argv block is used once: zeroed whatever happened (the child has its copy by now).
+    argvBlock.keepAlive.fill(0);
   }
+}
+
+/** The child on the caller's own fds (passthrough): nothing to pump. */
+function startOnFds(
+  libc: SpawnLibc,
+  fds: readonly [number, number, number],
+  launch: ConfinedLaunch | null,
+  confine: SpawnOptions['confine'],
+  spawnOn: SpawnOn,
+): SpawnedChild {
+  const pid = spawnOn({ pipes: fds });
+  const sink = new Writable({
+    write: (_chunk, _encoding, callback) => {
+      callback();
+    },
+  });
+  return watchChild(libc, pid, launch, confine, {
+    stdin: sink,
+    stdout: Readable.from([]),
+    stderr: Readable.from([]),
+    terminalFd: null,
+  });
+}
+
+/** The child on three fresh pipes, read and written through libuv. */
+function startOnPipes(
+  libc: SpawnLibc,
+  file: string,
+  launch: ConfinedLaunch | null,
+  confine: SpawnOptions['confine'],
+  spawnOn: SpawnOn,
+): SpawnedChild {
   const fds = openPipes(libc, file);
   // fds: [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW]
   const [stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW] = fds as [
@@ -262,22 +288,10 @@ function startChild(libc: SpawnLibc, options: SpawnOptions, launch: ConfinedLaun
   ];
   let pid: number;
   try {
-    const childEnv = launch === null ? env : launchEnv(launch, env);
-    pid = runPosixSpawn(
-      libc,
-      file,
-      execPath,
-      argvBlock.pointers,
-      childEnv,
-      cwd,
-      { pipes: [stdinR, stdoutW, stderrW] },
-      fd,
-    );
+    pid = spawnOn({ pipes: [stdinR, stdoutW, stderrW] });
   } catch (error) {
     for (const fd of fds) libc.close(fd);
     throw error;
-  } finally {
-    argvBlock.keepAlive.fill(0);
   }
   // The child has its own copies of its ends now; keeping ours would hold the pipes open
   // (stdout would never end, stdin would never see EOF).
@@ -301,36 +315,22 @@ function startOnPty(
   options: SpawnOptions,
   launch: ConfinedLaunch | null,
   size: PtySize,
-  argvBlock: { pointers: BigUint64Array; keepAlive: Uint8Array },
-  execPath: string,
+  spawnOn: SpawnOn,
 ): SpawnedChild {
-  const { file, env, cwd, fd, confine } = options;
+  const { file, confine } = options;
   let pty: ReturnType<typeof openPty>;
   try {
     pty = openPty(size);
   } catch (error) {
-    argvBlock.keepAlive.fill(0);
     const why = error instanceof Error ? error.message : 'unknown error';
     throw new SpawnError('SPAWN_FAILED', 0, file, why);
   }
   let pid: number;
   try {
-    const childEnv = launch === null ? env : launchEnv(launch, env);
-    pid = runPosixSpawn(
-      libc,
-      file,
-      execPath,
-      argvBlock.pointers,
-      childEnv,
-      cwd,
-      { slave: pty.slavePath },
-      fd,
-    );
+    pid = spawnOn({ slave: pty.slavePath });
   } catch (error) {
     closePty(pty.master);
     throw error;
-  } finally {
-    argvBlock.keepAlive.fill(0);
   }
   // libuv takes the master as a tty stream (non-blocking; a master is not reopened by path).
   let master: ReadStream;
@@ -479,7 +479,7 @@ function runPosixSpawn(
   argv: BigUint64Array,
   env: readonly SpawnEnvEntry[],
   cwd: string,
-  stdio: { readonly pipes: readonly [number, number, number] } | { readonly slave: string },
+  stdio: ChildStdio,
   execFd?: number,
 ): number {
   const fa = new Uint8Array(new ArrayBuffer(OPAQUE_SIZE));
