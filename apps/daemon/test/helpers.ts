@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AuditLog } from '@cora/audit';
 import { createVault } from '@cora/crypto-format';
 import { SecretBuf } from '@cora/memstore';
@@ -9,6 +11,25 @@ import { VaultHistory } from '../src/service/vault-history.ts';
 
 /** The package root (apps/daemon). */
 export const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Write a Node script at `path` that connects to the service's socket (its first argument)
+ * through the built `@cora/ipc`, as a program that is not `cr` would, then runs `body` with
+ * `client` in scope (a caller the tests admit by policy, or expect refused).
+ * @param path - where to write it
+ * @param body - the script's lines after the connection
+ */
+export function writeIpcClientScript(path: string, body: readonly string[]): void {
+  const ipc = pathToFileURL(realpathSync(join(APP_DIR, 'node_modules', '@cora', 'ipc', 'dist', 'index.js')));
+  writeFileSync(
+    path,
+    [
+      `const { connectIpc } = await import(${JSON.stringify(ipc.href)});`,
+      'const client = await connectIpc({ socketPath: process.argv[2] });',
+      ...body,
+    ].join('\n'),
+  );
+}
 
 /** Node flags for a child that imports this package's TypeScript sources. */
 export const SOURCE_FLAGS = ['--conditions=cora-source', '--no-warnings'];

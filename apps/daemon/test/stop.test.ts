@@ -6,13 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { waitForLine } from '@cora/test-utils';
 import { status, useCoraHomes, type CoraHome } from './e2e-helpers.ts';
-import { APP_DIR } from './helpers.ts';
+import { writeIpcClientScript } from './helpers.ts';
 
 const newHome = useCoraHomes('stop-test-passphrase-1');
 
@@ -145,21 +144,13 @@ describe('cr stop (e2e)', () => {
   it('should let a caller the policy admits lock, never stop, and record the refusal', async () => {
     const { home, pid } = await running(true);
     const script = join(home.dir.path, 'client.mjs');
-    const ipc = pathToFileURL(
-      realpathSync(join(APP_DIR, 'node_modules', '@cora', 'ipc', 'dist', 'index.js')),
-    );
-    writeFileSync(
-      script,
-      [
-        `const { connectIpc } = await import(${JSON.stringify(ipc.href)});`,
-        'const client = await connectIpc({ socketPath: process.argv[2] });',
-        "for (const params of [{ stop: true }, { stop: 'yes' }, {}]) {",
-        "  try { await client.request('lock', params); console.log('OK'); }",
-        '  catch (error) { console.log(error.code); }',
-        '}',
-        'client.close();',
-      ].join('\n'),
-    );
+    writeIpcClientScript(script, [
+      "for (const params of [{ stop: true }, { stop: 'yes' }, {}]) {",
+      "  try { await client.request('lock', params); console.log('OK'); }",
+      '  catch (error) { console.log(error.code); }',
+      '}',
+      'client.close();',
+    ]);
     const pass = ['--passphrase-file', home.passFile];
     const allow = await home.cr([
       'policy',

@@ -6,11 +6,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { waitForLine } from '@cora/test-utils';
 import { useCoraHomes, type CoraHome } from './e2e-helpers.ts';
-import { APP_DIR } from './helpers.ts';
+import { APP_DIR, writeIpcClientScript } from './helpers.ts';
 
 const PASS = 'verify passphrase, long enough';
 const newHome = useCoraHomes(PASS);
@@ -245,21 +244,13 @@ describe('cr verify --pid', () => {
   it('should refuse the question to any caller but cr, and record the refusal', async () => {
     const home = await unlockedHome();
     const script = join(home.dir.path, 'client.mjs');
-    const ipc = pathToFileURL(
-      realpathSync(join(APP_DIR, 'node_modules', '@cora', 'ipc', 'dist', 'index.js')),
-    );
-    writeFileSync(
-      script,
-      [
-        `const { connectIpc } = await import(${JSON.stringify(ipc.href)});`,
-        'const client = await connectIpc({ socketPath: process.argv[2] });',
-        "for (const [type, params] of [['status', {}], ['policy.verify', { pid: process.pid }]]) {",
-        '  try { await client.request(type, params); console.log(type, "OK"); }',
-        '  catch (error) { console.log(type, error.code); }',
-        '}',
-        'client.close();',
-      ].join('\n'),
-    );
+    writeIpcClientScript(script, [
+      "for (const [type, params] of [['status', {}], ['policy.verify', { pid: process.pid }]]) {",
+      '  try { await client.request(type, params); console.log(type, "OK"); }',
+      '  catch (error) { console.log(type, error.code); }',
+      '}',
+      'client.close();',
+    ]);
     await policy(home, ['allow', NODE, '--script', script]);
     const socket = join(home.env['CORA_HOME']!, 'run', 'cora.sock');
     const run = spawnSync(process.execPath, [script, socket], { encoding: 'utf8', env: home.env });
@@ -275,22 +266,14 @@ describe('cr verify --pid', () => {
   it('should explain to an allowed caller about itself only, never for another program', async () => {
     const home = await unlockedHome();
     const script = join(home.dir.path, 'explain.mjs');
-    const ipc = pathToFileURL(
-      realpathSync(join(APP_DIR, 'node_modules', '@cora', 'ipc', 'dist', 'index.js')),
-    );
-    writeFileSync(
-      script,
-      [
-        `const { connectIpc } = await import(${JSON.stringify(ipc.href)});`,
-        'const client = await connectIpc({ socketPath: process.argv[2] });',
-        "const base = { task: 'nope', argv: ['/bin/true'] };",
-        "for (const extra of [{}, { caller: '/bin/sh' }, { under: '/bin/sh' }]) {",
-        "  try { const r = await client.request('policy.explain', { ...base, ...extra }); console.log('OK', r.outcome); }",
-        '  catch (error) { console.log(error.code); }',
-        '}',
-        'client.close();',
-      ].join('\n'),
-    );
+    writeIpcClientScript(script, [
+      "const base = { task: 'nope', argv: ['/bin/true'] };",
+      "for (const extra of [{}, { caller: '/bin/sh' }, { under: '/bin/sh' }]) {",
+      "  try { const r = await client.request('policy.explain', { ...base, ...extra }); console.log('OK', r.outcome); }",
+      '  catch (error) { console.log(error.code); }',
+      '}',
+      'client.close();',
+    ]);
     await policy(home, ['allow', NODE, '--script', script]);
     const socket = join(home.env['CORA_HOME']!, 'run', 'cora.sock');
     const run = spawnSync(process.execPath, [script, socket], { encoding: 'utf8', env: home.env });
