@@ -93,14 +93,7 @@ export async function connectIpc(options: ConnectOptions = {}): Promise<IpcClien
   const socket = await connectSocket(path, timeoutMs);
   try {
     if (verifyPeer) await verifyServer(socket, path, expectedUid, options.checkServer);
-    const client = new IpcClient(socket, maxFrameBytes, verifyPeer);
-    try {
-      await client.hello(options.clientName ?? 'cora-ipc', Math.max(1, deadline - Date.now()));
-    } catch (error) {
-      client.close();
-      throw error;
-    }
-    return client;
+    return await greet(socket, options, maxFrameBytes, verifyPeer, deadline);
   } catch (error) {
     socket.destroy();
     throw error;
@@ -130,19 +123,32 @@ async function connectWindows(
   });
   try {
     await verifyServer(socket, path, -1, options.checkServer);
-    const client = new IpcClient(socket, maxFrameBytes, true);
-    socket.resume();
-    try {
-      await client.hello(options.clientName ?? 'cora-ipc', Math.max(1, deadline - Date.now()));
-    } catch (error) {
-      client.close();
-      throw error;
-    }
-    return client;
+    // The pipe socket comes paused: the client's reader is attached first.
+    return await greet(socket, options, maxFrameBytes, true, deadline, true);
   } catch (error) {
     socket.destroy();
     throw error;
   }
+}
+
+/** Say `hello` on a checked socket; the client is closed when that fails. */
+async function greet(
+  socket: Socket,
+  options: ConnectOptions,
+  maxFrameBytes: number,
+  verified: boolean,
+  deadline: number,
+  resume = false,
+): Promise<IpcClient> {
+  const client = new IpcClient(socket, maxFrameBytes, verified);
+  if (resume) socket.resume();
+  try {
+    await client.hello(options.clientName ?? 'cora-ipc', Math.max(1, deadline - Date.now()));
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  return client;
 }
 
 /**

@@ -450,6 +450,28 @@ function refuseOnWindows(name: string, task: Task, pinned: boolean, output: stri
     throw new IpcError('BAD_REQUEST', `task ${name}: ${missing} is not offered on Windows`);
 }
 
+/**
+ * End the child as a terminal would when the caller goes away: SIGTERM to its group, then
+ * SIGKILL after {@link KILL_GRACE_MS}.
+ * @returns a function that stops listening and cancels a pending SIGKILL
+ */
+function killOnAbort(child: SpawnedChild, signal: AbortSignal): () => void {
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = (): void => {
+    child.kill('SIGTERM');
+    killTimer = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, KILL_GRACE_MS);
+    killTimer.unref();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort();
+  return () => {
+    signal.removeEventListener('abort', onAbort);
+    clearTimeout(killTimer);
+  };
+}
+
 /** Stream the child's output, forward input, and resolve with its exit. */
 async function run(
   started: Started,
@@ -466,16 +488,7 @@ async function run(
   let waitingForClient = 0;
   /** Set before the maskers are disposed: no push/flush after that (it would throw). */
   let closed = false;
-  let killTimer: NodeJS.Timeout | undefined;
-  const onAbort = (): void => {
-    child.kill('SIGTERM');
-    killTimer = setTimeout(() => {
-      child.kill('SIGKILL');
-    }, KILL_GRACE_MS);
-    killTimer.unref();
-  };
-  context.signal.addEventListener('abort', onAbort, { once: true });
-  if (context.signal.aborted) onAbort();
+  const stopKilling = killOnAbort(child, context.signal);
 
   context.onInput(async (input) => {
     switch (input.kind) {
@@ -592,8 +605,7 @@ async function run(
     await pumps;
     return { code: exit.code, signal: exit.signal };
   } finally {
-    context.signal.removeEventListener('abort', onAbort);
-    clearTimeout(killTimer);
+    stopKilling();
     closed = true;
     // On a pty, closing the master hangs up the slave: SIGHUP to the child's session.
     stdout.destroy();
@@ -641,16 +653,7 @@ async function runPassthrough(
   child: SpawnedChild,
   context: RequestContext<Peer>,
 ): Promise<{ code: number | null; signal: string | null }> {
-  let killTimer: NodeJS.Timeout | undefined;
-  const onAbort = (): void => {
-    child.kill('SIGTERM');
-    killTimer = setTimeout(() => {
-      child.kill('SIGKILL');
-    }, KILL_GRACE_MS);
-    killTimer.unref();
-  };
-  context.signal.addEventListener('abort', onAbort, { once: true });
-  if (context.signal.aborted) onAbort();
+  const stopKilling = killOnAbort(child, context.signal);
   context.onInput((input) => {
     // stdin and eof: the child reads the caller's fd 0 itself; nothing comes this way.
     if (input.kind === 'signal') child.kill(input.signal);
@@ -661,8 +664,7 @@ async function runPassthrough(
     killGroup(child.pid);
     return { code: exit.code, signal: exit.signal };
   } finally {
-    context.signal.removeEventListener('abort', onAbort);
-    clearTimeout(killTimer);
+    stopKilling();
   }
 }
 
