@@ -68,7 +68,9 @@ export async function cmdExec(task: string, argv: readonly string[]): Promise<nu
   const handlers = new Map<ExecSignal, () => void>();
   // isatty(), not `process.stdin.isTTY`: creating process.stdin on a pipe sets O_NONBLOCK on
   // it, which a passthrough child sharing that pipe would inherit.
-  const onTerminal = isatty(0) && isatty(1);
+  // Linux only: the service gives a pty nowhere else (exec-handler.ts), and raw mode over
+  // pipes would turn Ctrl-C into a byte the child never sees as a signal.
+  const onTerminal = process.platform === 'linux' && isatty(0) && isatty(1);
   const raw = onTerminal ? rawTerminal() : null;
   /** `handedOver`: the service took our fds (passthrough), stdin is the child's alone. */
   const state = { handedOver: false, stdinUsed: false };
