@@ -70,12 +70,14 @@ function ok(args: readonly string[], input?: string): Run {
 }
 
 const withPass = ['--passphrase-file', passFile];
+/** The user's SID (read in `before`), for files the tests make private. */
+let sid = '';
 
 void describe('cr end to end under Windows node.exe', { skip: cli === undefined }, () => {
   before(async () => {
     const self = await processIdentity(process.pid);
     self.close();
-    const sid = self.identity.sid ?? '';
+    sid = self.identity.sid ?? '';
     ensurePrivateDirWin32(passDir, sid);
     writeFileSync(passFile, `${randomBytes(12).toString('hex')}\n`);
     // Windows would give the file its folder's DACL; Wine does not inherit it.
@@ -255,6 +257,26 @@ void describe('cr end to end under Windows node.exe', { skip: cli === undefined 
     const again = ok(['exec', 'demo', '--', process.execPath, '-e', 'console.log(process.env.API_KEY)']);
     assert.match(again.out, /<concealed:API_KEY>/);
     ok(['lock']);
+  });
+
+  void it('should change the passphrase: the new one unlocks, the old one does not', () => {
+    const newPass = join(passDir, 'new-pass');
+    writeFileSync(newPass, `${randomBytes(12).toString('hex')}\n`);
+    restrictToUserWin32(newPass, sid);
+    ok(['passwd', ...withPass, '--new-passphrase-file', newPass]);
+    ok(['lock']);
+    const old = cr(['unlock', ...withPass]);
+    assert.notEqual(old.code, 0);
+    ok(['unlock', '--passphrase-file', newPass]);
+    assert.match(
+      ok(['exec', 'demo', '--', 'node', '-e', 'console.log(process.env.API_KEY)']).out,
+      /<concealed:API_KEY>/,
+    );
+    // Back to the first passphrase for the tests after this one.
+    ok(['passwd', '--passphrase-file', newPass, '--new-passphrase-file', passFile]);
+    const shown = ok(['audit', 'show', '--type', 'passwd', '--json']);
+    assert.equal(shown.out.trim().split('\n').length, 2, shown.out);
+    assert.ok(!shown.out.includes(value));
   });
 
   void it('should end three concurrent first starts with one service', async () => {
