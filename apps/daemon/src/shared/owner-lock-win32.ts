@@ -25,6 +25,7 @@ const FILE_ATTRIBUTE_REPARSE_POINT = 0x400;
 const INVALID_HANDLE = -1;
 const ERROR_FILE_NOT_FOUND = 2;
 const ERROR_PATH_NOT_FOUND = 3;
+const ERROR_ACCESS_DENIED = 5;
 const ERROR_SHARING_VIOLATION = 32;
 /** A claim that met a probe of {@link ownerPidWin32} (which holds the file for a moment) retries. */
 const CLAIM_ATTEMPTS = 20;
@@ -87,6 +88,16 @@ function open(a: Api, path: string, access: number, share: number, create: numbe
   );
 }
 
+/** An open or write the OS refused for another reason than the lock: its own error class. */
+function lockFileError(action: string, path: string, error: number): CrError {
+  return error === ERROR_ACCESS_DENIED
+    ? new CrError(
+        'PERMISSION_DENIED',
+        `cannot ${action} ${path}: access denied; check the home's permissions`,
+      )
+    : new CrError('IO_ERROR', `cannot ${action} ${path} (Windows error ${String(error)})`);
+}
+
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -95,7 +106,8 @@ function sleep(ms: number): void {
  * The pid of the live owner of the vault in `home`, or null when no process holds its lock.
  * @param home - the Cora home
  * @returns the pid, or null
- * @throws CrError `UNSAFE_PATH` when the lock path is a link.
+ * @throws CrError `UNSAFE_PATH` when the lock path is a link, `PERMISSION_DENIED` or
+ *   `IO_ERROR` when it cannot be opened.
  */
 export function ownerPidWin32(home: string): number | null {
   const a = load();
@@ -109,7 +121,7 @@ export function ownerPidWin32(home: string): number | null {
   }
   const error = a.GetLastError();
   if (error === ERROR_FILE_NOT_FOUND || error === ERROR_PATH_NOT_FOUND) return null;
-  if (error !== ERROR_SHARING_VIOLATION) throw new Error(`cannot open ${path} (error ${String(error)})`);
+  if (error !== ERROR_SHARING_VIOLATION) throw lockFileError('open', path, error);
   const reader = open(a, path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, OPEN_EXISTING);
   if (reader === INVALID_HANDLE) return null; // the holder went meanwhile
   try {
@@ -132,7 +144,8 @@ export type Win32Claim =
  * Take the vault's ownership for the life of this process: the handle stays open, never closed.
  * @param home - the Cora home (must exist)
  * @returns `{owned: true, fd: HANDLE}` or the pid that holds it
- * @throws CrError `UNSAFE_PATH` for a link; Error when the file cannot be opened or written.
+ * @throws CrError `UNSAFE_PATH` for a link, `PERMISSION_DENIED` or `IO_ERROR` when the file
+ *   cannot be opened or written.
  */
 export function claimOwnershipWin32(home: string): Win32Claim {
   const a = load();
@@ -142,7 +155,7 @@ export function claimOwnershipWin32(home: string): Win32Claim {
     const handle = open(a, path, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ, OPEN_ALWAYS);
     if (handle === INVALID_HANDLE) {
       const error = a.GetLastError();
-      if (error !== ERROR_SHARING_VIOLATION) throw new Error(`cannot open ${path} (error ${String(error)})`);
+      if (error !== ERROR_SHARING_VIOLATION) throw lockFileError('open', path, error);
       const holder = ownerPidWin32(home);
       // Busy but no pid: another claim is between its open and its write, or a probe holds it.
       if (holder === null && attempt < CLAIM_ATTEMPTS) {
@@ -156,7 +169,7 @@ export function claimOwnershipWin32(home: string): Win32Claim {
     if (a.SetEndOfFile(handle) === 0 || a.WriteFile(handle, pid, pid.length, written, null) === 0) {
       const error = a.GetLastError();
       a.CloseHandle(handle);
-      throw new Error(`cannot write ${path} (error ${String(error)})`);
+      throw lockFileError('write', path, error);
     }
     return { owned: true, fd: handle };
   }
